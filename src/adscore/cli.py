@@ -1,0 +1,337 @@
+"""The ``adscore`` command line: events, replay, detections, ads, state, package, emulate."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+import orjson
+
+from adscore import __version__
+from adscore.errors import AdscoreError, ConfigError
+
+if TYPE_CHECKING:
+    from adscore.events import RecordError
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _fail(exc: AdscoreError) -> None:
+    _err(f"adscore: {exc}")
+    sys.exit(2)
+
+
+def _location(err: RecordError) -> str:
+    return err.location or err.family
+
+
+def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while True:
+        chunk = list(islice(it, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+class _Progress:
+    """A progress bar on stderr when it is a terminal (rich), silent otherwise."""
+
+    def __init__(self, paths: Sequence[str], enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task("records", total=None)
+        self._progress.start()
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _report_errors(errors: Sequence[RecordError]) -> None:
+    for e in errors:
+        excerpt = f" [{e.excerpt[:120]}]" if e.excerpt else ""
+        _err(f"{_location(e)}: {e.reason}{excerpt}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="adscore")
+def main() -> None:
+    """adscore: detections for T1578.001 Create Snapshot and T1526 Cloud Service Discovery."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="Exit with status 2 if any record cannot be read.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
+def events(paths: tuple[str, ...], strict: bool, progress: bool | None) -> None:
+    """Print the normalized events of PATHS (files, directories, - for stdin) as JSON Lines."""
+    from adscore.events import RecordError
+    from adscore.sources import parse_record
+    from adscore.sources.files import read_inputs
+
+    out = sys.stdout.buffer
+    n_records = n_events = 0
+    errors: list[RecordError] = []
+    bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
+    try:
+        for item in read_inputs(list(paths)):
+            n_records += 1
+            bar.advance()
+            if isinstance(item, RecordError):
+                errors.append(item)
+                _report_errors([item])
+                continue
+            ref, raw = item
+            for ev in parse_record(raw, ref):
+                if isinstance(ev, RecordError):
+                    errors.append(ev)
+                    _report_errors([ev])
+                else:
+                    n_events += 1
+                    out.write(orjson.dumps(ev.to_dict()) + b"\n")
+    finally:
+        bar.stop()
+        out.flush()
+    _err(f"adscore events: {n_records} records, {n_events} events, {len(errors)} errors")
+    if strict and errors:
+        sys.exit(2)
+
+
+def _emit(alerts: Sequence[Any], output: str, stream: IO[str]) -> None:
+    if output == "jsonl":
+        from adscore.render.text import to_jsonl
+
+        for a in alerts:
+            stream.write(to_jsonl(a) + "\n")
+    elif output == "ocsf":
+        from adscore.render.ocsf import to_ocsf
+
+        for a in alerts:
+            stream.write(orjson.dumps(to_ocsf(a)).decode() + "\n")
+    else:
+        from rich.console import Console
+
+        from adscore.render.text import table
+
+        Console(file=stream, soft_wrap=False).print(table(list(alerts)))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--config", "config", type=str, default=None, help="Settings YAML (default $ADSCORE_CONFIG).")
+@click.option("--state", "state", type=str, default=None, help="State URL (default: a fresh SQLite database per run).")
+@click.option(
+    "--output",
+    type=click.Choice(["table", "jsonl", "ocsf"]),
+    default=None,
+    help="Alert format (default: table on a terminal, jsonl otherwise).",
+)
+@click.option("--sink", "sinks", multiple=True, help="Also send alerts to this sink URL (repeatable).")
+@click.option("--strict", is_flag=True, help="Exit with status 2 if any record cannot be read.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
+def replay(
+    paths: tuple[str, ...],
+    config: str | None,
+    state: str | None,
+    output: str | None,
+    sinks: tuple[str, ...],
+    strict: bool,
+    progress: bool | None,
+) -> None:
+    """Run every detection over PATHS and print the alerts; a summary goes to stderr."""
+    from adscore.engine import BatchReport
+    from adscore.events import RecordError
+    from adscore.runtime import build_engine
+    from adscore.settings import load_settings
+    from adscore.sources.files import read_inputs
+
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if state is None:
+        tmp = tempfile.TemporaryDirectory(prefix="adscore-")
+        state = f"sqlite:///{Path(tmp.name) / 'state.db'}"
+    try:
+        settings = load_settings(config, state=state)
+        all_sinks = list(settings.sinks) + list(sinks)
+        engine = build_engine(settings, sinks=all_sinks)
+    except AdscoreError as exc:
+        _fail(exc)
+        return
+    fmt = output or ("table" if sys.stdout.isatty() else "jsonl")
+    total = BatchReport()
+    read_errors: list[RecordError] = []
+    bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
+
+    def good_items() -> Iterator[tuple[str, Any]]:
+        for item in read_inputs(list(paths)):
+            bar.advance()
+            if isinstance(item, RecordError):
+                read_errors.append(item)
+                _report_errors([item])
+            else:
+                yield item
+
+    try:
+        for chunk in _chunks(good_items(), settings.batch_size):
+            report = engine.run(chunk)
+            _report_errors(report.errors)
+            total.merge(report)
+            if fmt == "jsonl" or fmt == "ocsf":
+                _emit(report.sent, fmt, sys.stdout)
+                sys.stdout.flush()
+    finally:
+        bar.stop()
+        engine.store.close()
+        if tmp is not None:
+            tmp.cleanup()
+    if fmt == "table":
+        _emit(total.sent, fmt, sys.stdout)
+    total.counts["records"] += len(read_errors)
+    total.counts["errors"] += len(read_errors)
+    s = total.summary()
+    c = s["counts"]
+    _err(
+        f"adscore replay: {c.get('records', 0)} records, {c.get('events', 0)} events, "
+        f"{c.get('errors', 0)} errors, {c.get('suppressed', 0)} suppressed, "
+        f"{len(total.sent)} alerts ({c.get('deduplicated', 0)} already sent)"
+    )
+    if s["alerts_by_detection"]:
+        _err("  by detection: " + ", ".join(f"{k}={v}" for k, v in sorted(s["alerts_by_detection"].items())))
+    if total.sink_error:
+        _err(f"adscore replay: alerts not delivered: {total.sink_error}")
+        sys.exit(1)
+    if strict and (read_errors or total.errors):
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def detections(as_json: bool) -> None:
+    """List every detection with its technique, severity and the actions it watches."""
+    from adscore.detections import load_catalogue
+
+    cat = load_catalogue()
+    if as_json:
+        for d in cat:
+            click.echo(
+                orjson.dumps(
+                    {
+                        "id": d.id,
+                        "technique": d.meta.technique,
+                        "tactic": d.meta.tactic,
+                        "severity": d.meta.severity,
+                        "actions": sorted(d.actions),
+                        "title": d.meta.title,
+                    }
+                ).decode()
+            )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="adscore detections")
+    for col in ("id", "technique", "tactic", "severity", "actions"):
+        t.add_column(col)
+    for d in cat:
+        t.add_row(d.id, d.meta.technique, d.meta.tactic, d.meta.severity, ", ".join(sorted(d.actions)))
+    Console().print(t)
+
+
+@main.command()
+@click.argument("detection_id", required=False)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write one <id>.md per detection into this directory.")
+def ads(detection_id: str | None, out: Path | None) -> None:
+    """Render each detection's ADS report in Markdown."""
+    from adscore.ads import render_ads
+    from adscore.detections import load_catalogue
+
+    cat = load_catalogue()
+    chosen = [d for d in cat if detection_id in (None, d.id, d.module_name)]
+    if not chosen:
+        _err(f"adscore ads: no detection {detection_id!r}; see `adscore detections`")
+        sys.exit(2)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        for d in chosen:
+            (out / f"{d.id}.md").write_text(render_ads(d), encoding="utf-8")
+        _err(f"adscore ads: wrote {len(chosen)} reports to {out}")
+        return
+    click.echo("\n\n---\n\n".join(render_ads(d) for d in chosen))
+
+
+@main.command("validate-settings")
+@click.option("--config", "config", type=str, default=None)
+def validate_settings(config: str | None) -> None:
+    """Check a settings file (and ADSCORE_* variables); exit 2 naming the first bad setting."""
+    from adscore.engine import Engine
+    from adscore.settings import load_settings
+    from adscore.state.memory import MemoryStateStore
+
+    try:
+        s = load_settings(config)
+        Engine(s, MemoryStateStore())
+    except ConfigError as exc:
+        _fail(exc)
+        return
+    click.echo(f"settings OK: state={s.state.split('://')[0]}://…, {len(s.sinks)} sinks, {len(s.suppressions)} suppressions")
+
+
+@main.group()
+def state() -> None:
+    """State store administration."""
+
+
+@state.command("init")
+@click.argument("url")
+def state_init(url: str) -> None:
+    """Create the table or collection URL names, with the schema and TTL the backend expects (idempotent)."""
+    from adscore.state import init_store
+
+    try:
+        info = init_store(url)
+    except AdscoreError as exc:
+        _fail(exc)
+        return
+    click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.command()
+@click.argument("cloud", type=click.Choice(["aws", "azure", "gcp"]))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"))
+@click.option("--arch", type=click.Choice(["x86_64", "arm64"]), default="x86_64", help="AWS Lambda architecture.")
+def package(cloud: str, out: Path, arch: str) -> None:
+    """Build the deployment zip for CLOUD's function (for the Terraform modules)."""
+    from importlib import import_module
+
+    mod = import_module(f"adscore.packaging.{cloud}")
+    path: Path = mod.build(out, arch) if cloud == "aws" else mod.build(out)
+    click.echo(f"{path} {path.stat().st_size / 1_048_576:.1f} MiB")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""The detection contract: metadata, parameters, findings and the evaluation context.
+
+Types only, no logic. A detection module in :mod:`adscore.detections` exposes one
+``DETECTION`` built from these; the engine indexes it by the actions it
+subscribes to and calls ``evaluate`` for matching events only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from adscore.events import Event, Resource
+    from adscore.settings import Settings
+    from adscore.state.base import StateView
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class AdsMeta:
+    """Alerting & Detection Strategy metadata, rendered by ``adscore ads``.
+
+    The sections follow the ADS framework (and the reports in ``shared/ads``):
+    Goal, Categorization, Strategy Abstract, Technical Context, Blind Spots and
+    Assumptions, False Positives, Priority, Validation, Response, Additional
+    Resources.
+    """
+
+    title: str
+    goal: str
+    technique: str
+    technique_name: str
+    tactic: str
+    severity: Severity
+    platforms: tuple[str, ...]
+    strategy: str
+    technical_context: str
+    blind_spots: tuple[str, ...]
+    false_positives: tuple[str, ...]
+    priority: str
+    validation: tuple[str, ...]
+    response: tuple[str, ...]
+    data_sources: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+class DetectionParams(BaseModel):
+    """Settings every detection has; a detection subclasses it with its own fields and defaults.
+
+    Values come from the ``detections.<id>`` section of the settings file or from
+    ``ADSCORE_DETECTIONS__<ID_WITH_UNDERSCORES>__<FIELD>`` environment variables.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    severity: Severity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a detection returns; the engine turns it into an :class:`~adscore.alerts.Alert`.
+
+    ``entity`` and ``window_start`` identify the alert: findings with the same
+    detection, entity and window share one deterministic alert id, so a
+    redelivered batch or a burst that keeps growing alerts once.
+    """
+
+    entity: str
+    window_start: datetime
+    title: str
+    summary: str
+    events: tuple[Event, ...]
+    severity: Severity | None = None
+    count: int = 1
+    first_seen: datetime | None = None
+    resources: tuple[Resource, ...] = ()
+    evidence_ids: tuple[str, ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
+    dedup: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """All a detection's ``evaluate`` is given besides the event.
+
+    Attributes
+    ----------
+    params : DetectionParams
+        This detection's typed settings.
+    settings : Settings
+        The whole settings (calendar, organisation accounts, allowlists).
+    state : StateView
+        The idempotent state for this batch.
+    now : datetime
+        The event's time: windows use event time, never the wall clock.
+    """
+
+    params: Any
+    settings: Settings
+    state: StateView
+    now: datetime
+
+
+Evaluate = Callable[["Event", Context], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A detection: ADS metadata, the actions it subscribes to, its parameters and its logic."""
+
+    id: str
+    meta: AdsMeta
+    actions: frozenset[str]
+    evaluate: Evaluate
+    params: type[DetectionParams] = DetectionParams
+    clouds: tuple[str, ...] = ("aws", "azure", "gcp", "kubernetes", "docker")
+
+    @property
+    def module_name(self) -> str:
+        """The module (and settings key) name: the id with ``.`` replaced by ``_``."""
+        return self.id.replace(".", "_")

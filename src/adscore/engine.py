@@ -1,0 +1,342 @@
+"""The engine: parse a batch, route events to detections, suppress, dedup, alert.
+
+One batch flows as: raw records -> :func:`adscore.sources.parse_record` ->
+events (deduplicated by event id, sorted by event time) -> the detections
+subscribed to each event's action -> findings -> alerts (one per
+deterministic alert id) -> claim -> sinks. State writes are coalesced by
+:class:`~adscore.state.base.BatchedState`: a batch costs at most one write per
+distinct key. Windows use event time, so replaying last month's logs behaves
+as live traffic did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from adscore.actions import OUTCOME_DENIED
+from adscore.alerts import Alert, make_alert
+from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
+from adscore.errors import ConfigError, SinkError, StateError
+from adscore.events import Event, RecordError
+from adscore.sources import parse_record
+from adscore.state.base import BatchedState, StateWriteError
+from adscore.suppress import Suppressor
+
+if TYPE_CHECKING:
+    from adscore.settings import Settings
+    from adscore.sinks.base import AlertSink
+    from adscore.state.base import StateStore
+
+log = logging.getLogger("adscore.engine")
+
+#: Key under which the engine remembers a principal's latest alert per tactic, for chained detections.
+LAST_ALERT_KEY = "last-alert|{tactic}|{principal}"
+CHAIN_MEMORY = timedelta(hours=6)
+
+
+@dataclass
+class BatchReport:
+    """What one batch did.
+
+    Attributes
+    ----------
+    alerts : alerts produced in this batch (sent, or deduplicated against an earlier send)
+    sent : alerts handed to the sinks in this batch
+    errors : records that could not be read, with their reasons
+    failed : record refs the platform must retry or dead-letter (unreadable records,
+        records whose state could not be saved, records behind alerts that could not be sent)
+    counts : records, events, duplicates, routed, suppressed, findings, alerts, deduplicated, state_reads, state_writes
+    suppressed : suppression reason -> count
+    state_error, sink_error : set when the store or a sink failed after its retries
+    """
+
+    alerts: list[Alert] = field(default_factory=list)
+    sent: list[Alert] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)
+    by_detection: Counter[str] = field(default_factory=Counter)
+    state_error: StateError | None = None
+    sink_error: SinkError | None = None
+
+    def merge(self, other: BatchReport) -> None:
+        """Add another batch's report to this one (for multi-batch runs)."""
+        self.alerts.extend(other.alerts)
+        self.sent.extend(other.sent)
+        self.errors.extend(other.errors)
+        self.failed.update(other.failed)
+        self.counts.update(other.counts)
+        self.suppressed.update(other.suppressed)
+        self.by_detection.update(other.by_detection)
+        self.state_error = self.state_error or other.state_error
+        self.sink_error = self.sink_error or other.sink_error
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (what the CLI prints on stderr and the functions log)."""
+        return {
+            "counts": dict(self.counts),
+            "suppressed": dict(self.suppressed),
+            "alerts_by_detection": dict(self.by_detection),
+            "errors": len(self.errors),
+            "failed_records": len(self.failed),
+            "state_error": str(self.state_error) if self.state_error else None,
+            "sink_error": str(self.sink_error) if self.sink_error else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Bound:
+    detection: Detection
+    params: DetectionParams
+    severity: Severity
+
+
+class Engine:
+    """Runs every enabled detection over batches of raw records.
+
+    Parameters
+    ----------
+    settings : Settings
+    store : StateStore
+        Where detections remember (idempotent, commutative operations only).
+    sink : AlertSink, optional
+        Where new alerts go; None collects them in the report only.
+    catalogue : sequence of Detection, optional
+        Default: every detection in :mod:`adscore.detections`.
+
+    Example
+    -------
+    >>> engine = Engine(load_settings(), open_store("memory://"))  # doctest: +SKIP
+    >>> report = engine.run([("file.json:1", record)])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        sink: AlertSink | None = None,
+        catalogue: Sequence[Detection] | None = None,
+    ) -> None:
+        if catalogue is None:
+            from adscore.detections import load_catalogue
+
+            catalogue = load_catalogue()
+        self.settings = settings
+        self.store = store
+        self.sink = sink
+        self.suppressor = Suppressor(settings)
+        self.dedup = timedelta(hours=settings.alert_dedup_hours)
+        self._bound: dict[str, _Bound] = {}
+        self._routes: dict[str, list[_Bound]] = defaultdict(list)
+        known = {d.id for d in catalogue}
+        for key in settings.detections:
+            norm = key.replace("_", ".", 1) if "." not in key else key
+            if key not in known and norm not in known and not any(d.module_name == key.lower() for d in catalogue):
+                raise ConfigError(f"detections.{key}", f"no such detection (known: {', '.join(sorted(known))})")
+        for sev_key, sev in settings.severity_overrides.items():
+            if sev_key not in known:
+                raise ConfigError(f"severity_overrides.{sev_key}", "no such detection")
+            del sev
+        for det in catalogue:
+            try:
+                params = det.params.model_validate(settings.params_for(det.id))
+            except Exception as exc:  # pydantic ValidationError: name the setting
+                errs = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
+                first = errs[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                raise ConfigError(f"detections.{det.id}{'.' + loc if loc else ''}", first["msg"]) from exc
+            if not params.enabled or settings.is_disabled(det.id):
+                continue
+            severity: Severity = settings.severity_overrides.get(det.id) or params.severity or det.meta.severity
+            bound = _Bound(det, params, severity)
+            self._bound[det.id] = bound
+            for action in det.actions:
+                self._routes[action].append(bound)
+
+    @property
+    def detections(self) -> list[Detection]:
+        """The enabled detections."""
+        return [b.detection for b in self._bound.values()]
+
+    # ------------------------------------------------------------------ batch
+    def run(self, items: Iterable[tuple[str, Any]], *, send: bool = True) -> BatchReport:
+        """Process one batch of ``(record_ref, raw_record)`` pairs.
+
+        Returns a :class:`BatchReport`; never raises for bad records. A state
+        failure marks the records whose writes were lost as failed; a sink
+        failure releases the claims of the unsent alerts (so a retry sends them)
+        and marks the records behind them as failed.
+        """
+        report = BatchReport()
+        counts = report.counts
+        events: list[tuple[str, Event]] = []
+        seen: set[str] = set()
+        for ref, raw in items:
+            counts["records"] += 1
+            for item in parse_record(raw, ref):
+                if isinstance(item, RecordError):
+                    report.errors.append(item)
+                    report.failed.setdefault(ref, f"unreadable: {item.reason}")
+                    counts["errors"] += 1
+                    continue
+                counts["events"] += 1
+                key = f"{item.source}|{item.event_id}|{item.operation}|{item.outcome}"
+                if key in seen:
+                    counts["duplicates"] += 1
+                    continue
+                seen.add(key)
+                events.append((ref, item))
+        events.sort(key=lambda pair: pair[1].time)
+
+        state = BatchedState(self.store)
+        findings: dict[str, tuple[_Bound, Finding, Event, set[str]]] = {}
+        for ref, event in events:
+            routes = self._routes.get(event.action or "", ())
+            if event.outcome == "denied":
+                routes = [*routes, *self._routes.get(OUTCOME_DENIED, ())]
+            if not routes:
+                continue
+            counts["routed"] += 1
+            state.current_record = ref
+            for bound in routes:
+                det = bound.detection
+                reason = self.suppressor.reason(event, det.id)
+                if reason is not None:
+                    report.suppressed[reason] += 1
+                    counts["suppressed"] += 1
+                    continue
+                ctx = Context(params=bound.params, settings=self.settings, state=state, now=event.time)
+                try:
+                    produced = list(det.evaluate(event, ctx))
+                except StateError:
+                    raise
+                except Exception as exc:  # a detection bug must not lose the batch: report it loudly
+                    log.exception("detection %s failed on event %s", det.id, event.event_id)
+                    report.errors.append(
+                        RecordError(family="detection", reason=f"{det.id}: {type(exc).__name__}: {exc}", location=ref)
+                    )
+                    counts["detection_errors"] += 1
+                    continue
+                for f in produced:
+                    counts["findings"] += 1
+                    aid = self._alert_id(det, f)
+                    prev = findings.get(aid)
+                    if prev is None or f.count >= prev[1].count:
+                        refs = (prev[3] if prev else set()) | {ref}
+                        findings[aid] = (bound, f, event, refs)
+                    else:
+                        prev[3].add(ref)
+                    self._remember_for_chains(state, det, event, aid, f)
+
+        try:
+            state.flush()
+        except StateWriteError as exc:
+            report.state_error = exc
+            for r in state.records_for(exc.failed_keys):
+                report.failed.setdefault(r, f"state not saved: {exc}")
+        except StateError as exc:
+            report.state_error = exc
+            for r, _ in events:
+                report.failed.setdefault(r, f"state not saved: {exc}")
+        counts["state_reads"] += state.reads
+        counts["state_writes"] += state.writes
+
+        alerts: list[tuple[Alert, set[str]]] = []
+        for aid, (bound, f, event, refs) in findings.items():
+            alert = self._make_alert(aid, bound, f, event)
+            report.alerts.append(alert)
+            report.by_detection[alert.detection] += 1
+            alerts.append((alert, refs))
+        counts["alerts"] += len(alerts)
+        if send:
+            self._deliver(alerts, report)
+        return report
+
+    # ------------------------------------------------------------------ helpers
+    def _alert_id(self, det: Detection, f: Finding) -> str:
+        from adscore.alerts import alert_id
+
+        return alert_id(det.id, f.entity, f.window_start)
+
+    def _remember_for_chains(self, state: BatchedState, det: Detection, event: Event, aid: str, f: Finding) -> None:
+        key = LAST_ALERT_KEY.format(tactic=det.meta.tactic.lower(), principal=event.principal.id)
+        fact = orjson.dumps(
+            {"alert_id": aid, "detection": det.id, "time": event.time.isoformat(), "title": f.title[:200]}
+        ).decode()
+        state.remember(key, fact, event.time, CHAIN_MEMORY)
+
+    def _make_alert(self, aid: str, bound: _Bound, f: Finding, event: Event) -> Alert:
+        det = bound.detection
+        severity = f.severity or bound.severity
+        override = self.settings.severity_overrides.get(det.id)
+        if override:
+            severity = override
+        last_seen = max(e.time for e in f.events) if f.events else event.time
+        first_seen = f.first_seen or (min(e.time for e in f.events) if f.events else event.time)
+        evidence_ids = f.evidence_ids or tuple(e.event_id for e in f.events)
+        return make_alert(
+            id=aid,
+            detection=det.id,
+            technique=det.meta.technique,
+            technique_name=det.meta.technique_name,
+            tactic=det.meta.tactic,
+            severity=severity,
+            title=f.title,
+            summary=f.summary,
+            principal=event.principal.to_dict(),
+            cloud=event.cloud,
+            account=event.account,
+            region=event.region,
+            resources=[r.to_dict() for r in (f.resources or event.resources)],
+            first_seen=first_seen,
+            last_seen=last_seen,
+            count=f.count,
+            event_ids=list(evidence_ids),
+            records=[e.raw for e in f.events[:3]],
+            response=list(det.meta.response),
+            context=dict(f.context),
+            entity=f.entity,
+            window_start=f.window_start,
+        )
+
+    def _deliver(self, alerts: list[tuple[Alert, set[str]]], report: BatchReport) -> None:
+        to_send: list[tuple[Alert, set[str], datetime]] = []
+        for alert, refs in alerts:
+            try:
+                won = self.store.claim(f"alert|{alert.id}", alert.last_seen, self.dedup)
+            except StateError as exc:
+                report.state_error = report.state_error or exc
+                for r in refs:
+                    report.failed.setdefault(r, f"alert claim failed: {exc}")
+                continue
+            if not won:
+                report.counts["deduplicated"] += 1
+                continue
+            to_send.append((alert, refs, alert.last_seen))
+        if not to_send:
+            return
+        if self.sink is None:
+            report.sent.extend(a for a, _, _ in to_send)
+            return
+        try:
+            self.sink.send([a for a, _, _ in to_send])
+            report.sent.extend(a for a, _, _ in to_send)
+        except SinkError as exc:
+            unsent = set(exc.unsent) if exc.unsent else {a.id for a, _, _ in to_send}
+            report.sink_error = exc
+            for alert, refs, _ in to_send:
+                if alert.id in unsent:
+                    self.store.release(f"alert|{alert.id}")
+                    for r in refs:
+                        report.failed.setdefault(r, f"alert {alert.id} not delivered: {exc}")
+                else:
+                    report.sent.append(alert)
+        report.counts["sent"] += len(report.sent)

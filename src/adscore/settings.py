@@ -1,0 +1,351 @@
+"""All configuration: one pydantic-settings model, read from YAML with ``ADSCORE_*`` overrides.
+
+Sources, highest priority first: explicit overrides (CLI flags), environment
+variables (``ADSCORE_STATE``, ``ADSCORE_SINKS``, ``ADSCORE_WEBHOOK_SECRET``,
+``ADSCORE_DETECTIONS__DISCOVERY_API_BURST__THRESHOLD``, ...; nested with
+``__``), the YAML file named by ``--config`` or ``ADSCORE_CONFIG``, then the
+shipped defaults (``adscore/data/defaults.yaml``). A bad value raises
+:class:`~adscore.errors.ConfigError` naming the setting's path.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import os
+from datetime import UTC, date, datetime, time
+from importlib import import_module, resources
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from adscore.detection import Severity
+from adscore.errors import ConfigError
+
+_DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+#: ``ADSCORE_CONFIG`` may name a file, or a URL whose scheme has a fetcher here (lazy import).
+CONFIG_FETCHERS: dict[str, str] = {
+    "ssm": "adscore.cloud.aws:fetch_ssm_parameter",
+    "s3": "adscore.cloud.aws:fetch_s3_object",
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessHours(_Frozen):
+    """Working hours in a time zone; snapshots outside them are ``snapshot.off_hours``."""
+
+    timezone: str = "UTC"
+    days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    start: time = time(8, 0)
+    end: time = time(19, 0)
+    holidays: frozenset[date] = frozenset()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Paris)") from exc
+        return v
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        out = []
+        for d in v:
+            if isinstance(d, str) and not d.isdigit():
+                key = d.strip().lower()[:3]
+                if key not in _DAY_NAMES:
+                    raise ValueError(f"unknown day {d!r}")
+                out.append(_DAY_NAMES[key])
+            else:
+                n = int(d)
+                if not 1 <= n <= 7:
+                    raise ValueError(f"day {n} is not 1 (Monday) .. 7 (Sunday)")
+                out.append(n)
+        return tuple(out)
+
+
+class MaintenanceWindow(_Frozen):
+    """A declared change window: matching events do not alert (snapshot work expected)."""
+
+    name: str
+    start: datetime
+    end: datetime
+    accounts: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ()
+    detections: tuple[str, ...] = ("snapshot.*", "container.*", "k8s.*")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Calendar(_Frozen):
+    """Business hours (default and per account) and maintenance windows."""
+
+    default: BusinessHours = BusinessHours()
+    accounts: dict[str, BusinessHours] = {}
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+
+class Allowlists(_Frozen):
+    """Activity that never alerts, for every detection.
+
+    Attributes
+    ----------
+    principals : principal id or name globs (``arn:aws:iam::*:role/backup-*``)
+    services : services acting on someone's behalf (AWS ``invokedBy``) or as
+        themselves (backup, lifecycle managers, config scanners)
+    source_cidrs : networks whose calls are trusted
+    user_agents : user-agent globs (weak: user agents are attacker-controlled)
+    resource_tags : ``key=value`` or ``key`` tags on the request
+    """
+
+    principals: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    source_cidrs: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    resource_tags: tuple[str, ...] = ()
+
+    @field_validator("source_cidrs")
+    @classmethod
+    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for c in v:
+            try:
+                ipaddress.ip_network(c, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{c!r} is not a CIDR") from exc
+        return v
+
+
+class Suppression(_Frozen):
+    """A named rule that silences some detections for matching activity.
+
+    Every given criterion must match (AND); list entries are alternatives (OR).
+    """
+
+    name: str
+    reason: str = ""
+    detections: tuple[str, ...] = ("*",)
+    principals: tuple[str, ...] = ()
+    principal_types: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    source_cidrs: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+    until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> Suppression:
+        if not (
+            self.principals
+            or self.principal_types
+            or self.accounts
+            or self.namespaces
+            or self.user_agents
+            or self.source_cidrs
+            or self.operations
+        ):
+            raise ValueError(f"suppression {self.name!r} has no criterion: it would silence everything")
+        return self
+
+
+_CONFIG_PATH: contextvars.ContextVar[str | None] = contextvars.ContextVar("adscore_config_path", default=None)
+
+
+class Settings(BaseSettings):
+    """Root settings. See ``docs/configuration.md`` and ``examples/config.yaml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ADSCORE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    state: str = "memory://"
+    sinks: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_secret: SecretStr | None = None
+    org_accounts: Annotated[tuple[str, ...], NoDecode] = ()
+    calendar: Calendar = Calendar()
+    allowlists: Allowlists = Allowlists()
+    suppressions: tuple[Suppression, ...] = ()
+    inherit_default_suppressions: bool = True
+    detections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    disabled: Annotated[tuple[str, ...], NoDecode] = ()
+    severity_overrides: dict[str, Severity] = Field(default_factory=dict)
+    alert_dedup_hours: float = Field(default=24.0, gt=0)
+    batch_size: int = Field(default=2000, ge=1, le=1_000_000)
+
+    @field_validator("sinks", "org_accounts", "disabled", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError(f"{v!r} is not a state URL (sqlite:///path, dynamodb://table, azuretable://table, firestore://collection, memory://)")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls), _DefaultsSource(settings_cls))
+
+    def params_for(self, detection_id: str) -> dict[str, Any]:
+        """Raw parameter overrides for one detection (keys ``snapshot.burst`` or ``snapshot_burst``)."""
+        out: dict[str, Any] = {}
+        for key in (detection_id, detection_id.replace(".", "_")):
+            for k, v in self.detections.items():
+                if k.lower() == key:
+                    out.update(v)
+        return out
+
+    def is_disabled(self, detection_id: str) -> bool:
+        import fnmatch
+
+        return any(fnmatch.fnmatchcase(detection_id, d) for d in self.disabled)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _CONFIG_PATH.get()
+        if not path:
+            return {}
+        return read_config_text(path)
+
+
+class _DefaultsSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return default_config()
+
+
+def default_config() -> dict[str, Any]:
+    """The shipped defaults (``adscore/data/defaults.yaml``)."""
+    text = resources.files("adscore").joinpath("data/defaults.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):  # pragma: no cover - shipped file
+        raise ConfigError("defaults.yaml", "not a mapping")
+    return data
+
+
+def read_config_text(path: str) -> dict[str, Any]:
+    """Read and parse the YAML settings file (or fetch it by URL, e.g. ``ssm://``, ``s3://``)."""
+    scheme = path.split("://", 1)[0] if "://" in path else "file"
+    if scheme == "file":
+        p = Path(path.removeprefix("file://"))
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("config", f"cannot read {p}: {exc.strerror or exc}") from exc
+    elif scheme in CONFIG_FETCHERS:
+        mod, _, fn = CONFIG_FETCHERS[scheme].partition(":")
+        try:
+            text = getattr(import_module(mod), fn)(path)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError("config", f"cannot fetch {path}: {type(exc).__name__}: {exc}") from exc
+    else:
+        raise ConfigError("config", f"unsupported config location {path!r}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("config", f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _loc(err: Any) -> str:
+    return ".".join(str(p) for p in err["loc"]) or "settings"
+
+
+def load_settings(config: str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the YAML file, the environment and ``overrides``.
+
+    Parameters
+    ----------
+    config : str, optional
+        Path (or ``ssm://``/``s3://`` URL) of the YAML file; default ``$ADSCORE_CONFIG``.
+    **overrides
+        Highest-priority values (CLI flags), e.g. ``state="sqlite:///x.db"``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first invalid setting, e.g. ``detections.snapshot.burst.threshold``.
+    """
+    path = config or os.environ.get("ADSCORE_CONFIG") or None
+    token = _CONFIG_PATH.set(path)
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(_loc(first), first["msg"]) from exc
+    finally:
+        _CONFIG_PATH.reset(token)
+    if settings.inherit_default_suppressions:
+        defaults = Settings.model_validate({"suppressions": default_config().get("suppressions", [])}).suppressions
+        names = {s.name for s in settings.suppressions}
+        extra = tuple(s for s in defaults if s.name not in names)
+        if extra:
+            settings = settings.model_copy(update={"suppressions": settings.suppressions + extra})
+    return settings
+
+
+def merge_config(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge settings mappings, later layers winning (used by tests and tools)."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out = _deep_merge(out, layer)
+    return out

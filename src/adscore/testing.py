@@ -1,0 +1,135 @@
+"""A public harness for detection cases: users test their own tuning with it, as we test ours.
+
+A case file (YAML) holds ordered raw records in any supported shape and what
+must (or must not) come out::
+
+    description: one principal snapshots six volumes in ten minutes
+    settings: {detections: {snapshot.burst: {threshold: 5}}}   # optional, over the defaults
+    records: [ {...CloudTrail record...}, ... ]                 # or `files: [relative/paths]`
+    expect:                                                     # fire_* cases
+      - detection: snapshot.burst
+        severity: high
+        principal: arn:aws:iam::111122223333:role/ops
+        title_contains: "6 snapshots"
+        count_at_least: 5
+        evidence_contains: [eid-1]
+    quiet: [snapshot.burst]                                     # quiet_* cases: these must not alert
+
+``fire_*.yaml`` cases fail when an expected alert is missing; ``quiet_*.yaml``
+cases fail when a listed detection (default: the case folder's detection)
+alerts. The engine runs with an in-memory state store and no sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from adscore.settings import load_settings
+
+if TYPE_CHECKING:
+    from adscore.alerts import Alert
+    from adscore.engine import BatchReport
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case: its report and the list of failed expectations."""
+
+    path: Path
+    report: BatchReport
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def load_case(path: Path) -> dict[str, Any]:
+    """Read a case file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a case is a mapping")
+    return data
+
+
+def run_records(records: list[Any], settings: dict[str, Any] | None = None, *, store_url: str = "memory://") -> BatchReport:
+    """Run every detection over ``records`` (one batch) and return the report."""
+    from adscore.engine import Engine
+    from adscore.state import open_store
+
+    s = load_settings(None, **(settings or {}), state=store_url)
+    engine = Engine(s, open_store(s.state))
+    return engine.run([(f"record[{i}]", r) for i, r in enumerate(records)])
+
+
+def _match(alert: Alert, exp: dict[str, Any]) -> list[str]:
+    why = []
+    if alert.detection != exp["detection"]:
+        return ["detection"]
+    if "severity" in exp and alert.severity != exp["severity"]:
+        why.append(f"severity {alert.severity} != {exp['severity']}")
+    if "principal" in exp and alert.principal.get("id") != exp["principal"]:
+        why.append(f"principal {alert.principal.get('id')} != {exp['principal']}")
+    if "entity" in exp and alert.entity != exp["entity"]:
+        why.append(f"entity {alert.entity} != {exp['entity']}")
+    if "account" in exp and alert.account != exp["account"]:
+        why.append(f"account {alert.account} != {exp['account']}")
+    if "title_contains" in exp and exp["title_contains"] not in alert.title:
+        why.append(f"title {alert.title!r} lacks {exp['title_contains']!r}")
+    if "summary_contains" in exp and exp["summary_contains"] not in alert.summary:
+        why.append(f"summary {alert.summary!r} lacks {exp['summary_contains']!r}")
+    if "count_at_least" in exp and alert.count < exp["count_at_least"]:
+        why.append(f"count {alert.count} < {exp['count_at_least']}")
+    if "count" in exp and alert.count != exp["count"]:
+        why.append(f"count {alert.count} != {exp['count']}")
+    for eid in exp.get("evidence_contains", []):
+        if eid not in alert.evidence.event_ids:
+            why.append(f"evidence lacks {eid}")
+    for k, v in (exp.get("context") or {}).items():
+        if alert.context.get(k) != v:
+            why.append(f"context[{k}] {alert.context.get(k)!r} != {v!r}")
+    return why
+
+
+def run_case(path: Path, root: Path | None = None) -> CaseResult:
+    """Run one case file and check its expectations."""
+    case = load_case(path)
+    records: list[Any] = list(case.get("records") or [])
+    for rel in case.get("files") or []:
+        from adscore.sources.files import read_inputs
+
+        base = root or path.parent
+        for item in read_inputs([str(base / rel)]):
+            if isinstance(item, tuple):
+                records.append(item[1])
+    report = run_records(records, case.get("settings"))
+    result = CaseResult(path, report)
+    for err in report.errors:
+        if not case.get("allow_errors"):
+            result.problems.append(f"record error: {err.location}: {err.reason}")
+    for exp in case.get("expect") or []:
+        candidates = [a for a in report.alerts if a.detection == exp["detection"]]
+        if not candidates:
+            fired = sorted({a.detection for a in report.alerts})
+            result.problems.append(f"expected {exp['detection']} to fire; fired: {fired}")
+            continue
+        mismatches = [_match(a, exp) for a in candidates]
+        if not any(not m for m in mismatches):
+            result.problems.append(f"{exp['detection']} fired but did not match: {mismatches[0]}")
+    quiet = case.get("quiet")
+    if quiet is None and path.name.startswith("quiet_"):
+        quiet = [path.parent.name.replace("_", ".", 1)]
+    for det in quiet or []:
+        fired = [a for a in report.alerts if a.detection == det]
+        if fired:
+            result.problems.append(f"{det} must stay quiet but alerted: {fired[0].title!r}")
+    return result
+
+
+def case_paths(root: Path) -> list[Path]:
+    """Every ``fire_*.yaml`` and ``quiet_*.yaml`` under ``root`` (sorted)."""
+    return sorted(p for p in root.rglob("*.yaml") if p.name.startswith(("fire_", "quiet_")))
