@@ -1,0 +1,744 @@
+"""The state contract: protocols, the write batch, a base class and the per-batch cache.
+
+Semantics every backend honours
+-------------------------------
+All state is three kinds of items. Every item has ``expires_at`` (integer epoch
+seconds). Each kind is its own key space (a set, a value and a claim may share
+a key without meeting). Every write is idempotent and commutative: retries,
+at-least-once delivery and many function instances at once never double count,
+and nothing is ever read, changed and written back.
+
+- **Set items** (key -> set of strings). Write: UNION. The item's expiry is the
+  largest expiry of the unions applied to it. A set holds at most
+  ``MAX_SET_MEMBERS`` members: a union adds its new members in sorted order
+  until the set is full and drops the rest ("stop adding"). The size is then
+  ``min(|all members ever added|, MAX_SET_MEMBERS)`` whatever the order; which
+  members are kept past the cap may depend on the order.
+- **Value items** (key -> string). Writes: PUT and PUT_IF_ABSENT.
+  PUT keeps the put with the later ``expires_at`` (equal expiry: the greater
+  value), so it is commutative and a redelivered old event cannot overwrite a
+  newer fact; with one ttl per key this is "the latest event wins".
+  PUT_IF_ABSENT writes only when the key is absent or expired at the write's
+  own event time (``at``): the first writer wins.
+- **Claims** (key -> exists). ``claim`` inserts when absent or expired and
+  says whether this caller won; ``release`` deletes.
+
+Time and expiry
+---------------
+Items store ``expires_at = event time + ttl``. Readers pass the event time of
+the call as ``at``; an item is absent when ``expires_at <= at``. Expiry is
+never judged against the wall clock, so replaying last month's logs sees state
+exactly as live traffic did. Backends may physically delete items whose
+``expires_at`` is older than the wall clock minus ``CLEANUP_GRACE`` (30 days)
+when cleaning up; a replay of logs older than that simply starts with less
+state (fewer counts, never double counts).
+
+Attacker-controlled text
+------------------------
+Keys, members and values carry text from logs. The high-level API
+(``add``/``first_seen``/``remember``/``recall``/``claim``/``release``) passes
+them through :func:`fit_key`, :func:`fit_member` and :func:`fit_value`: long or
+unencodable keys and members are replaced by a stable hash, long values are
+truncated. The low-level primitives take keys verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+
+from adscore.errors import StateError
+from adscore.windows import bucket_lifetime, epoch, epoch_seconds, expiry, window_keys
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from types import TracebackType
+    from typing import Self
+
+__all__ = [
+    "CLEANUP_GRACE",
+    "MAX_KEY_LEN",
+    "MAX_MEMBER_LEN",
+    "MAX_SET_MEMBERS",
+    "MAX_VALUE_LEN",
+    "BatchedState",
+    "SetUnion",
+    "StateStore",
+    "StateStoreBase",
+    "StateView",
+    "StateWriteError",
+    "ValuePut",
+    "ValuePutIfAbsent",
+    "WriteBatch",
+    "fit_key",
+    "fit_member",
+    "fit_value",
+    "make_key",
+    "put_wins",
+]
+
+MAX_SET_MEMBERS = 512
+"""Most members a set item holds; further members are dropped."""
+MAX_KEY_LEN = 256
+"""Longer keys (characters) are shortened to a prefix plus a hash."""
+MAX_MEMBER_LEN = 256
+"""Longer members (characters) are replaced by their hash."""
+MAX_VALUE_LEN = 8192
+"""Longer values (characters) are truncated."""
+CLEANUP_GRACE = timedelta(days=30)
+"""Items whose expiry is older than the wall clock minus this may be deleted."""
+
+_HASH_PREFIX = "sha256:"
+
+
+class StateWriteError(StateError):
+    """Some keys of a :class:`WriteBatch` were not written (after the backend's retries).
+
+    Other keys of the batch may have been written; every operation is
+    idempotent, so retrying the whole batch is safe.
+
+    Attributes
+    ----------
+    failed_keys : tuple[str, ...]
+        The keys that were not written.
+    """
+
+    def __init__(self, failed_keys: Iterable[str], message: str = "") -> None:
+        self.failed_keys: tuple[str, ...] = tuple(dict.fromkeys(failed_keys))
+        super().__init__(message or f"state write failed for {len(self.failed_keys)} key(s)")
+
+
+# --------------------------------------------------------------------------- text limits
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fit_key(key: str) -> str:
+    """Make a key safe for every backend.
+
+    Parameters
+    ----------
+    key : str
+        A key built from log text.
+
+    Returns
+    -------
+    str
+        ``key`` itself when it is at most ``MAX_KEY_LEN`` characters of valid
+        UTF-8 text; otherwise a stable prefix followed by ``#`` and a hash.
+
+    Example
+    -------
+    >>> fit_key("snapshot.burst:alice")
+    'snapshot.burst:alice'
+    """
+    if len(key) <= MAX_KEY_LEN and "\x00" not in key and _encodable(key):
+        return key
+    prefix = key[: MAX_KEY_LEN - 80].replace("\x00", "")
+    prefix = prefix.encode("utf-8", "replace").decode("utf-8")
+    return f"{prefix}#{_digest(key)}"
+
+
+def fit_member(member: str) -> str:
+    """Make a set member safe: a long, NUL-bearing or unencodable member becomes ``sha256:<hex>``."""
+    if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and _encodable(member):
+        return member
+    return _HASH_PREFIX + _digest(member)
+
+
+def fit_value(value: str) -> str:
+    """Make a value safe: truncate it to ``MAX_VALUE_LEN`` characters; replace NUL and unencodable characters."""
+    value = value[:MAX_VALUE_LEN].replace("\x00", "\ufffd")
+    if not _encodable(value):
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def make_key(*parts: str) -> str:
+    """Join key parts with ``:`` after escaping ``%``, ``:``, ``|`` and ``@`` in each part.
+
+    Escaping keeps keys unambiguous: the parts of two different keys never run
+    together, and a part can never fake the ``|term`` or ``@bucket`` suffixes
+    this module adds.
+
+    Example
+    -------
+    >>> make_key("discovery.api_burst", "arn:aws:iam::1:role/x")
+    'discovery.api_burst:arn%3Aaws%3Aiam%3A%3A1%3Arole/x'
+    """
+    return ":".join(
+        part.replace("%", "%25").replace(":", "%3A").replace("|", "%7C").replace("@", "%40") for part in parts
+    )
+
+
+# --------------------------------------------------------------------------- write batch
+
+
+class SetUnion(NamedTuple):
+    """UNION ``members`` into a set item that lives until ``expires_at``."""
+
+    members: frozenset[str]
+    expires_at: int
+
+
+class ValuePut(NamedTuple):
+    """PUT ``value``; the put with the later ``expires_at`` (then the greater value) wins."""
+
+    value: str
+    expires_at: int
+
+
+class ValuePutIfAbsent(NamedTuple):
+    """PUT_IF_ABSENT ``value``: written when the key is absent or expired at ``at`` (epoch seconds)."""
+
+    value: str
+    expires_at: int
+    at: int
+
+
+def put_wins(new: ValuePut, old_value: str, old_expires_at: int) -> bool:
+    """Whether a PUT of ``new`` replaces a stored value (later expiry, then greater value, wins)."""
+    return (new.expires_at, new.value) > (old_expires_at, old_value)
+
+
+@dataclass
+class WriteBatch:
+    """Operations to apply at once: at most one operation per key and kind.
+
+    Attributes
+    ----------
+    unions : dict[str, SetUnion]
+        Set key -> members to union and expiry.
+    puts : dict[str, ValuePut]
+        Value key -> PUT.
+    put_if_absent : dict[str, ValuePutIfAbsent]
+        Value key -> PUT_IF_ABSENT. A key never sits in both ``puts`` and
+        ``put_if_absent`` (a put supersedes a put-if-absent of the same key).
+    """
+
+    unions: dict[str, SetUnion] = field(default_factory=dict)
+    puts: dict[str, ValuePut] = field(default_factory=dict)
+    put_if_absent: dict[str, ValuePutIfAbsent] = field(default_factory=dict)
+
+    def add_union(self, key: str, members: Iterable[str], expires_at: int) -> None:
+        """Merge a union into the batch (members are united, the later expiry kept)."""
+        new = frozenset(members)
+        old = self.unions.get(key)
+        if old is not None:
+            new = old.members | new
+            expires_at = max(expires_at, old.expires_at)
+        self.unions[key] = SetUnion(new, expires_at)
+
+    def add_put(self, key: str, value: str, expires_at: int) -> None:
+        """Merge a PUT into the batch (same rule as the stores: later expiry, then greater value)."""
+        new = ValuePut(value, expires_at)
+        old = self.puts.get(key)
+        if old is None or put_wins(new, old.value, old.expires_at):
+            self.puts[key] = new
+        self.put_if_absent.pop(key, None)
+
+    def add_put_if_absent(self, key: str, value: str, expires_at: int, at: int) -> None:
+        """Add a PUT_IF_ABSENT unless the batch already writes ``key`` (the first one added stays)."""
+        if key not in self.puts and key not in self.put_if_absent:
+            self.put_if_absent[key] = ValuePutIfAbsent(value, expires_at, at)
+
+    def merge(self, other: WriteBatch) -> None:
+        """Merge every operation of ``other`` into this batch."""
+        for key, union in other.unions.items():
+            self.add_union(key, union.members, union.expires_at)
+        for key, put in other.puts.items():
+            self.add_put(key, put.value, put.expires_at)
+        for key, new in other.put_if_absent.items():
+            self.add_put_if_absent(key, new.value, new.expires_at, new.at)
+
+    def keys(self) -> tuple[str, ...]:
+        """Every key the batch writes (set keys first, then value keys)."""
+        return (*self.unions, *self.puts, *self.put_if_absent)
+
+    def subset(self, keys: Iterable[str]) -> WriteBatch:
+        """The operations of this batch on ``keys`` only (for example the keys of a failed write)."""
+        wanted = set(keys)
+        return WriteBatch(
+            unions={k: v for k, v in self.unions.items() if k in wanted},
+            puts={k: v for k, v in self.puts.items() if k in wanted},
+            put_if_absent={k: v for k, v in self.put_if_absent.items() if k in wanted},
+        )
+
+    def __len__(self) -> int:
+        """Number of key-writes: distinct keys per kind."""
+        return len(self.unions) + len(self.puts) + len(self.put_if_absent)
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class StateView(Protocol):
+    """The narrow state API a detection sees (all times are event times)."""
+
+    def add(
+        self,
+        key: str,
+        members: Iterable[str],
+        at: datetime,
+        window: timedelta,
+        ttl: timedelta | None = None,
+    ) -> int:
+        """Union ``members`` into the bucket of ``at``; return the distinct members over the window."""
+        ...
+
+    def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
+        """True if ``term`` is new under ``key``, or was first recorded by this same ``witness``."""
+        ...
+
+    def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
+        """Store a fact (PUT)."""
+        ...
+
+    def recall(self, key: str, at: datetime) -> str | None:
+        """Read a fact, or None when absent or expired at ``at``."""
+        ...
+
+
+@runtime_checkable
+class StateStore(StateView, Protocol):
+    """A state backend: the high-level API plus batch primitives.
+
+    Attributes
+    ----------
+    writes : int
+        Key-writes performed so far (batch keys, claims, releases).
+    """
+
+    writes: int
+
+    def claim(self, key: str, at: datetime, ttl: timedelta) -> bool:
+        """Insert-if-absent (or expired at ``at``); True only for the caller that inserted."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Delete a claim (idempotent)."""
+        ...
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        """Members of each set key; every requested key is in the result (missing -> empty)."""
+        ...
+
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        """Value of each present, unexpired key; absent keys are left out."""
+        ...
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply a batch: at most one write per key; raises :class:`StateWriteError` naming unwritten keys."""
+        ...
+
+    def init(self) -> None:
+        """Create tables or containers if missing (idempotent)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and clients."""
+        ...
+
+
+# --------------------------------------------------------------------------- base class
+
+
+def _set_ttl(window: timedelta, ttl: timedelta | None) -> timedelta:
+    # A bucket is read for up to bucket_lifetime(window) after its start; its items
+    # must live at least that long or a count would lose them early.
+    floor = bucket_lifetime(window)
+    return max(ttl if ttl is not None else window * 2, floor)
+
+
+def _fit_members(members: Iterable[str]) -> set[str]:
+    return {fit_member(m) for m in members}
+
+
+class StateStoreBase(ABC):
+    """Shared high-level API on top of a backend's primitives.
+
+    Subclasses implement :meth:`get_sets`, :meth:`get_values`, :meth:`write`,
+    :meth:`claim_item` and :meth:`release_item` (and :meth:`close` /
+    :meth:`init` when they hold resources). Each high-level call costs one
+    write and one read; wrap the store in :class:`BatchedState` to coalesce.
+
+    Subclasses must count every key-write in ``self.writes``.
+    """
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    # -- primitives -------------------------------------------------------
+
+    @abstractmethod
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        """Members of each set key alive at ``at``; every requested key is in the result."""
+
+    @abstractmethod
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        """Value of each key alive at ``at``; absent or expired keys are left out."""
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` with at most one write per key; add ``len(batch)`` to ``writes``.
+
+        Raises
+        ------
+        StateWriteError
+            Naming the keys that were not written.
+        """
+
+    @abstractmethod
+    def claim_item(self, key: str, expires_at: int, now: int) -> bool:
+        """Insert claim ``key`` if absent or expired at ``now``; True if inserted."""
+
+    @abstractmethod
+    def release_item(self, key: str) -> None:
+        """Delete claim ``key`` if present."""
+
+    def init(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Create tables or containers if missing (idempotent). Default: nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Release connections and clients. Default: nothing."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- high-level API ---------------------------------------------------
+
+    def add(
+        self,
+        key: str,
+        members: Iterable[str],
+        at: datetime,
+        window: timedelta,
+        ttl: timedelta | None = None,
+    ) -> int:
+        """Union ``members`` into the bucket of ``at``; return distinct members over the window.
+
+        Parameters
+        ----------
+        key : str
+            Entity key (see :func:`make_key`).
+        members : Iterable[str]
+            Event ids, API names, namespaces...; duplicates count once.
+        at : datetime
+            Event time.
+        window : timedelta
+            Counting window (see :mod:`adscore.windows` for the exact span).
+        ttl : timedelta, optional
+            Item lifetime; default ``2 * window``, never less than a bucket's
+            lifetime in the window.
+
+        Returns
+        -------
+        int
+            Distinct members over the window's buckets.
+        """
+        keys = window_keys(fit_key(key), at, window)
+        new = _fit_members(members)
+        if new:
+            batch = WriteBatch()
+            batch.add_union(keys[0], new, expiry(at, _set_ttl(window, ttl)))
+            self.write(batch)
+        sets = self.get_sets(keys, at)
+        return len(frozenset[str]().union(*sets.values()))
+
+    def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
+        """New-term check that answers a redelivered event as it answered the first delivery.
+
+        Parameters
+        ----------
+        key : str
+            Scope of the terms (for example a detection and a principal).
+        term : str
+            The term (an API name, a region...).
+        witness : str
+            Id of the event asking (its event id).
+        at : datetime
+            Event time.
+        ttl : timedelta
+            How long a term stays known.
+
+        Returns
+        -------
+        bool
+            True if ``term`` was never recorded under ``key`` (or has expired),
+            or was first recorded by this same ``witness``.
+        """
+        item = fit_key(f"{key}|{term}")
+        witness = fit_value(witness)
+        batch = WriteBatch()
+        batch.add_put_if_absent(item, witness, expiry(at, ttl), epoch_seconds(at))
+        self.write(batch)
+        return self.get_values([item], at).get(item) == witness
+
+    def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
+        """Store a fact (PUT: the fact with the later expiry wins)."""
+        item = fit_key(key)
+        batch = WriteBatch()
+        batch.add_put(item, fit_value(value), expiry(at, ttl))
+        self.write(batch)
+
+    def recall(self, key: str, at: datetime) -> str | None:
+        """Read a fact stored by :meth:`remember`; None when absent or expired at ``at``."""
+        item = fit_key(key)
+        return self.get_values([item], at).get(item)
+
+    def claim(self, key: str, at: datetime, ttl: timedelta) -> bool:
+        """Claim ``key`` until ``at + ttl``; exactly one concurrent caller gets True.
+
+        A claim expired at ``at`` can be won again.
+        """
+        return self.claim_item(fit_key(key), expiry(at, ttl), epoch_seconds(at))
+
+    def release(self, key: str) -> None:
+        """Give a claim back (for example when the alert it guarded failed to send)."""
+        self.release_item(fit_key(key))
+
+
+# --------------------------------------------------------------------------- per-batch cache
+
+
+class BatchedState:
+    """A store seen through one batch of records: cached reads, coalesced writes.
+
+    Reads each key from the store at most once (lazily), answers from the
+    remote state united with this batch's local changes, and writes nothing
+    until :meth:`flush`, which sends one :class:`WriteBatch` holding only the
+    keys that change something. Steady traffic repeats the same operations,
+    so this keeps writes to a handful per thousand events.
+
+    The batch is treated as one instant for remote items: a key is read at the
+    event time of its first use. Two instances racing on the same new term may
+    both answer ``first_seen`` True (the store keeps one witness); alerts are
+    deduplicated by claims. ``remember`` of the value already stored does not
+    extend its expiry. Use one instance per batch.
+
+    Attributes
+    ----------
+    store : StateStore
+        The wrapped store.
+    current_record : str | None
+        Id of the record being evaluated; set by the engine before each
+        record, used by :meth:`records_for`.
+    reads : int
+        Keys read from the store.
+    writes : int
+        Key-writes sent by :meth:`flush` (claims are not counted here).
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.current_record: str | None = None
+        self.reads = 0
+        self.writes = 0
+        self._sets: dict[str, frozenset[str]] = {}
+        self._values: dict[str, str | None] = {}
+        self._unions: dict[str, SetUnion] = {}
+        self._puts: dict[str, ValuePut] = {}
+        self._new: dict[str, ValuePutIfAbsent] = {}
+        self._owners: dict[str, set[str]] = {}
+
+    # -- reads --------------------------------------------------------------
+
+    def _load_sets(self, keys: Sequence[str], at: datetime) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._sets]
+        if missing:
+            found = self.store.get_sets(missing, at)
+            self.reads += len(missing)
+            for k in missing:
+                self._sets[k] = frozenset(found.get(k, ()))
+
+    def _load_values(self, keys: Sequence[str], at: datetime) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._values]
+        if missing:
+            found = self.store.get_values(missing, at)
+            self.reads += len(missing)
+            for k in missing:
+                self._values[k] = found.get(k)
+
+    def prefetch(self, at: datetime, sets: Iterable[str] = (), values: Iterable[str] = ()) -> None:
+        """Read many low-level keys in one call each (optional; reads are lazy otherwise).
+
+        Parameters
+        ----------
+        at : datetime
+            Event time to read at.
+        sets, values : Iterable[str]
+            Low-level keys as the store sees them (after :func:`fit_key` and
+            :func:`~adscore.windows.window_keys`).
+        """
+        self._load_sets(list(sets), at)
+        self._load_values(list(values), at)
+
+    def _own(self, key: str) -> None:
+        if self.current_record is not None:
+            self._owners.setdefault(key, set()).add(self.current_record)
+
+    # -- high-level API -----------------------------------------------------
+
+    def add(
+        self,
+        key: str,
+        members: Iterable[str],
+        at: datetime,
+        window: timedelta,
+        ttl: timedelta | None = None,
+    ) -> int:
+        """Same contract as :meth:`StateStoreBase.add`; nothing is written before :meth:`flush`."""
+        keys = window_keys(fit_key(key), at, window)
+        self._load_sets(keys, at)
+        bucket = keys[0]
+        remote = self._sets[bucket]
+        wanted = _fit_members(members) - remote
+        if wanted:
+            pending = self._unions.get(bucket)
+            local = pending.members if pending is not None else frozenset[str]()
+            new = wanted - local
+            room = MAX_SET_MEMBERS - len(remote) - len(local)
+            if len(new) > room:
+                new = set(sorted(new)[: max(room, 0)])
+            expires_at = expiry(at, _set_ttl(window, ttl))
+            if pending is not None:
+                expires_at = max(expires_at, pending.expires_at)
+            if new or pending is not None:
+                self._unions[bucket] = SetUnion(local | new, expires_at)
+                self._own(bucket)
+        seen: set[str] = set()
+        for k in keys:
+            seen |= self._sets[k]
+            pending = self._unions.get(k)
+            if pending is not None:
+                seen |= pending.members
+        return len(seen)
+
+    def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
+        """Same contract as :meth:`StateStoreBase.first_seen`; nothing is written before :meth:`flush`."""
+        item = fit_key(f"{key}|{term}")
+        witness = fit_value(witness)
+        self._load_values([item], at)
+        remote = self._values[item]
+        if remote is not None:
+            return remote == witness
+        pending = self._new.get(item)
+        if pending is not None:
+            if pending.value == witness:
+                self._own(item)
+            return pending.value == witness
+        self._new[item] = ValuePutIfAbsent(witness, expiry(at, ttl), epoch_seconds(at))
+        self._own(item)
+        return True
+
+    def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
+        """Same contract as :meth:`StateStoreBase.remember`; nothing is written before :meth:`flush`."""
+        item = fit_key(key)
+        new = ValuePut(fit_value(value), expiry(at, ttl))
+        self._load_values([item], at)
+        pending = self._puts.get(item)
+        if pending is not None and not put_wins(new, pending.value, pending.expires_at):
+            new = pending
+        if new.value == self._values[item]:
+            self._puts.pop(item, None)
+        else:
+            self._puts[item] = new
+            self._own(item)
+
+    def recall(self, key: str, at: datetime) -> str | None:
+        """Same contract as :meth:`StateStoreBase.recall`, including this batch's unsaved puts."""
+        item = fit_key(key)
+        now = epoch(at)
+        local: ValuePut | ValuePutIfAbsent | None = self._puts.get(item) or self._new.get(item)
+        if local is not None and local.expires_at > now:
+            return local.value
+        self._load_values([item], at)
+        return self._values[item]
+
+    def claim(self, key: str, at: datetime, ttl: timedelta) -> bool:
+        """Pass-through to the store (claims are never batched)."""
+        return self.store.claim(key, at, ttl)
+
+    def release(self, key: str) -> None:
+        """Pass-through to the store (claims are never batched)."""
+        self.store.release(key)
+
+    # -- writes -------------------------------------------------------------
+
+    def pending(self) -> WriteBatch:
+        """The batch :meth:`flush` would send now."""
+        return WriteBatch(unions=dict(self._unions), puts=dict(self._puts), put_if_absent=dict(self._new))
+
+    def _saved(self, keys: Iterable[str], batch: WriteBatch) -> None:
+        for key in keys:
+            union = batch.unions.get(key)
+            if union is not None:
+                self._sets[key] = self._sets.get(key, frozenset()) | union.members
+                self._unions.pop(key, None)
+            put = batch.puts.get(key) or batch.put_if_absent.get(key)
+            if put is not None:
+                self._values[key] = put.value
+                self._puts.pop(key, None)
+                self._new.pop(key, None)
+            self._owners.pop(key, None)
+
+    def flush(self) -> int:
+        """Send one :class:`WriteBatch` with every change not yet saved.
+
+        Returns
+        -------
+        int
+            Key-writes sent (0 when nothing changed).
+
+        Raises
+        ------
+        StateWriteError
+            Naming the keys not saved; they stay pending (a later flush
+            retries them) and :meth:`records_for` names their records.
+        """
+        batch = self.pending()
+        if not batch:
+            return 0
+        keys = batch.keys()
+        try:
+            self.store.write(batch)
+        except StateWriteError as exc:
+            failed = set(exc.failed_keys)
+            written = [k for k in keys if k not in failed]
+            self._saved(written, batch)
+            self.writes += len(written)
+            raise
+        except Exception as exc:  # a backend bug or an unwrapped client error: nothing is known saved
+            raise StateWriteError(keys, f"state write failed: {type(exc).__name__}") from exc
+        self._saved(keys, batch)
+        self.writes += len(batch)
+        return len(batch)
+
+    def records_for(self, keys: Iterable[str]) -> set[str]:
+        """Records whose changes to ``keys`` are not saved (for example ``StateWriteError.failed_keys``)."""
+        owners: set[str] = set()
+        for key in keys:
+            owners |= self._owners.get(key, set())
+        return owners

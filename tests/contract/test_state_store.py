@@ -1,0 +1,433 @@
+"""One contract suite for every StateStore backend (see conftest.BACKENDS).
+
+Times are fixed event times in 2024: every item written here is long expired by
+the wall clock, so these tests also prove expiry is judged by event time only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from adscore.errors import ConfigError
+from adscore.state import open_store
+from adscore.state.base import MAX_SET_MEMBERS, BatchedState, StateStore, WriteBatch, fit_key, make_key
+from adscore.state.memory import MemoryStateStore
+from adscore.state.sqlite import SqliteStateStore
+from adscore.windows import epoch_seconds, expiry, window_keys
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+Factory = Callable[..., StateStore]
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)  # the start of a 5-minute bucket
+W = timedelta(minutes=10)
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+
+
+def bucket(key: str, at: datetime = T0, window: timedelta = W) -> str:
+    return window_keys(fit_key(key), at, window)[0]
+
+
+# --------------------------------------------------------------------------- add
+
+
+def test_add_counts_distinct_members_and_ignores_duplicates(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.add("burst:alice", ["e1", "e2"], T0, W) == 2
+    assert store.add("burst:alice", ["e2", "e3", "e3"], T0 + MINUTE, W) == 3
+    assert store.add("burst:alice", ["e1"], T0 + 2 * MINUTE, W) == 3  # redelivery
+    assert store.add("burst:bob", ["e1"], T0, W) == 1  # keys are independent
+    assert store.get_sets([bucket("burst:alice")], T0)[bucket("burst:alice")] == {"e1", "e2", "e3"}
+
+
+def test_add_counts_across_the_buckets_of_the_window(store_factory: Factory) -> None:
+    store = store_factory()
+    store.add("k", ["e1"], T0, W)
+    store.add("k", ["e2"], T0 + 6 * MINUTE, W)  # next bucket
+    assert store.add("k", ["e3"], T0 + 11 * MINUTE, W) == 3  # three buckets, all in the window
+
+
+def test_window_expires_by_event_time_not_wall_clock(store_factory: Factory) -> None:
+    store = store_factory()
+    store.add("k", ["e1", "e2", "e3"], T0, W)
+    # GIVEN an add two windows later, THEN it does not see the old members
+    assert store.add("k", ["e4"], T0 + 2 * W, W) == 1
+    # AND a late event back at T0 still sees them (2024 is long past on the wall clock)
+    assert store.add("k", [], T0 + MINUTE, W) == 3
+
+
+def test_add_without_members_only_reads(store_factory: Factory) -> None:
+    store = store_factory()
+    store.add("k", ["e1"], T0, W)
+    before = store.writes
+    assert store.add("k", [], T0, W) == 1
+    assert store.writes == before
+
+
+def test_set_size_is_capped(store_factory: Factory) -> None:
+    store = store_factory()
+    members = [f"m{i:04d}" for i in range(MAX_SET_MEMBERS + 88)]
+    assert store.add("cap", members, T0, W) == MAX_SET_MEMBERS
+    assert store.add("cap", ["zzz-late-1", "aaa-late-2"], T0, W) == MAX_SET_MEMBERS
+    kept = store.get_sets([bucket("cap")], T0)[bucket("cap")]
+    # one union keeps its smallest members; a full set takes no more
+    assert kept == frozenset(sorted(members)[:MAX_SET_MEMBERS])
+
+
+def test_cap_keeps_room_for_members_already_present(store_factory: Factory) -> None:
+    store = store_factory()
+    first = [f"z{i:04d}" for i in range(MAX_SET_MEMBERS - 2)]
+    store.add("cap", first, T0, W)
+    # a union that repeats present members (sorting after the new ones) and brings
+    # 5 new ones fills the last 2 places, and no more
+    assert store.add("cap", [*first[-3:], "n1", "n2", "n3", "n4", "n5"], T0, W) == MAX_SET_MEMBERS
+    assert store.get_sets([bucket("cap")], T0)[bucket("cap")] == {*first, "n1", "n2"}
+
+
+# --------------------------------------------------------------------------- first_seen
+
+
+def test_first_seen_answers_redeliveries_like_the_first_delivery(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.first_seen("new_api:alice", "ec2:CreateSnapshot", "ev1", T0, DAY) is True
+    assert store.first_seen("new_api:alice", "ec2:CreateSnapshot", "ev1", T0 + MINUTE, DAY) is True
+    assert store.first_seen("new_api:alice", "ec2:CreateSnapshot", "ev2", T0 + MINUTE, DAY) is False
+    assert store.first_seen("new_api:alice", "ec2:CopySnapshot", "ev2", T0 + MINUTE, DAY) is True
+    assert store.first_seen("new_api:bob", "ec2:CreateSnapshot", "ev3", T0, DAY) is True
+
+
+def test_first_seen_term_is_new_again_after_its_ttl(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.first_seen("k", "term", "ev1", T0, DAY) is True
+    assert store.first_seen("k", "term", "ev2", T0 + DAY, DAY) is True  # expired at T0 + DAY
+    assert store.first_seen("k", "term", "ev1", T0 + DAY, DAY) is False
+
+
+# --------------------------------------------------------------------------- remember / recall
+
+
+def test_remember_recall_and_expiry(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.recall("snap-1:creator", T0) is None
+    store.remember("snap-1:creator", "alice", T0, timedelta(hours=1))
+    assert store.recall("snap-1:creator", T0 + MINUTE) == "alice"
+    assert store.recall("snap-1:creator", T0 + timedelta(hours=1)) is None  # expired by event time
+
+
+def test_remember_keeps_the_latest_fact_whatever_the_arrival_order(store_factory: Factory) -> None:
+    store = store_factory()
+    store.remember("fact", "new", T0 + 10 * MINUTE, DAY)
+    store.remember("fact", "old", T0, DAY)  # an old event redelivered late
+    assert store.recall("fact", T0 + 11 * MINUTE) == "new"
+    store.remember("fact", "newer", T0 + 20 * MINUTE, DAY)
+    assert store.recall("fact", T0 + 21 * MINUTE) == "newer"
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def test_claim_is_won_once_until_released_or_expired(store_factory: Factory) -> None:
+    store = store_factory()
+    other = store_factory()  # a second function instance on the same data
+    assert store.claim("alert:abc", T0, timedelta(hours=1)) is True
+    assert store.claim("alert:abc", T0, timedelta(hours=1)) is False
+    assert other.claim("alert:abc", T0 + MINUTE, timedelta(hours=1)) is False
+    assert other.claim("alert:def", T0, timedelta(hours=1)) is True
+    store.release("alert:abc")
+    store.release("alert:abc")  # idempotent
+    assert other.claim("alert:abc", T0 + MINUTE, timedelta(hours=1)) is True
+    # expired at T0 + 1h + 1min: can be won again
+    assert store.claim("alert:abc", T0 + timedelta(hours=1, minutes=1), timedelta(hours=1)) is True
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+def test_reads_of_missing_keys(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.get_sets(["nope", "nope@300:1"], T0) == {"nope": frozenset(), "nope@300:1": frozenset()}
+    assert store.get_values(["nope"], T0) == {}
+    assert store.get_sets([], T0) == {}
+
+
+def test_write_costs_one_write_per_distinct_key(store_factory: Factory) -> None:
+    store = store_factory()
+    batch = WriteBatch()
+    exp = expiry(T0, DAY)
+    batch.add_union("s1", ["a", "b"], exp)
+    batch.add_union("s1", ["c"], exp)  # merged into the same key
+    batch.add_union("s2", ["a"], exp)
+    batch.add_put("v1", "x", exp)
+    batch.add_put("v1", "y", exp + 1)  # merged: the later expiry wins
+    batch.add_put_if_absent("v2", "w", exp, epoch_seconds(T0))
+    assert len(batch) == 4
+    before = store.writes
+    store.write(batch)
+    assert store.writes - before == 4
+    assert store.get_sets(["s1", "s2"], T0) == {"s1": {"a", "b", "c"}, "s2": {"a"}}
+    assert store.get_values(["v1", "v2"], T0) == {"v1": "y", "v2": "w"}
+
+
+def test_writing_a_batch_twice_changes_nothing(store_factory: Factory) -> None:
+    store = store_factory()
+    batch = WriteBatch()
+    batch.add_union("s", ["a", "b"], expiry(T0, DAY))
+    batch.add_put("v", "x", expiry(T0, DAY))
+    batch.add_put_if_absent("p", "w1", expiry(T0, DAY), epoch_seconds(T0))
+    store.write(batch)
+    snapshot = (store.get_sets(["s"], T0), store.get_values(["v", "p"], T0))
+    store.write(batch)
+    assert (store.get_sets(["s"], T0), store.get_values(["v", "p"], T0)) == snapshot
+
+
+def _batch_a() -> WriteBatch:
+    batch = WriteBatch()
+    batch.add_union("shared", ["e1", "e2"], expiry(T0, W))
+    batch.add_union("only_a", ["x"], expiry(T0, W))
+    batch.add_put("fact", "from-a", expiry(T0 + MINUTE, DAY))
+    batch.add_put("tie", "aaa", expiry(T0, DAY))
+    batch.add_put_if_absent("seen", "ev1", expiry(T0, DAY), epoch_seconds(T0))
+    return batch
+
+
+def _batch_b() -> WriteBatch:
+    batch = WriteBatch()
+    batch.add_union("shared", ["e2", "e3"], expiry(T0 + MINUTE, W))
+    batch.add_put("fact", "from-b", expiry(T0, DAY))
+    batch.add_put("tie", "bbb", expiry(T0, DAY))
+    # PUT_IF_ABSENT is first-writer-wins by design; the same write (a redelivery) commutes
+    batch.add_put_if_absent("seen", "ev1", expiry(T0, DAY), epoch_seconds(T0))
+    return batch
+
+
+def test_batches_commute(store_factory: Factory) -> None:
+    ab, ba = store_factory("ab"), store_factory("ba")
+    ab.write(_batch_a())
+    ab.write(_batch_b())
+    ba.write(_batch_b())
+    ba.write(_batch_a())
+    sets = ["shared", "only_a"]
+    values = ["fact", "tie", "seen"]
+    assert ab.get_sets(sets, T0) == ba.get_sets(sets, T0) == {"shared": {"e1", "e2", "e3"}, "only_a": {"x"}}
+    assert ab.get_values(values, T0) == ba.get_values(values, T0)
+    assert ab.get_values(values, T0) == {"fact": "from-a", "tie": "bbb", "seen": "ev1"}
+
+
+def test_two_instances_see_each_others_writes(store_factory: Factory) -> None:
+    first, second = store_factory(), store_factory()
+    first.add("k", ["e1"], T0, W)
+    assert second.add("k", ["e2"], T0, W) == 2
+    assert first.add("k", [], T0, W) == 2
+
+
+# --------------------------------------------------------------------------- BatchedState over each backend
+
+EVENTS = [  # (record id, principal, api, at)
+    ("r1", "alice", "ec2:DescribeInstances", T0),
+    ("r2", "alice", "s3:ListBuckets", T0 + MINUTE),
+    ("r3", "bob", "ec2:DescribeInstances", T0 + MINUTE),
+    ("r4", "alice", "ec2:DescribeInstances", T0 + 2 * MINUTE),
+    ("r5", "alice", "iam:ListRoles", T0 + 6 * MINUTE),
+]
+
+
+def _run_batch(store: StateStore) -> tuple[int, list[bool]]:
+    batched = BatchedState(store)
+    answers = []
+    for record, principal, api, at in EVENTS:
+        batched.current_record = record
+        batched.add(make_key("apis", principal), [api], at, W)
+        answers.append(batched.first_seen(make_key("new_api", principal), api, record, at, DAY))
+        batched.remember(make_key("last_api", principal), api, at, DAY)
+    return batched.flush(), answers
+
+
+def _state(store: StateStore) -> tuple[object, ...]:
+    at = T0 + 6 * MINUTE
+    sets = [k for p in ("alice", "bob") for k in window_keys(make_key("apis", p), at, W)]
+    values = [make_key("last_api", p) for p in ("alice", "bob")]
+    values += [fit_key(f"{make_key('new_api', p)}|{api}") for _, p, api, _ in EVENTS]
+    return store.get_sets(sets, at), store.get_values(values, at)
+
+
+def test_replaying_a_batch_changes_no_count_and_writes_nothing(store_factory: Factory) -> None:
+    store = store_factory()
+    written, answers = _run_batch(store)
+    assert written > 0
+    assert answers == [True, True, True, False, True]
+    state = _state(store)
+    for _ in range(2):
+        writes = store.writes
+        again, replay_answers = _run_batch(store)
+        assert again == 0
+        assert store.writes == writes
+        assert replay_answers == answers  # same witnesses, same answers
+        assert _state(store) == state
+    assert store.add(make_key("apis", "alice"), [], T0 + 6 * MINUTE, W) == 3
+
+
+def test_odd_and_huge_text_is_stored_safely(store_factory: Factory) -> None:
+    store = store_factory()
+    key = "k\x00" + "é" * 5000 + "\ud800"
+    members = ["\x00", "a" * 10_000, "a" * 10_001, "\udfff", "😀"]
+    assert store.add(key, members, T0, W) == 5
+    assert store.add(key, members, T0, W) == 5
+    assert store.first_seen(key, "\ud800" * 3, "ev\x00" * 3000, T0, DAY) is True
+    assert store.first_seen(key, "\ud800" * 3, "ev\x00" * 3000, T0, DAY) is True
+    store.remember(key, "v" * 100_000, T0, DAY)
+    recalled = store.recall(key, T0)
+    assert recalled is not None and recalled.startswith("vvv")
+    assert store.claim(key, T0, DAY) is True
+    assert store.claim(key, T0, DAY) is False
+
+
+def test_cleanup_deletes_only_long_expired_items(store_factory: Factory) -> None:
+    store = store_factory()
+    cleanup = getattr(store, "cleanup", None)
+    if cleanup is None:
+        pytest.skip("this backend expires items itself (TTL)")
+    store.add("old", ["e1"], T0, W)
+    store.add("mixed", ["e1"], T0, W)
+    store.add("mixed", ["e2"], T0 + 4 * MINUTE, W, ttl=2 * DAY)  # same bucket, lives longer
+    store.remember("old-fact", "v", T0, DAY)
+    store.remember("new-fact", "v", T0, 3 * DAY)
+    store.claim("old-claim", T0, DAY)
+    assert cleanup(T0 + 2 * DAY) == 3  # the "old" set, "old-fact", "old-claim"
+    assert store.get_sets([bucket("old"), bucket("mixed")], T0) == {
+        bucket("old"): frozenset(),
+        bucket("mixed"): {"e1", "e2"},  # a set lives as long as its latest union
+    }
+    assert store.get_values(["new-fact", "old-fact"], T0) == {"new-fact": "v"}
+    assert store.claim("old-claim", T0, DAY) is True
+
+
+# --------------------------------------------------------------------------- open_store
+
+
+def test_open_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(open_store("memory://"), MemoryStateStore)
+    for url, path in [
+        ("sqlite:///relative.db", "relative.db"),
+        (f"sqlite:///{tmp_path}/absolute.db", f"{tmp_path}/absolute.db"),
+        ("SQLITE:///:memory:", ":memory:"),
+        ("sqlite://:memory:", ":memory:"),
+    ]:
+        store = open_store(url)
+        try:
+            assert isinstance(store, SqliteStateStore)
+            assert store.path == path
+            assert store.add("k", ["e1"], T0, W) == 1
+        finally:
+            store.close()
+    assert (tmp_path / "relative.db").exists() and (tmp_path / "absolute.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("adscore.db", "malformed state URL"),
+        ("sqlite:/adscore.db", "malformed state URL"),
+        ("redis://user:hunter2@cache:6379/0", "unknown state backend 'redis'"),
+        ("sqlite://", "needs a path"),
+        ("sqlite://relative.db", "needs a path"),
+        ("sqlite:///state.db?mode=ro", "no query string"),
+    ],
+)
+def test_open_store_names_the_url_problem(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        open_store(url)
+    assert error.value.setting == "state"
+    assert problem in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_opening_the_state_package_loads_no_backend() -> None:
+    code = "import sys, adscore.state; print(sorted(m for m in ('sqlite3', 'tenacity', 'boto3') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_sqlite_schema_script_creates_the_tables() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SqliteStateStore.schema())
+    conn.executescript(SqliteStateStore.schema())  # idempotent
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"state_sets", "state_values", "state_claims"}
+    conn.close()
+
+
+# --------------------------------------------------------------------------- SQLite across processes
+
+UNION_KEYS = ("proc:a", "proc:b", "proc:c")
+
+
+def _members(proc: int, round_: int) -> set[str]:
+    return {f"m{(proc * 37 + round_ * 11 + i) % 300:03d}" for i in range(12)}
+
+
+def _union_worker(path: str, proc: int, rounds: int, barrier: object) -> None:
+    store = SqliteStateStore(path)
+    barrier.wait()  # type: ignore[attr-defined]
+    for round_ in range(rounds):
+        batched = BatchedState(store)
+        for key in UNION_KEYS:
+            batched.add(key, _members(proc, round_), T0 + timedelta(seconds=round_), W)
+        batched.flush()
+    store.close()
+
+
+def _claim_worker(path: str, barrier: object, results: object) -> None:
+    store = SqliteStateStore(path)
+    barrier.wait()  # type: ignore[attr-defined]
+    results.put(store.claim("alert:once", T0, timedelta(hours=1)))  # type: ignore[attr-defined]
+    store.close()
+
+
+def test_sqlite_processes_never_lose_a_union(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    SqliteStateStore(path).close()
+    procs, rounds = 4, 15
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    workers = [ctx.Process(target=_union_worker, args=(path, p, rounds, barrier)) for p in range(procs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    expected = set().union(*(_members(p, r) for p in range(procs) for r in range(rounds)))
+    assert len(expected) < MAX_SET_MEMBERS
+    store = SqliteStateStore(path)
+    try:
+        found = store.get_sets([bucket(k) for k in UNION_KEYS], T0)
+        assert found == {bucket(k): expected for k in UNION_KEYS}
+    finally:
+        store.close()
+
+
+def test_sqlite_claim_is_won_by_exactly_one_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    SqliteStateStore(path).close()
+    procs = 5
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_claim_worker, args=(path, barrier, results)) for _ in range(procs)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in range(procs)]
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert sorted(outcomes) == [False] * (procs - 1) + [True]
