@@ -1,0 +1,254 @@
+"""Webhook sinks: generic signed JSON, Slack and Microsoft Teams.
+
+Generic JSON (``https://...``, ``http://...``): one POST per alert, the body
+is the alert's JSON, and with a secret the request is signed::
+
+    X-Adscore-Timestamp: <unix seconds>
+    X-Adscore-Signature: v1=<hex HMAC-SHA256(secret, b"<timestamp>." + body)>
+
+(see ``docs/webhooks.md`` for verification). Slack (``slack+https://...``)
+and Teams (``teams+https://...``) receive the rendered message instead.
+
+Slack and Teams webhook URLs are secrets themselves: logs name only the
+scheme and host of a target, never its path, query or the signing secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from adscore import __version__
+from adscore.errors import ConfigError
+from adscore.sinks.base import SendReport, safe_target
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from adscore.alerts import Alert
+
+log = logging.getLogger("adscore.sinks.webhook")
+
+Kind = Literal["json", "slack", "teams"]
+USER_AGENT = f"adscore/{__version__}"
+DEFAULT_MAX_BYTES = 1_048_576
+"""Generic JSON bodies are trimmed (evidence first, see ``Alert.fit``) to this size."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Return the ``X-Adscore-Signature`` value for a body sent at ``timestamp``.
+
+    Parameters
+    ----------
+    secret : str
+        The shared signing secret.
+    timestamp : int
+        Unix seconds, as sent in ``X-Adscore-Timestamp``.
+    body : bytes
+        The exact request body.
+
+    Returns
+    -------
+    str
+        ``"v1=" + hex(HMAC-SHA256(secret, f"{timestamp}.".encode() + body))``.
+
+    Examples
+    --------
+    >>> sign("s", 1700000000, b"{}")[:3]
+    'v1='
+    """
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+class _RedactUrls(logging.Filter):
+    """Show only scheme and host of webhook URLs in httpx's own request log.
+
+    httpx logs ``HTTP Request: POST <full url> ...`` at INFO; for Slack and
+    Teams the URL's path is the credential.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(a) in self.urls for a in record.args):
+            record.args = tuple(safe_target(str(a)) if str(a) in self.urls else a for a in record.args)
+        return True
+
+
+_REDACT = _RedactUrls()
+
+
+def _hide_from_httpx_log(url: str) -> None:
+    _REDACT.urls.add(str(httpx.URL(url)))
+    httpx_log = logging.getLogger("httpx")
+    if _REDACT not in httpx_log.filters:
+        httpx_log.addFilter(_REDACT)
+
+
+def _retryable(status: int) -> bool:
+    # 4xx are permanent (the request itself is wrong), except timeout and throttling.
+    return not (400 <= status < 500) or status in (408, 429)
+
+
+class WebhookSink:
+    """POST each alert to a webhook.
+
+    Parameters
+    ----------
+    url : str
+        ``https://`` or ``http://`` target; a ``slack+`` or ``teams+`` prefix is
+        accepted and must match ``kind``.
+    secret : str | None
+        Signing secret for ``kind="json"``. Without one, requests are sent
+        unsigned and a warning is logged once per sink.
+    kind : {"json", "slack", "teams"}
+        Body format: the alert JSON, :func:`~adscore.render.slack.to_slack` or
+        :func:`~adscore.render.teams.to_teams`.
+    timeout : float
+        Seconds per request (connect, read, write).
+    client : httpx.Client | None
+        Client to use (not closed by :meth:`close`); by default one is created
+        on first send and closed by :meth:`close`.
+    max_bytes : int
+        Cap on a generic JSON body (the alert is trimmed to fit).
+    clock : Callable[[], float]
+        Source of the signature timestamp.
+
+    Raises
+    ------
+    ConfigError
+        If the URL is not an http(s) URL or its prefix does not match ``kind``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        kind: Kind = "json",
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        scheme, sep, rest = url.partition("+")
+        if sep and scheme in ("slack", "teams"):
+            if scheme != kind:
+                raise ConfigError("sinks", f"{safe_target(url)}: a {scheme}+ URL needs kind={scheme!r}")
+            url = rest
+        if kind not in ("json", "slack", "teams"):
+            raise ConfigError("sinks", f"unknown webhook kind {kind!r}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("sinks", f"webhook URL must be http(s)://host/...: got {safe_target(url)}")
+        self.url = url
+        _hide_from_httpx_log(url)
+        self.kind: Kind = kind
+        self.target = safe_target(url)
+        self._secret = secret or None
+        self._timeout = timeout
+        self._client = client
+        self._owns_client = client is None
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._warned_unsigned = False
+
+    @classmethod
+    def from_url(cls, url: str, *, secret: str | None = None) -> WebhookSink:
+        """Build from ``http(s)://``, ``slack+https://`` or ``teams+https://``."""
+        scheme = url.split("://", 1)[0].lower()
+        kind: Kind = (
+            "slack" if scheme.startswith("slack+") else "teams" if scheme.startswith("teams+") else "json"
+        )
+        # The secret signs generic JSON only; chat services do not verify it.
+        return cls(url, secret=secret if kind == "json" else None, kind=kind)
+
+    def __repr__(self) -> str:  # never show the URL's path or query, nor the secret
+        return f"WebhookSink({self.target!r}, kind={self.kind!r}, signed={self._secret is not None})"
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+        return self._client
+
+    def _request(self, alert: Alert) -> tuple[bytes, dict[str, str]]:
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if self.kind == "slack":
+            from adscore.render.slack import to_slack
+
+            return orjson.dumps(to_slack(alert)), headers
+        if self.kind == "teams":
+            from adscore.render.teams import to_teams
+
+            return orjson.dumps(to_teams(alert)), headers
+        body = alert.fit(self._max_bytes).to_json()
+        timestamp = int(self._clock())
+        headers["X-Adscore-Alert-Id"] = alert.id
+        headers["X-Adscore-Timestamp"] = str(timestamp)
+        if self._secret is not None:
+            headers["X-Adscore-Signature"] = sign(self._secret, timestamp, body)
+        elif not self._warned_unsigned:
+            self._warned_unsigned = True
+            log.warning(
+                "webhook %s: no signing secret set (ADSCORE_WEBHOOK_SECRET); sending unsigned", self.target
+            )
+        return body, headers
+
+    def send(self, alerts: Sequence[Alert]) -> SendReport:
+        """POST each alert once; report which were delivered (2xx) and which failed.
+
+        HTTP 4xx other than 408 and 429 are reported as permanent failures; other
+        statuses and connection errors as failures worth retrying.
+        """
+        sent: list[str] = []
+        failed: list[str] = []
+        permanent: list[str] = []
+        reasons: dict[str, str] = {}
+        for alert in alerts:
+            try:
+                body, headers = self._request(alert)
+            except ValueError as exc:  # the alert cannot be trimmed to max_bytes
+                failed.append(alert.id)
+                permanent.append(alert.id)
+                reasons[alert.id] = f"not sendable: {exc}"
+                continue
+            try:
+                response = self._http().post(self.url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                # Only the type: httpx messages can include the URL.
+                failed.append(alert.id)
+                reasons[alert.id] = type(exc).__name__
+                continue
+            status = response.status_code
+            if 200 <= status < 300:
+                sent.append(alert.id)
+                continue
+            failed.append(alert.id)
+            reasons[alert.id] = f"HTTP {status}"
+            if not _retryable(status):
+                permanent.append(alert.id)
+        if failed:
+            log.warning(
+                "webhook %s: %d of %d alert(s) failed (%s)",
+                self.target,
+                len(failed),
+                len(alerts),
+                ", ".join(sorted(set(reasons.values()))),
+            )
+        return SendReport(sent=tuple(sent), failed=tuple(failed), permanent=tuple(permanent), reasons=reasons)
+
+    def close(self) -> None:
+        """Close the HTTP client if this sink created it."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
