@@ -97,6 +97,7 @@ class _Bound:
     detection: Detection
     params: DetectionParams
     severity: Severity
+    suppression_class: tuple[int, ...]
 
 
 class Engine:
@@ -135,7 +136,7 @@ class Engine:
         self.suppressor = Suppressor(settings)
         self.dedup = timedelta(hours=settings.alert_dedup_hours)
         self._bound: dict[str, _Bound] = {}
-        self._routes: dict[str, list[_Bound]] = defaultdict(list)
+        self._routes: dict[tuple[str, str], list[_Bound]] = defaultdict(list)
         known = {d.id for d in catalogue}
         for key in settings.detections:
             norm = key.replace("_", ".", 1) if "." not in key else key
@@ -156,10 +157,11 @@ class Engine:
             if not params.enabled or settings.is_disabled(det.id):
                 continue
             severity: Severity = settings.severity_overrides.get(det.id) or params.severity or det.meta.severity
-            bound = _Bound(det, params, severity)
+            bound = _Bound(det, params, severity, self.suppressor.class_of(det.id))
             self._bound[det.id] = bound
             for action in det.actions:
-                self._routes[action].append(bound)
+                for cloud in det.clouds:
+                    self._routes[(cloud, action)].append(bound)
 
     @property
     def detections(self) -> list[Detection]:
@@ -199,16 +201,20 @@ class Engine:
         state = BatchedState(self.store)
         findings: dict[str, tuple[_Bound, Finding, Event, set[str]]] = {}
         for ref, event in events:
-            routes = self._routes.get(event.action or "", ())
+            routes = self._routes.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
-                routes = [*routes, *self._routes.get(OUTCOME_DENIED, ())]
+                routes = [*routes, *self._routes.get((event.cloud, OUTCOME_DENIED), ())]
             if not routes:
                 continue
             counts["routed"] += 1
             state.current_record = ref
+            verdicts: dict[tuple[int, ...], str | None] = {}
             for bound in routes:
                 det = bound.detection
-                reason = self.suppressor.reason(event, det.id)
+                if bound.suppression_class in verdicts:
+                    reason = verdicts[bound.suppression_class]
+                else:
+                    reason = verdicts[bound.suppression_class] = self.suppressor.reason(event, det.id)
                 if reason is not None:
                     report.suppressed[reason] += 1
                     counts["suppressed"] += 1

@@ -1,9 +1,15 @@
-"""Allowlists, named suppressions and maintenance windows, compiled once per settings (pure)."""
+"""Allowlists, named suppressions and maintenance windows, compiled once per settings (pure).
+
+Globs are compiled into one regular expression per list, the rules that apply
+to a detection are chosen once per detection, and principal matches are
+cached per principal, so the check costs little on the hot path.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -15,6 +21,15 @@ if TYPE_CHECKING:
     from adscore.settings import Settings, Suppression
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NEVER = re.compile(r"(?!)")
+_CACHE_MAX = 65_536
+
+
+def compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One case-sensitive regex matching any of ``globs`` (``fnmatch`` syntax); never matches when empty."""
+    if not globs:
+        return _NEVER
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
 
 
 def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
@@ -36,8 +51,8 @@ def _ip_in(value: str | None, nets: tuple[Network, ...]) -> bool:
     return ip is not None and any(ip in n for n in nets)
 
 
-def _any_glob(values: tuple[str, ...], globs: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(v, g) for v in values if v for g in globs)
+def _any(values: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+    return any(pattern.match(v) for v in values if v)
 
 
 def principal_names(event: Event) -> tuple[str, ...]:
@@ -49,7 +64,22 @@ def principal_names(event: Event) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class _Rule:
     rule: Suppression
+    principals: re.Pattern[str]
+    namespaces: re.Pattern[str]
+    user_agents: re.Pattern[str]
+    operations: re.Pattern[str]
     nets: tuple[Network, ...]
+
+
+def _compile_rule(r: Suppression) -> _Rule:
+    return _Rule(
+        r,
+        compile_globs(r.principals),
+        compile_globs(r.namespaces),
+        compile_globs(r.user_agents),
+        compile_globs(r.operations),
+        _networks(r.source_cidrs),
+    )
 
 
 class Suppressor:
@@ -62,34 +92,64 @@ class Suppressor:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
         a = settings.allowlists
-        self._principals = a.principals
+        self._principals = compile_globs(a.principals)
         self._services = frozenset(s.lower() for s in a.services)
         self._nets = _networks(a.source_cidrs)
-        self._agents = a.user_agents
+        self._agents = compile_globs(a.user_agents)
         self._tags = a.resource_tags
-        self._rules = tuple(_Rule(r, _networks(r.source_cidrs)) for r in settings.suppressions)
+        self._rules = tuple(_compile_rule(r) for r in settings.suppressions)
         self._maintenance = settings.calendar.maintenance
+        self._by_detection: dict[str, tuple[_Rule, ...]] = {}
+        self._principal_cache: dict[tuple[str, ...], bool] = {}
+        self._rule_principal_cache: dict[tuple[int, tuple[str, ...]], bool] = {}
+
+    def _rules_for(self, detection_id: str) -> tuple[_Rule, ...]:
+        rules = self._by_detection.get(detection_id)
+        if rules is None:
+            rules = tuple(
+                r for r in self._rules if any(fnmatch.fnmatchcase(detection_id, d) for d in r.rule.detections)
+            )
+            self._by_detection[detection_id] = rules
+        return rules
+
+    def class_of(self, detection_id: str) -> tuple[int, ...]:
+        """A key shared by detections that the same rules apply to: their answer for an event is the same."""
+        rules = self._rules_for(detection_id)
+        windows = tuple(
+            i
+            for i, w in enumerate(self._maintenance)
+            if not w.detections or any(fnmatch.fnmatchcase(detection_id, d) for d in w.detections)
+        )
+        return (*(id(r) for r in rules), -1, *windows)
+
+    def _allowlisted(self, names: tuple[str, ...]) -> bool:
+        hit = self._principal_cache.get(names)
+        if hit is None:
+            if len(self._principal_cache) > _CACHE_MAX:
+                self._principal_cache.clear()
+            hit = _any(names, self._principals)
+            self._principal_cache[names] = hit
+        return hit
 
     def reason(self, event: Event, detection_id: str) -> str | None:
         """Return why ``event`` must not count for ``detection_id``, or None."""
-        names = principal_names(event)
         p = event.principal
         if p.invoked_by and p.invoked_by.lower() in self._services:
             return "allowlist.services"
         if p.type == "service" and p.id.lower() in self._services:
             return "allowlist.services"
-        if self._principals and _any_glob(names, self._principals):
+        names = principal_names(event)
+        if self._allowlisted(names):
             return "allowlist.principals"
         if self._nets and _ip_in(event.source_ip, self._nets):
             return "allowlist.source_cidrs"
-        if self._agents and event.user_agent and _any_glob((event.user_agent,), self._agents):
+        if event.user_agent and self._agents.match(event.user_agent):
             return "allowlist.user_agents"
         if self._tags and event.tags and self._tag_match(event):
             return "allowlist.resource_tags"
-        for r in self._rules:
-            if self._rule_matches(r, event, names, detection_id):
+        for r in self._rules_for(detection_id):
+            if self._rule_matches(r, event, names):
                 return f"suppression.{r.rule.name}"
         if self._maintenance:
             w = in_maintenance(self._maintenance, event.time, event.account, names, detection_id)
@@ -105,23 +165,30 @@ class Suppressor:
                     return True
         return False
 
-    @staticmethod
-    def _rule_matches(r: _Rule, event: Event, names: tuple[str, ...], detection_id: str) -> bool:
+    def _principal_matches(self, r: _Rule, names: tuple[str, ...]) -> bool:
+        key = (id(r), names)
+        hit = self._rule_principal_cache.get(key)
+        if hit is None:
+            if len(self._rule_principal_cache) > _CACHE_MAX:
+                self._rule_principal_cache.clear()
+            hit = _any(names, r.principals)
+            self._rule_principal_cache[key] = hit
+        return hit
+
+    def _rule_matches(self, r: _Rule, event: Event, names: tuple[str, ...]) -> bool:
         s = r.rule
         if s.until is not None and event.time >= s.until:
             return False
-        if not any(fnmatch.fnmatchcase(detection_id, d) for d in s.detections):
-            return False
-        if s.principals and not _any_glob(names, s.principals):
+        if s.principals and not self._principal_matches(r, names):
             return False
         if s.principal_types and event.principal.type not in s.principal_types:
             return False
         if s.accounts and (event.account is None or event.account not in s.accounts):
             return False
-        if s.namespaces and not (event.namespace and _any_glob((event.namespace,), s.namespaces)):
+        if s.namespaces and not (event.namespace and r.namespaces.match(event.namespace)):
             return False
-        if s.user_agents and not (event.user_agent and _any_glob((event.user_agent,), s.user_agents)):
+        if s.user_agents and not (event.user_agent and r.user_agents.match(event.user_agent)):
             return False
         if s.source_cidrs and not _ip_in(event.source_ip, r.nets):
             return False
-        return not (s.operations and not _any_glob((event.operation,), s.operations))
+        return not (s.operations and not r.operations.match(event.operation))
