@@ -1,0 +1,146 @@
+"""Docker engine events, as ``docker events --format '{{json .}}'`` prints them.
+
+Current form (API >= 1.22)::
+
+    {"status": "...", "id": "...", "from": "...", "Type": "container", "Action": "commit",
+     "Actor": {"ID": "...", "Attributes": {...}}, "scope": "local", "time": 1700000000,
+     "timeNano": 1700000000123456789}
+
+Old form (before ``Type``): ``{"status": "start", "id": "...", "from": "image", "time": ...}``.
+Engine events carry no user: the principal is the host (``host``/``hostname`` added by a
+log shipper) or ``local``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adscore import actions
+from adscore.events import Event, Principal, RecordError, Resource
+from adscore.sources.common import excerpt, parse_epoch, short_hash
+
+__all__ = ["parse"]
+
+FAMILY = "docker"
+_MAX_ARGS = 256
+#: Old-format statuses (no ``Type``, no ``from``) that belong to images.
+_OLD_IMAGE_STATUSES = frozenset({"untag", "delete", "pull", "push", "tag", "import", "save", "load"})
+#: Resource types the contract knows, by Docker event Type.
+_RESOURCE_TYPES = {"container": "container", "image": "image", "volume": "volume"}
+
+
+def _str(v: object, n: int = 4096) -> str | None:
+    if isinstance(v, str) and v:
+        return v if len(v) <= n else v[:n]
+    return None
+
+
+def _err(reason: str, location: str, obj: object) -> RecordError:
+    return RecordError(family=FAMILY, reason=reason, location=location, excerpt=excerpt(obj))
+
+
+def _time(obj: dict[str, Any]) -> Any:
+    """Return the event time from ``timeNano`` (ns), else ``time`` (s); raise ValueError."""
+    bad = None
+    for key, unit in (("timeNano", "ns"), ("time", "s")):
+        v = obj.get(key)
+        if v is None:
+            continue
+        try:
+            return parse_epoch(v, unit)
+        except ValueError as e:
+            bad = f"{key}: {e}"
+    raise ValueError(f"invalid time ({bad})" if bad else "no time (timeNano/time missing)")
+
+
+def parse(obj: Any, location: str) -> list[Event | RecordError]:
+    """Parse one Docker engine event.
+
+    Parameters
+    ----------
+    obj : Any
+        The decoded event (current or old form).
+    location : str
+        Where it came from.
+
+    Returns
+    -------
+    list[Event | RecordError]
+        One event, or one error. Never raises.
+
+    Example
+    -------
+    >>> ev = parse({"Type": "container", "Action": "commit", "Actor": {"ID": "c1", "Attributes":
+    ...     {"imageID": "sha256:ab"}}, "time": 1700000000}, "x")[0]
+    >>> ev.action, [r.role for r in ev.resources]
+    ('container.commit', ['source', 'created'])
+    """
+    try:
+        return [_parse(obj, location)]
+    except Exception as e:
+        return [_err(f"unexpected {type(e).__name__}: {e}", location, obj)]
+
+
+def _parse(obj: Any, location: str) -> Event | RecordError:
+    if not isinstance(obj, dict):
+        return _err(f"not a Docker event: {type(obj).__name__}", location, obj)
+    actor = obj.get("Actor")
+    actor = actor if isinstance(actor, dict) else {}
+    attrs = actor.get("Attributes")
+    attrs = attrs if isinstance(attrs, dict) else {}
+
+    raw_action = _str(obj.get("Action"), 4096) or _str(obj.get("status"), 4096)
+    if raw_action is None:
+        return _err("Docker event has no Action or status", location, obj)
+    base, sep, suffix = raw_action.partition(": ")
+    base = base.strip()[:256]
+    if not base:
+        return _err("Docker event has an empty Action", location, obj)
+    etype = _str(obj.get("Type"), 64)
+    if etype is None:
+        if "from" not in obj and base in _OLD_IMAGE_STATUSES:
+            etype = "image"
+        else:
+            etype = "container"
+
+    try:
+        time = _time(obj)
+    except ValueError as e:
+        return _err(f"Docker event has {e}", location, obj)
+
+    actor_id = _str(actor.get("ID"), 1024) or _str(obj.get("id"), 1024)
+    host = _str(obj.get("host"), 256) or _str(obj.get("hostname"), 256) or "local"
+    operation = f"{etype} {base}"
+    command: tuple[str, ...] = ()
+    if sep and base.startswith("exec_"):
+        command = tuple(a[:4096] for a in suffix.split()[:_MAX_ARGS])
+
+    resources: list[Resource] = []
+    if actor_id is not None:
+        rtype = _RESOURCE_TYPES.get(etype, etype)
+        if operation in ("container commit", "container export"):
+            resources.append(Resource("container", actor_id, "source"))
+        else:
+            resources.append(Resource(rtype, actor_id, "target"))
+    if operation == "container commit":
+        image = _str(attrs.get("imageID"), 1024) or _str(attrs.get("imageRef"), 1024)
+        if image is not None:
+            resources.append(Resource("image", image, "created"))
+
+    stamp = obj.get("timeNano") if obj.get("timeNano") is not None else obj.get("time")
+    return Event(
+        event_id=short_hash(actor_id or "", raw_action, str(stamp)[:64]),
+        cloud="docker",
+        source=FAMILY,
+        time=time,
+        operation=operation,
+        service="docker",
+        principal=Principal(id=f"docker-host:{host}", type="host", name=host),
+        action=actions.classify("docker", operation, False),
+        read_only=False,
+        outcome="success",
+        resources=tuple(resources),
+        namespace=_str(attrs.get("io.kubernetes.pod.namespace"), 256),
+        command=command,
+        raw=obj,
+    )

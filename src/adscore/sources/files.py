@@ -1,0 +1,217 @@
+"""Read log records from files, directories and stdin.
+
+``.json`` holds one JSON document (an object, or an array of records); ``.jsonl``,
+``.ndjson`` and ``.log`` hold one record per line and are streamed; ``.gz`` is read
+by its inner name (``x.json.gz``, ``x.jsonl.gz``) or, for a plain ``x.gz``, by
+its first line. A line that cannot be read becomes a ``RecordError`` and the
+reading goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import zlib
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from adscore.events import RecordError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+__all__ = ["SUFFIXES", "count_hint", "read_inputs"]
+
+Item = tuple[str, Any] | RecordError
+
+#: Suffixes read from directories (``.gz`` of any of them, or plain ``.gz``).
+SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
+_LINE_SUFFIXES = (".jsonl", ".ndjson", ".log")
+_BOM = b"\xef\xbb\xbf"
+_EXCERPT = 200
+_WS = b" \t\r\n"
+
+
+def _excerpt(data: bytes) -> str:
+    return data[: _EXCERPT * 4].decode("utf-8", "backslashreplace")[:_EXCERPT]
+
+
+def _error(location: str, reason: str, data: bytes = b"") -> RecordError:
+    return RecordError(family="input", reason=reason[:1024], location=location, excerpt=_excerpt(data))
+
+
+def _decode_error(data: bytes, exc: Exception) -> str:
+    """Explain why ``data`` is not JSON, naming bad UTF-8 precisely."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"invalid UTF-8 at byte {e.start} ({e.reason})"
+    return f"invalid JSON: {exc}"
+
+
+def _items(doc: Any, location: str) -> Iterator[Item]:
+    """One item for an object; one per element (``loc[i]``) for a top-level array."""
+    if isinstance(doc, list):
+        for i, item in enumerate(doc):
+            yield f"{location}[{i}]", item
+    else:
+        yield location, doc
+
+
+def _lines(lines: Iterable[bytes | str], name: str, start: int = 1) -> Iterator[Item]:
+    """Stream JSON Lines: one item per non-empty line, located ``name:LINE``."""
+    for lineno, line in enumerate(lines, start):
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        if lineno == 1 and line.startswith(_BOM):
+            line = line[3:]
+        stripped = line.strip(_WS)
+        if not stripped:
+            continue
+        try:
+            yield f"{name}:{lineno}", orjson.loads(stripped)
+        except orjson.JSONDecodeError as e:
+            yield _error(f"{name}:{lineno}", _decode_error(stripped, e), stripped)
+
+
+def _document(data: bytes, name: str) -> Iterator[Item]:
+    """Parse a whole document; if it is not one, read it as JSON Lines before reporting."""
+    if data.startswith(_BOM):
+        data = data[3:]
+    if not data.strip(_WS):
+        return
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        first_error = e
+    else:
+        yield from _items(doc, name)
+        return
+    # Not one document: JSON Lines if at least one line holds an object or array.
+    results = list(_lines(data.split(b"\n"), name))
+    if any(not isinstance(r, RecordError) and isinstance(r[1], dict | list) for r in results):
+        yield from results
+    else:
+        yield _error(name, _decode_error(data, first_error), data)
+
+
+def _auto(stream: IO[Any] | gzip.GzipFile, name: str) -> Iterator[Item]:
+    """Read a stream of unknown layout: JSON Lines when its first line is a record, else one document."""
+    first = b""
+    lineno = 0
+    for raw in stream:
+        lineno += 1
+        line = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+        first += line
+        if line.strip(_WS):
+            break
+    head = first.lstrip(_WS + _BOM)
+    if not head:
+        return
+    if head[:1] == b"{":
+        head = head.rstrip(_WS)
+        error: Exception | None = None
+        try:
+            doc = orjson.loads(head)
+        except orjson.JSONDecodeError as e:
+            doc, error = None, e
+        if isinstance(doc, dict):
+            yield f"{name}:{lineno}", doc
+            yield from _lines(stream, name, start=lineno + 1)
+            return
+        if error is not None and len(head) > 1 and head.endswith(b"}"):
+            # a one-line record that is broken: still JSON Lines
+            yield _error(f"{name}:{lineno}", _decode_error(head, error), head)
+            yield from _lines(stream, name, start=lineno + 1)
+            return
+    rest = stream.read()
+    if isinstance(rest, str):
+        rest = rest.encode("utf-8", "surrogateescape")
+    yield from _document(first + rest, name)
+
+
+def _read_file(path: str) -> Iterator[Item]:
+    low = path.lower()
+    inner = low[:-3] if low.endswith(".gz") else low
+    try:
+        if low.endswith(".gz"):
+            with gzip.open(path, "rb") as gz:
+                if inner.endswith(".json"):
+                    yield from _document(gz.read(), path)
+                elif inner.endswith(_LINE_SUFFIXES):
+                    yield from _lines(gz, path)
+                else:
+                    yield from _auto(gz, path)
+        elif low.endswith(_LINE_SUFFIXES):
+            with open(path, "rb") as f:
+                yield from _lines(f, path)
+        else:
+            with open(path, "rb") as f:
+                yield from _document(f.read(), path)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        yield _error(path, f"unreadable gzip file: {e or type(e).__name__}")
+    except OSError as e:
+        yield _error(path, f"cannot read file: {e.strerror or e}")
+
+
+def _walk(directory: str) -> Iterator[str]:
+    """Files under ``directory`` with a readable suffix, sorted, hidden ones skipped."""
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if not f.startswith(".") and f.lower().endswith(SUFFIXES):
+                yield os.path.join(root, f)
+
+
+def read_inputs(paths: Sequence[str], *, stdin: IO[bytes] | IO[str] | None = None) -> Iterator[Item]:
+    """Yield ``(location, record)`` pairs, or ``RecordError`` for what cannot be read.
+
+    Parameters
+    ----------
+    paths : Sequence[str]
+        Files, directories (read recursively, sorted; only ``.json``, ``.jsonl``,
+        ``.ndjson``, ``.log`` and ``.gz``; hidden files skipped) or ``-`` for stdin.
+    stdin : IO | None
+        Stream used for ``-`` (default ``sys.stdin``); read as JSON Lines when its
+        first line is a record, else as one document.
+
+    Returns
+    -------
+    Iterator[tuple[str, Any] | RecordError]
+        Locations are ``file`` (a document), ``file[i]`` (array element) or
+        ``file:LINE`` (1-based line).
+
+    Example
+    -------
+    >>> for item in read_inputs(["trail/"]):  # doctest: +SKIP
+    ...     print(item)
+    """
+    for path in paths:
+        if path == "-":
+            stream: Any = stdin if stdin is not None else sys.stdin
+            yield from _auto(getattr(stream, "buffer", stream), "<stdin>")
+        elif os.path.isdir(path):
+            for f in _walk(path):
+                yield from _read_file(f)
+        elif os.path.exists(path):
+            yield from _read_file(path)
+        else:
+            yield _error(path, "no such file or directory")
+
+
+def count_hint(paths: Sequence[str]) -> int | None:
+    """Return the total size in bytes of what :func:`read_inputs` would read (None for stdin)."""
+    total = 0
+    for path in paths:
+        if path == "-":
+            return None
+        try:
+            if os.path.isdir(path):
+                total += sum(os.path.getsize(f) for f in _walk(path))
+            else:
+                total += os.path.getsize(path)
+        except OSError:
+            continue
+    return total

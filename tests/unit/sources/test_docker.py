@@ -1,0 +1,147 @@
+"""Docker engine events: operation, action, resources, principal, time, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adscore.events import Event, RecordError
+from adscore.sources.docker import parse
+
+
+def ev(obj: dict[str, Any]) -> Event:
+    out = parse(obj, "d")
+    assert len(out) == 1 and isinstance(out[0], Event), out
+    return out[0]
+
+
+def event(
+    action: str, typ: str = "container", attrs: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "Type": typ,
+        "Action": action,
+        "Actor": {"ID": "cid", "Attributes": attrs or {"name": "web"}},
+        "scope": "local",
+        "time": 1700000000,
+        "timeNano": 1700000000123456789,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("typ", "action", "semantic"),
+    [
+        ("container", "commit", "container.commit"),
+        ("container", "export", "container.export"),
+        ("image", "save", "container.save"),
+        ("container", "start", None),
+        ("image", "pull", None),
+        ("network", "connect", None),
+    ],
+)
+def test_actions(typ: str, action: str, semantic: str | None) -> None:
+    e = ev(event(action, typ))
+    assert e.operation == f"{typ} {action}"
+    assert e.action == semantic
+    assert (e.cloud, e.source, e.service, e.read_only, e.outcome) == (
+        "docker",
+        "docker",
+        "docker",
+        False,
+        "success",
+    )
+
+
+def test_commit_resources() -> None:
+    e = ev(event("commit", attrs={"imageID": "sha256:new", "imageRef": "evil/x:1", "comment": ""}))
+    assert [r.to_dict() for r in e.resources] == [
+        {"type": "container", "id": "cid", "role": "source"},
+        {"type": "image", "id": "sha256:new", "role": "created"},
+    ]
+    # older engines: only the reference
+    e = ev(event("commit", attrs={"imageRef": "evil/x:1"}))
+    assert e.resources[1].to_dict() == {"type": "image", "id": "evil/x:1", "role": "created"}
+
+
+def test_save_and_export_resources() -> None:
+    assert [r.to_dict() for r in ev(event("save", "image")).resources] == [
+        {"type": "image", "id": "cid", "role": "target"}
+    ]
+    assert [r.to_dict() for r in ev(event("export")).resources] == [
+        {"type": "container", "id": "cid", "role": "source"}
+    ]
+
+
+def test_exec_suffix_is_split_into_command() -> None:
+    e = ev(event("exec_start: sh -c id"))
+    assert e.operation == "container exec_start"
+    assert e.command == ("sh", "-c", "id")
+    # a suffix on other actions is dropped from the operation, not made a command
+    e = ev(event("health_status: healthy"))
+    assert e.operation == "container health_status" and e.command == ()
+
+
+def test_principal_is_the_host() -> None:
+    assert ev(event("start")).principal.to_dict() == {
+        "id": "docker-host:local",
+        "type": "host",
+        "name": "local",
+        "account": None,
+        "session": None,
+        "invoked_by": None,
+    }
+    assert ev(event("start", host="h1")).principal.id == "docker-host:h1"
+    assert ev(event("start", hostname="h2")).principal.id == "docker-host:h2"
+
+
+def test_time_prefers_nanoseconds_then_seconds() -> None:
+    assert ev(event("start")).time == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)
+    obj = event("start")
+    del obj["timeNano"]
+    assert ev(obj).time == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    obj["timeNano"] = "garbage"
+    assert ev(obj).time == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def test_old_format() -> None:
+    e = ev({"status": "export", "id": "c1", "from": "ubuntu", "time": 1423339459})
+    assert e.operation == "container export" and e.action == "container.export"
+    assert e.resources[0].to_dict() == {"type": "container", "id": "c1", "role": "source"}
+    e = ev({"status": "untag", "id": "sha256:1", "time": 1423339459})
+    assert e.operation == "image untag"
+
+
+def test_event_id_stable_and_distinct() -> None:
+    a, b = ev(event("start")), ev(event("start"))
+    c = ev(event("stop"))
+    assert a.event_id == b.event_id != c.event_id
+
+
+def test_kubernetes_namespace_label() -> None:
+    e = ev(event("start", attrs={"io.kubernetes.pod.namespace": "payments"}))
+    assert e.namespace == "payments"
+
+
+@pytest.mark.parametrize(
+    ("obj", "reason"),
+    [
+        ({"Type": "container", "Actor": {}, "time": 1}, "no Action"),
+        ({"Type": "container", "Action": ": x", "time": 1}, "empty Action"),
+        ({"Type": "container", "Action": "start"}, "no time"),
+        ({"Type": "container", "Action": "start", "time": "soon"}, "invalid time"),
+        ({"Type": "container", "Action": "start", "time": 10**30}, "invalid time"),
+        (["x"], "not a Docker event"),
+    ],
+)
+def test_errors(obj: Any, reason: str) -> None:
+    out = parse(obj, "d:3")
+    assert len(out) == 1 and isinstance(out[0], RecordError)
+    assert reason in out[0].reason and out[0].location == "d:3" and out[0].family == "docker"
+
+
+def test_wrong_types_do_not_raise() -> None:
+    e = ev({"Type": 5, "Action": "start", "Actor": "nope", "time": 1, "host": ["x"]})
+    assert e.operation == "container start" and e.resources == () and e.principal.id == "docker-host:local"

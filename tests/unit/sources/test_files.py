@@ -1,0 +1,184 @@
+"""Reading records from files, directories, gzip and stdin."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+from typing import TYPE_CHECKING, Any
+
+from adscore.events import RecordError
+from adscore.sources.files import count_hint, read_inputs
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+A = {"a": 1}
+B = {"b": [1, 2]}
+
+
+def read(*paths: Path | str, stdin: Any = None) -> list[Any]:
+    return list(read_inputs([str(p) for p in paths], stdin=stdin))
+
+
+def ok(items: list[Any]) -> list[tuple[str, Any]]:
+    return [i for i in items if not isinstance(i, RecordError)]
+
+
+def errors(items: list[Any]) -> list[RecordError]:
+    return [i for i in items if isinstance(i, RecordError)]
+
+
+def test_json_object_and_array(tmp_path: Path) -> None:
+    (tmp_path / "one.json").write_text(json.dumps(A, indent=2))
+    (tmp_path / "many.json").write_text(json.dumps([A, B, "x"]))
+    assert read(tmp_path / "one.json") == [(str(tmp_path / "one.json"), A)]
+    many = str(tmp_path / "many.json")
+    assert read(many) == [(f"{many}[0]", A), (f"{many}[1]", B), (f"{many}[2]", "x")]
+
+
+def test_json_file_holding_json_lines_falls_back(tmp_path: Path) -> None:
+    p = tmp_path / "lines.json"
+    p.write_text(json.dumps(A) + "\n" + json.dumps(B) + "\n")
+    assert read(p) == [(f"{p}:1", A), (f"{p}:2", B)]
+
+
+def test_broken_json_document_is_one_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text('{\n  "a": 1,\n  "b": \n')
+    [err] = read(p)
+    assert isinstance(err, RecordError)
+    assert err.family == "input" and err.location == str(p) and err.reason.startswith("invalid JSON")
+
+
+def test_jsonl_bad_line_in_the_middle(tmp_path: Path) -> None:
+    p = tmp_path / "x.jsonl"
+    p.write_text(json.dumps(A) + "\n\n" + '{"broken": \n' + json.dumps(B) + "\n")
+    items = read(p)
+    assert ok(items) == [(f"{p}:1", A), (f"{p}:4", B)]
+    [err] = errors(items)
+    assert err.location == f"{p}:3"
+    assert err.reason.startswith("invalid JSON: ")
+    assert err.excerpt == '{"broken":'
+
+
+def test_excerpt_is_capped(tmp_path: Path) -> None:
+    p = tmp_path / "x.ndjson"
+    p.write_text("{" + "x" * 5000 + "\n")
+    [err] = read(p)
+    assert isinstance(err, RecordError) and len(err.excerpt) == 200
+
+
+def test_non_utf8_line_is_reported_not_replaced(tmp_path: Path) -> None:
+    p = tmp_path / "x.log"
+    p.write_bytes(json.dumps(A).encode() + b"\n" + b'{"name": "caf\xe9"}\n' + json.dumps(B).encode() + b"\n")
+    items = read(p)
+    assert ok(items) == [(f"{p}:1", A), (f"{p}:3", B)]
+    [err] = errors(items)
+    assert err.location == f"{p}:2"
+    assert "invalid UTF-8" in err.reason and "\\xe9" in err.excerpt
+
+
+def test_bom_is_ignored(tmp_path: Path) -> None:
+    p = tmp_path / "bom.json"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(A).encode())
+    q = tmp_path / "bom.jsonl"
+    q.write_bytes(b"\xef\xbb\xbf" + json.dumps(A).encode() + b"\n")
+    assert read(p, q) == [(str(p), A), (f"{q}:1", A)]
+
+
+def test_gzip_by_inner_name_and_by_content(tmp_path: Path) -> None:
+    doc = tmp_path / "trail.json.gz"
+    doc.write_bytes(gzip.compress(json.dumps({"Records": [A, B]}, indent=1).encode()))
+    lines = tmp_path / "audit.jsonl.gz"
+    lines.write_bytes(gzip.compress(b'{"a": 1}\nnot json\n{"b": [1, 2]}\n'))
+    plain_lines = tmp_path / "plain.gz"
+    plain_lines.write_bytes(gzip.compress(b'\n{"a": 1}\n{"b": [1, 2]}\n'))
+    plain_doc = tmp_path / "pretty.gz"
+    plain_doc.write_bytes(gzip.compress(json.dumps([A, B], indent=2).encode()))
+
+    assert read(doc) == [(str(doc), {"Records": [A, B]})]
+    items = read(lines)
+    assert ok(items) == [(f"{lines}:1", A), (f"{lines}:3", B)]
+    assert [e.location for e in errors(items)] == [f"{lines}:2"]
+    assert read(plain_lines) == [(f"{plain_lines}:2", A), (f"{plain_lines}:3", B)]
+    assert read(plain_doc) == [(f"{plain_doc}[0]", A), (f"{plain_doc}[1]", B)]
+
+
+def test_corrupt_gzip_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "x.jsonl.gz"
+    p.write_bytes(b"this is not gzip at all")
+    t = tmp_path / "t.json.gz"
+    t.write_bytes(gzip.compress(json.dumps(A).encode() * 50)[:30])  # truncated
+    [e1] = read(p)
+    [e2] = read(t)
+    assert isinstance(e1, RecordError) and "unreadable gzip" in e1.reason and e1.location == str(p)
+    assert isinstance(e2, RecordError) and "gzip" in e2.reason
+
+
+def test_directory_recursion_sorted_and_filtered(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "b" / "2.jsonl").write_text('{"n": 2}\n')
+    (tmp_path / "a" / "deep" / "1.json").write_text('{"n": 1}')
+    (tmp_path / "a" / "0.ndjson").write_text('{"n": 0}\n')
+    (tmp_path / "3.log").write_text('{"n": 3}\n')
+    (tmp_path / "4.json.gz").write_bytes(gzip.compress(b'{"n": 4}'))
+    (tmp_path / "notes.txt").write_text('{"n": "txt"}')
+    (tmp_path / ".secret.json").write_text('{"n": "hidden file"}')
+    (tmp_path / ".hidden" / "x.json").write_text('{"n": "hidden dir"}')
+    items = read(tmp_path)
+    assert [obj["n"] for _, obj in items] == [3, 4, 0, 1, 2]
+    assert items[2][0] == f"{tmp_path / 'a' / '0.ndjson'}:1"
+    assert count_hint([str(tmp_path)]) == sum(
+        p.stat().st_size
+        for p in (
+            tmp_path / "b" / "2.jsonl",
+            tmp_path / "a" / "deep" / "1.json",
+            tmp_path / "a" / "0.ndjson",
+            tmp_path / "3.log",
+            tmp_path / "4.json.gz",
+        )
+    )
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    [err] = read(tmp_path / "nope.json")
+    assert isinstance(err, RecordError) and "no such file" in err.reason
+
+
+def test_stdin_json_lines_bytes_and_text() -> None:
+    data = '{"a": 1}\n\n{"b": [1, 2]}\n'
+    assert read("-", stdin=io.BytesIO(data.encode())) == [("<stdin>:1", A), ("<stdin>:3", B)]
+    assert read("-", stdin=io.StringIO(data)) == [("<stdin>:1", A), ("<stdin>:3", B)]
+
+
+def test_stdin_document() -> None:
+    assert read("-", stdin=io.BytesIO(json.dumps([A, B]).encode())) == [("<stdin>[0]", A), ("<stdin>[1]", B)]
+    pretty = json.dumps(A, indent=2).encode()
+    assert read("-", stdin=io.BytesIO(pretty)) == [("<stdin>", A)]
+    assert read("-", stdin=io.BytesIO(b"   \n")) == []
+
+
+def test_stdin_is_streamed() -> None:
+    # GIVEN an endless stdin WHEN the first records are taken THEN reading has not needed the end
+    class Endless(io.RawIOBase):
+        lines = (b'{"i": %d}\n' % i for i in itertools.count())
+
+        def readable(self) -> bool:
+            return True
+
+        def __iter__(self) -> Any:
+            return self.lines
+
+    first = list(itertools.islice(read_inputs(["-"], stdin=Endless()), 3))
+    assert first == [("<stdin>:1", {"i": 0}), ("<stdin>:2", {"i": 1}), ("<stdin>:3", {"i": 2})]
+
+
+def test_count_hint_none_for_stdin(tmp_path: Path) -> None:
+    p = tmp_path / "x.json"
+    p.write_text("{}")
+    assert count_hint([str(p)]) == 2
+    assert count_hint([str(p), "-"]) is None
