@@ -1,0 +1,221 @@
+"""``snapshot.new_principal``: a principal creating a snapshot in an account for the first time.
+
+A fresh deployment knows no one, so each account first goes through a learning
+period (default seven days of its history, counted from the first creation event
+seen in it): principals seen then are recorded but not alerted on. After it, a
+principal never seen creating a snapshot in that account alerts once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from adscore.actions import IMAGE_CREATE, K8S_VOLUME_SNAPSHOT, SNAPSHOT_COPY, SNAPSHOT_CREATE
+from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.state.base import make_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from adscore.detection import Context
+    from adscore.events import Event, Principal
+
+DETECTION_ID = "snapshot.new_principal"
+_LEARNING_TERM = "learning-start"
+
+
+class Params(DetectionParams):
+    """Parameters of ``snapshot.new_principal``.
+
+    Attributes
+    ----------
+    learning_days : float
+        Days of an account's history (from its first creation event seen) during which
+        principals are only recorded.
+    memory_days : int
+        How long a principal stays known after it was first recorded.
+    account_memory_days : int
+        How long the start of an account's learning period is kept; after that the
+        account learns again.
+    """
+
+    learning_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="days of an account's history during which principals are only recorded",
+    )
+    memory_days: int = Field(default=180, ge=1, description="how long a principal stays known")
+    account_memory_days: int = Field(
+        default=400,
+        ge=1,
+        description="how long an account's learning start is kept (after it, the account learns again)",
+    )
+
+
+def _short(resource_id: str) -> str:
+    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
+    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
+
+
+def _who(p: Principal) -> str:
+    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
+    if p.id.startswith("arn:"):
+        return p.id.split(":", 5)[-1][:120]
+    name = p.name or p.id
+    return _short(name) if name.startswith("/subscriptions/") else name[:120]
+
+
+def _learning_since(raw: str | None) -> datetime | None:
+    """Read the time from a witness ``"<iso time>|<event id>"``."""
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.split("|", 1)[0])
+    except ValueError:
+        return None
+
+
+def _mirrors_volume_snapshot(event: Event) -> bool:
+    """A VolumeSnapshotContent made from a volume mirrors a VolumeSnapshot already counted (dynamic provisioning)."""
+    created = event.resources_by_role("created")
+    return (
+        bool(created)
+        and created[0].type == "volumesnapshotcontent"
+        and any(r.type == "volume" for r in event.resources_by_role("source"))
+    )
+
+
+def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
+    """Record the principal; alert when it is new and the account's learning period is over.
+
+    Parameters
+    ----------
+    event : Event
+        A snapshot, image, copy or VolumeSnapshot creation.
+    ctx : Context
+        Params (learning period, memory), state (first-seen terms) and event time.
+
+    Returns
+    -------
+    Iterable[Finding]
+        One finding for a principal's first creation in an account after learning.
+    """
+    if event.outcome in ("failure", "denied") or _mirrors_volume_snapshot(event):
+        return
+    params: Params = ctx.params
+    p = event.principal
+    account = event.account or p.account or "unknown"
+    account_key = make_key(DETECTION_ID, "account", account)
+    witness = f"{event.time.isoformat()}|{event.event_id}"
+    ctx.state.first_seen(
+        account_key, _LEARNING_TERM, witness, event.time, timedelta(days=params.account_memory_days)
+    )
+    since = _learning_since(ctx.state.recall(f"{account_key}|{_LEARNING_TERM}", event.time)) or event.time
+    new = ctx.state.first_seen(
+        make_key(DETECTION_ID, "principals", account),
+        p.id,
+        event.event_id,
+        event.time,
+        timedelta(days=params.memory_days),
+    )
+    learned = ctx.now - since >= timedelta(days=params.learning_days)
+    if not new or not learned:
+        return
+    yield Finding(
+        entity=f"{p.id}|{account}",
+        window_start=event.time.replace(minute=0, second=0, microsecond=0),
+        title=f"First snapshot by {_who(p)} in {account} ({event.operation})",
+        summary=(
+            f"{_who(p)} ({p.type}) created a snapshot or image in {account} for the first time since "
+            f"{since:%Y-%m-%d} (history learned for {params.learning_days:g} days; principals remembered "
+            f"{params.memory_days} days). A new identity taking snapshots is how stolen credentials or a "
+            "freshly created backdoor role copy data or prepare a restore point (T1578.001)."
+        ),
+        events=(event,),
+        context={
+            "learning_days": params.learning_days,
+            "learning_since": since.isoformat(),
+            "principal_type": p.type,
+            "operation": event.operation,
+        },
+    )
+
+
+_RESPONSE = (
+    "Identify the principal: who owns it, when it was created (`aws iam get-role`/`get-user`, "
+    "`az ad sp show`, `gcloud iam service-accounts describe`) and where its session came from "
+    "(source IP, user agent, `aws cloudtrail lookup-events --lookup-attributes AttributeKey=Username,...`).",
+    "If unknown, isolate: deactivate its keys, revoke sessions (`aws iam put-role-policy` "
+    "AWSRevokeOlderSessions, `az ad user revoke-sign-in-sessions`), and quarantine the snapshot's source "
+    "instance or container.",
+    "Forensic analysis: check whether the new snapshot was shared, copied, exported or restored "
+    "(`aws ec2 describe-snapshot-attribute --attribute createVolumePermission`), and what else the principal did.",
+    "Review access controls: which policy granted snapshot creation to this principal; remove it if unneeded.",
+    "If legitimate (new backup role, new team member), it is remembered from now on; add service roles to "
+    "allowlists and record the onboarding step in the IR plan.",
+)
+
+DETECTION = Detection(
+    id=DETECTION_ID,
+    meta=AdsMeta(
+        title="Principal creates a snapshot in an account for the first time",
+        goal=(
+            "Detect an identity that has never created snapshots or images in an account starting to do so, "
+            "a sign of stolen credentials or a new backdoor identity copying data."
+        ),
+        technique="T1578.001",
+        technique_name="Create Snapshot",
+        tactic="Defense Evasion",
+        severity="medium",
+        platforms=("IaaS", "AWS", "Azure", "GCP", "Kubernetes"),
+        strategy=(
+            "ADS assumption 'baseline behavior of legitimate snapshot usage is well-understood', made "
+            "concrete: per account, the set of principals that create snapshots is learned (first-seen "
+            "terms keyed by account, witnessed by event id so redelivery answers the same). After a learning "
+            "period (default 7 days of that account's history), a principal outside the set alerts once."
+        ),
+        technical_context=(
+            "Attackers rarely reuse the backup role: they snapshot with the identity they stole or created. "
+            "The first CreateSnapshot / snapshots/write / snapshots.insert / VolumeSnapshot by that identity "
+            "in the account stands out against the learned set."
+        ),
+        blind_spots=(
+            "During an account's learning period nothing alerts (an attacker already present is learned).",
+            "An attacker using an identity that already snapshots (the backup role itself) is not new.",
+            "Principals forgotten after memory_days alert again on their next snapshot.",
+            "Docker commits are left to container.snapshot: their principal is the host, not a person.",
+        ),
+        false_positives=(
+            "New backup or DR automation roles (AWS Backup, DLM, Azure Backup, GCP schedules are silenced "
+            "by default; other backup tools need an allowlist entry).",
+            "New CI pipelines whose automated tests create snapshots: allowlist the CI role.",
+            "A new team member taking a first legitimate snapshot during a maintenance window (declare it).",
+        ),
+        priority="Medium (ADS).",
+        validation=(
+            "AWS: the ops role snapshots on day 1, eight days later an unknown user snapshots "
+            "(examples/aws/snapshot_new_principal.jsonl).",
+            "GCP: a new user runs `gcloud compute snapshots create` after the project's learning period "
+            "(examples/gcp/snapshot_new_principal.jsonl).",
+        ),
+        response=_RESPONSE,
+        data_sources=(
+            "AWS CloudTrail management events",
+            "Azure Activity Log / Event Grid",
+            "GCP Admin Activity audit logs",
+            "Kubernetes audit logs",
+        ),
+        references=(
+            "https://attack.mitre.org/techniques/T1578/001/",
+            "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html",
+            "https://cloud.google.com/logging/docs/audit",
+        ),
+    ),
+    actions=frozenset({SNAPSHOT_CREATE, IMAGE_CREATE, SNAPSHOT_COPY, K8S_VOLUME_SNAPSHOT}),
+    evaluate=evaluate,
+    params=Params,
+    clouds=("aws", "azure", "gcp", "kubernetes"),
+)

@@ -1,0 +1,282 @@
+"""``snapshot.restore_after_create``: a volume, disk, instance or database restored from a fresh snapshot.
+
+The revert-and-carry-off pattern: snapshot a system, then restore the snapshot
+(in place of the root volume to undo tampering evidence, or as a new volume to
+read the data somewhere unwatched). Every created snapshot is remembered (id ->
+principal, account, time) for the window; a restore from one of them alerts,
+critical when another principal or another account restores it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import orjson
+from pydantic import Field
+
+from adscore.actions import IMAGE_CREATE, SNAPSHOT_COPY, SNAPSHOT_CREATE, SNAPSHOT_EXPORT, SNAPSHOT_RESTORE
+from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.state.base import make_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from adscore.detection import Context, Severity
+    from adscore.events import Event, Principal, Resource
+
+DETECTION_ID = "snapshot.restore_after_create"
+_CREATE = frozenset({SNAPSHOT_CREATE, SNAPSHOT_COPY, IMAGE_CREATE})
+#: Service events in the owner's trail where another account made a volume of a shared snapshot.
+_RESTORED_ELSEWHERE = frozenset({"ec2:sharedsnapshotvolumecreated"})
+_SNAPSHOT_TYPES = ("snapshot", "image")
+
+
+class Params(DetectionParams):
+    """Parameters of ``snapshot.restore_after_create``.
+
+    Attributes
+    ----------
+    window_hours : float
+        A restore from a snapshot created at most this long before alerts.
+    """
+
+    window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="a restore from a snapshot created at most this long before alerts",
+    )
+
+
+def _short(resource_id: str) -> str:
+    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
+    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
+
+
+def _who(p: Principal) -> str:
+    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
+    if p.id.startswith("arn:"):
+        return p.id.split(":", 5)[-1][:120]
+    name = p.name or p.id
+    return _short(name) if name.startswith("/subscriptions/") else name[:120]
+
+
+def snapshot_key(cloud: str, resource_id: str) -> str:
+    """The state key of a created snapshot, from the last segment of its id (lowercase).
+
+    ``arn:aws:rds:...:snapshot:db-snap``, ``db-snap``, an ARM id ``.../snapshots/Snap1`` and its
+    lowercase copy, or a GCP URL ``https://.../projects/p/global/snapshots/s`` and ``projects/p/global/snapshots/s``
+    name the same snapshot in different logs.
+    """
+    rid = resource_id.strip().rstrip("/").lower()
+    tail = rid.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or rid
+    return make_key(DETECTION_ID, cloud, tail)
+
+
+def _restored_from(event: Event) -> tuple[Resource, ...]:
+    sources = event.resources_by_role("source")
+    if event.operation.lower() in _RESTORED_ELSEWHERE or not sources:
+        sources = sources + tuple(
+            r for r in event.resources if r.role != "source" and any(t in r.type for t in _SNAPSHOT_TYPES)
+        )
+    return sources
+
+
+def _remember(event: Event, ctx: Context, window: timedelta) -> None:
+    fact = orjson.dumps(
+        {
+            "principal": event.principal.id,
+            "account": event.account,
+            "time": event.time.isoformat(),
+            "event_id": event.event_id,
+            "operation": event.operation,
+        }
+    ).decode()
+    for r in event.resources_by_role("created")[:20]:
+        ctx.state.remember(snapshot_key(event.cloud, r.id), fact, event.time, window)
+
+
+def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
+    """Remember created snapshots; alert on a restore from one created within the window.
+
+    Parameters
+    ----------
+    event : Event
+        A creation (remembered) or a restore / shared-snapshot-volume event (checked).
+    ctx : Context
+        Params (window), state (remember/recall) and event time.
+
+    Returns
+    -------
+    Iterable[Finding]
+        One finding per restored snapshot that was created within the window.
+    """
+    if event.outcome in ("failure", "denied"):
+        return
+    params: Params = ctx.params
+    window = timedelta(hours=params.window_hours)
+    if event.action in _CREATE:
+        _remember(event, ctx, window)
+        return
+    if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in _RESTORED_ELSEWHERE:
+        return
+    p = event.principal
+    account = event.account or "unknown"
+    elsewhere = event.operation.lower() in _RESTORED_ELSEWHERE
+    # the owner's trail logs another account's restore: the restorer is the principal's account
+    restorer_account = (p.account or account) if elsewhere else account
+    revert = "replacerootvolume" in event.operation.lower()
+    created = event.resources_by_role("created") or event.resources_by_role("target")
+    into = created[0].id[:160] if created else "a new resource"
+    for src in _restored_from(event)[:10]:
+        raw = ctx.state.recall(snapshot_key(event.cloud, src.id), event.time)
+        if raw is None:
+            continue
+        try:
+            fact = orjson.loads(raw)
+            made_at = datetime.fromisoformat(fact["time"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        age = event.time - made_at
+        if age < timedelta(0) or age > window:
+            continue
+        creator = str(fact.get("principal") or "unknown")
+        creator_account = str(fact.get("account") or "unknown")
+        other_principal = creator != p.id
+        other_account = creator_account != restorer_account
+        severity: Severity = "critical" if (other_principal or other_account) else "high"
+        hours = age.total_seconds() / 3600
+        if revert:
+            title = f"Root volume of {_short(into)} reverted to snapshot {_short(src.id)} made {hours:.1f} h earlier"
+        elif elsewhere:
+            title = (
+                f"Snapshot {_short(src.id)} made {hours:.1f} h earlier restored by account {restorer_account}"
+            )
+        else:
+            title = f"{src.type.capitalize()} {_short(src.id)} restored {hours:.1f} h after creation by {_who(p)} in {account}"
+        who_else = []
+        if other_principal:
+            who_else.append(f"a different principal ({creator[:120]} created it)")
+        if other_account:
+            who_else.append(f"a different account (created in {creator_account})")
+        summary = (
+            f"{_who(p)} restored {src.type} {src.id[:200]} into {into} ({event.operation}) in {account}, "
+            f"{hours:.1f} hours after {creator[:120]} created it ({fact.get('operation', '?')}). "
+            + (f"The restore was made by {' and '.join(who_else)}. " if who_else else "")
+            + (
+                "Replacing a root volume with a fresh snapshot reverts the instance: evidence of tampering "
+                "made after the snapshot disappears."
+                if revert
+                else "Snapshot then restore is how a disk is carried to where nobody watches, or a system "
+                "reverted to hide changes (T1578.001)."
+            )
+        )
+        yield Finding(
+            entity=f"{p.id}|{src.id}",
+            window_start=event.time.replace(minute=0, second=0, microsecond=0),
+            title=title,
+            summary=summary,
+            events=(event,),
+            severity=severity,
+            evidence_ids=(str(fact.get("event_id") or ""), event.event_id) if fact.get("event_id") else (),
+            resources=event.resources,
+            context={
+                "snapshot": src.id[:300],
+                "created_by": creator[:300],
+                "created_account": creator_account,
+                "created_at": made_at.isoformat(),
+                "hours_between": round(hours, 2),
+                "window_hours": params.window_hours,
+                "other_principal": other_principal,
+                "other_account": other_account,
+                "revert": revert,
+            },
+        )
+
+
+_RESPONSE = (
+    "Isolate what was restored: stop or quarantine the new volume's instance, detach the volume "
+    "(`aws ec2 detach-volume`), block the database's network access (`aws rds modify-db-instance "
+    "--vpc-security-group-ids <quarantine-sg>`), Azure `az disk revoke-access` / NSG deny, GCP firewall deny.",
+    "For a root-volume revert (CreateReplaceRootVolumeTask): the replaced root volume is kept by default; "
+    "preserve it (`aws ec2 describe-replace-root-volume-tasks`, snapshot it) and compare it with the restored "
+    "one to see what the revert erased.",
+    "Forensic analysis of the snapshot and the restored copy: who created and restored them, from which "
+    "IPs, and what the restoring principal did next (attach, mount, share, copy).",
+    "If another principal or account restored it, revoke the snapshot's shares (`aws ec2 "
+    "modify-snapshot-attribute ... --operation-type remove`), disable that principal's credentials, and "
+    "rotate secrets stored on the disk.",
+    "Review access controls: who may both create and restore snapshots (split the permissions), and "
+    "update the IR plan with the revert-and-restore scenario.",
+)
+
+DETECTION = Detection(
+    id=DETECTION_ID,
+    meta=AdsMeta(
+        title="Restore from a recently created snapshot",
+        goal=(
+            "Detect a volume, disk, instance or database restored from a snapshot created shortly before, "
+            "the pattern of reverting a compromised system or carrying its data off."
+        ),
+        technique="T1578.001",
+        technique_name="Create Snapshot",
+        tactic="Defense Evasion",
+        severity="high",
+        platforms=("IaaS", "AWS", "Azure", "GCP"),
+        strategy=(
+            "ADS patterns 'discrepancies in file system states pre- and post-snapshot creation' and the "
+            "emulation step 'restore the snapshot to observe if security controls are bypassed': each created "
+            "snapshot is remembered (id -> principal, account, time) for 24 h; a restore naming it "
+            "(CreateVolume with snapshotId, CreateReplaceRootVolumeTask, RDS RestoreDBInstanceFromDBSnapshot, "
+            "Azure disks/write with creationData.sourceResourceId, GCP disks.insert with sourceSnapshot, "
+            "SharedSnapshotVolumeCreated in the owner's trail) alerts; critical when another principal or "
+            "another account restores it."
+        ),
+        technical_context=(
+            "`aws ec2 create-snapshot` then `aws ec2 create-replace-root-volume-task --instance-id i-1 "
+            "--snapshot-id snap-1` reverts an instance to the snapshot's state, wiping later evidence; "
+            "`aws ec2 create-volume --snapshot-id snap-1` in an attacker-controlled instance reads the data."
+        ),
+        blind_spots=(
+            "Snapshots older than the window (default 24 h), or created before the detector ran.",
+            "Restores logged only in another account's trail (unless an organisation trail delivers it, or "
+            "SharedSnapshotVolumeCreated appears in ours).",
+            "Restores that name the snapshot in a form the parser cannot read, or point-in-time restores.",
+            "Azure Event Grid carries no request body: disk restores from a snapshot are seen in the Activity Log only.",
+            "Pre- and post-snapshot file system contents are not compared (no agent on the disks).",
+        ),
+        false_positives=(
+            "Disaster recovery and high-availability tests that snapshot and restore on purpose: declare a "
+            "maintenance window or allowlist the DR role.",
+            "Automated testing pipelines that create a volume from a fresh snapshot: allowlist the CI role.",
+            "Backup services restoring on request (AWS Backup restore jobs act as backup.amazonaws.com).",
+        ),
+        priority="High (above the ADS's medium): a restore completes the snapshot pattern.",
+        validation=(
+            "AWS: `aws ec2 create-snapshot --volume-id vol-1`, then `aws ec2 create-replace-root-volume-task "
+            "--instance-id i-1 --snapshot-id <snap>` (examples/aws/snapshot_restore_after_create.jsonl).",
+            "GCP: `gcloud compute snapshots create s1 --source-disk d1`, then `gcloud compute disks create d2 "
+            "--source-snapshot s1` (examples/gcp/snapshot_restore_after_create.jsonl).",
+            "Azure: `az snapshot create`, then `az disk create --source <snapshot>` "
+            "(examples/azure/snapshot_restore_after_create.jsonl).",
+        ),
+        response=_RESPONSE,
+        data_sources=(
+            "AWS CloudTrail management events (including AwsServiceEvent records)",
+            "Azure Activity Log / Event Grid",
+            "GCP Admin Activity audit logs",
+        ),
+        references=(
+            "https://attack.mitre.org/techniques/T1578/001/",
+            "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/replace-root.html",
+            "https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-volume.html",
+            "https://learn.microsoft.com/en-us/azure/virtual-machines/scripts/create-managed-disk-from-snapshot",
+            "https://cloud.google.com/compute/docs/disks/restore-snapshot",
+        ),
+    ),
+    actions=frozenset({SNAPSHOT_CREATE, SNAPSHOT_COPY, IMAGE_CREATE, SNAPSHOT_RESTORE, SNAPSHOT_EXPORT}),
+    evaluate=evaluate,
+    params=Params,
+    clouds=("aws", "azure", "gcp"),
+)
