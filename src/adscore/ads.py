@@ -18,6 +18,13 @@ def _numbered(items: tuple[str, ...]) -> str:
     return "\n".join(f"{n}. {i}" for n, i in enumerate(items, 1)) if items else "1. None recorded."
 
 
+def _cell(value: object) -> str:
+    """A Markdown table cell: pipes, backticks and newlines escaped."""
+    text = repr(value) if not isinstance(value, str) else value
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
+    return text
+
+
 def render_ads(det: Detection, params_doc: str = "") -> str:
     """Return the ADS report of ``det`` in Markdown, with the sections of the ADS framework.
 
@@ -30,7 +37,7 @@ def render_ads(det: Detection, params_doc: str = "") -> str:
     actions = ", ".join(f"`{a}`" for a in sorted(det.actions))
     fields = det.params.model_fields
     settings_rows = "\n".join(
-        f"| `{name}` | `{f.default!r}` | {f.description or ''} |" for name, f in fields.items()
+        f"| `{name}` | {_cell(f.default)} | {_cell(f.description or '')} |" for name, f in fields.items()
     )
     return f"""# {m.title} (`{det.id}`)
 
