@@ -1,0 +1,168 @@
+"""Detection `discovery.access_denied_burst` (T1526 Cloud Service Discovery).
+
+One principal collects many denied calls across several services or
+namespaces in a short time: credentials being tried against everything to see
+what they may do (enumerate-iam, Pacu, WeirdAAL, `kubectl` into namespaces it
+has no access to). The engine routes every denied event here
+(:data:`adscore.actions.OUTCOME_DENIED`), whatever its action.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from adscore.actions import OUTCOME_DENIED
+from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections.discovery_api_burst import episode_start, where, who
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from adscore.detection import Context
+    from adscore.events import Event
+
+DETECTION_ID = "discovery.access_denied_burst"
+
+
+class Params(DetectionParams):
+    """Parameters of `discovery.access_denied_burst`."""
+
+    threshold: int = Field(default=10, ge=1, description="denied calls (distinct event ids)")
+    min_scopes: int = Field(default=3, ge=1, description="distinct services or Kubernetes namespaces")
+    window_minutes: int = Field(default=10, ge=1, le=1440)
+    episode_minutes: int = Field(default=60, ge=1, le=1440)
+
+
+def _scopes(event: Event) -> tuple[str, ...]:
+    """What a denial spreads over: its service, plus its namespace on Kubernetes."""
+    out = [f"svc:{event.service or 'unknown'}"]
+    if event.namespace:
+        out.append(f"ns:{event.namespace}")
+    return tuple(out)
+
+
+def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
+    """Count the principal's denied calls and the services/namespaces they span."""
+    p: Params = ctx.params
+    if event.outcome != "denied":
+        return ()
+    window = timedelta(minutes=p.window_minutes)
+    base = f"{DETECTION_ID}|{event.principal.id}"
+    denied = ctx.state.add(f"{base}|ids", (event.event_id,), ctx.now, window)
+    scopes = ctx.state.add(f"{base}|scopes", _scopes(event), ctx.now, window)
+    if denied < p.threshold or scopes < p.min_scopes:
+        return ()
+    start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
+    code = (event.error_code or "denied")[:64]
+    title = f"{denied} denied calls across {scopes} services/namespaces in {p.window_minutes} min by {who(event)}{where(event)}"
+    summary = (
+        f"{who(event)} ({event.principal.type}) was refused {denied} times across {scopes} distinct services or "
+        f"namespaces within about {p.window_minutes} minutes (thresholds: {p.threshold} denials, {p.min_scopes} "
+        f"scopes); last: {event.operation[:120]} -> {code}. Credentials that probe what they may do across the "
+        f"estate are a classic sign of discovery with stolen or newly created credentials (T1526)."
+    )
+    return (
+        Finding(
+            entity=event.principal.id,
+            window_start=start,
+            title=title,
+            summary=summary,
+            events=(event,),
+            count=denied,
+            context={
+                "denied_calls": denied,
+                "distinct_scopes": scopes,
+                "threshold_denied": p.threshold,
+                "threshold_scopes": p.min_scopes,
+                "window_minutes": p.window_minutes,
+                "last_error_code": code,
+                "last_operation": event.operation[:200],
+                "user_agent": (event.user_agent or "")[:200],
+                "source_ip": event.source_ip,
+            },
+        ),
+    )
+
+
+DETECTION = Detection(
+    id=DETECTION_ID,
+    meta=AdsMeta(
+        title="Burst of access-denied calls across services or namespaces",
+        goal=(
+            "Detect an identity probing many services or namespaces and being refused (T1526 Cloud Service "
+            "Discovery): credentials tested against everything to learn what they can reach."
+        ),
+        technique="T1526",
+        technique_name="Cloud Service Discovery",
+        tactic="Discovery",
+        severity="high",
+        platforms=("IaaS", "Azure AD", "SaaS", "Containers"),
+        strategy=(
+            "Every denied event (AWS AccessDenied*, UnauthorizedOperation, Client.UnauthorizedOperation; GCP "
+            "PERMISSION_DENIED; Azure AuthorizationFailed and Graph 403; Kubernetes 403 Forbidden) is counted per "
+            "principal by event id within 10 minutes, together with the distinct services (and Kubernetes "
+            "namespaces) the denials span. Alert at 10 denials across 3 services or namespaces: a misconfigured "
+            "application fails on one call repeatedly, an enumeration fails everywhere."
+        ),
+        technical_context=(
+            "Tools such as enumerate-iam, Pacu's iam__bruteforce_permissions, WeirdAAL and CloudFox call one API "
+            "of every service to map permissions; `kubectl get` into namespaces the user has no RBAC for returns "
+            "403 and is audited with `authorization.k8s.io/decision: forbid`. The ADS emulation "
+            "'use kubectl commands to access unauthorized namespaces' produces exactly this."
+        ),
+        blind_spots=(
+            "Denials the provider does not log (some data-plane APIs, S3 object reads without data events) are "
+            "not counted.",
+            "A patient adversary who stays under 10 denials per window, or spreads them over several identities, "
+            "is missed.",
+            "Custom or less common container orchestration platforms are not covered, only Kubernetes audit logs.",
+            "Assumes audit logging is enabled everywhere; GCP Data Access denials need Data Access logs.",
+        ),
+        false_positives=(
+            "Scheduled automated deployment processes (CI/CD roles) that hit missing permissions after a "
+            "policy change fail repeatedly across services: suppress the deploy role, fix the policy.",
+            "Security scanners running with too few permissions (ReadOnly without some services).",
+            "Legitimate use of test or development environments where permissions are being tried out: "
+            "suppress those accounts by `accounts:`.",
+            "Routine updates by trusted developers whose new tooling lacks permissions in some namespaces.",
+        ),
+        priority="High: repeated denials across services rarely come from working software.",
+        validation=(
+            "Kubernetes: as a user with rights in one namespace only, `kubectl get pods,secrets -n <ns>` in "
+            "several other namespaces (403s; examples/kubernetes/discovery_access_denied_burst.jsonl).",
+            "AWS: with a low-privilege key run an enumeration script that calls Describe/List on many services "
+            "(AccessDenied, UnauthorizedOperation; examples/aws/discovery_access_denied_burst.jsonl).",
+        ),
+        response=(
+            "Verify the source and context: is this identity expected to call these services, from this IP and "
+            "user agent, now? Look for the enumeration tool in the user agent.",
+            "Investigate the credentials and access: which key, token or service account was used, where it was "
+            "created or leaked, and whether any call among the denials succeeded (those show what was reached).",
+            "Review recent configuration and deployment changes: a new policy, role binding or deployment that "
+            "explains the failures, or a new key/SA the attacker created.",
+            "Isolate affected containers or hosts: if the identity is a pod's service account or an instance "
+            "role, quarantine that workload and revoke its token.",
+            "Tune: suppress a known misconfigured job by principal with a reason and expiry (and fix its "
+            "permissions), or raise `threshold`/`min_scopes` for noisy environments.",
+        ),
+        data_sources=(
+            "AWS CloudTrail (errorCode)",
+            "GCP Cloud Audit Logs (status.code 7)",
+            "Azure Activity Log, Microsoft Graph activity logs",
+            "Kubernetes audit logs (responseStatus.code 403)",
+        ),
+        references=(
+            "https://attack.mitre.org/techniques/T1526/",
+            "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html",
+            "https://kubernetes.io/docs/reference/access-authn-authz/authorization/",
+            "https://cloud.google.com/logging/docs/audit/understanding-audit-logs",
+        ),
+    ),
+    actions=frozenset({OUTCOME_DENIED}),
+    evaluate=evaluate,
+    params=Params,
+    clouds=("aws", "azure", "gcp", "kubernetes"),
+)
