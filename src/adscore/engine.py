@@ -100,6 +100,54 @@ class _Bound:
     suppression_class: tuple[int, ...]
 
 
+#: Evidence kept when findings of one alert are merged within a batch.
+MAX_EVIDENCE_IDS = 100
+MAX_EVIDENCE_EVENTS = 3
+
+
+class _Merged:
+    """Findings of one alert id within a batch: the highest count wins, evidence is the union (capped)."""
+
+    __slots__ = ("best", "bound", "event", "events", "first_seen", "ids", "refs")
+
+    def __init__(self, bound: _Bound, f: Finding, event: Event, refs: set[str]) -> None:
+        self.bound, self.best, self.event, self.refs = bound, f, event, refs
+        self.ids: dict[str, None] = {}
+        self.events: dict[str, Event] = {}
+        self.first_seen: datetime | None = None
+        self._absorb(f)
+
+    def _absorb(self, f: Finding) -> None:
+        for eid in f.evidence_ids or tuple(e.event_id for e in f.events):
+            if len(self.ids) >= MAX_EVIDENCE_IDS:
+                break
+            self.ids.setdefault(eid, None)
+        for e in f.events:
+            if len(self.events) < MAX_EVIDENCE_EVENTS:
+                self.events.setdefault(e.event_id, e)
+        fs = f.first_seen or (min(e.time for e in f.events) if f.events else None)
+        if fs is not None and (self.first_seen is None or fs < self.first_seen):
+            self.first_seen = fs
+
+    def add(self, f: Finding, event: Event, ref: str) -> None:
+        self.refs.add(ref)
+        self._absorb(f)
+        if f.count >= self.best.count:
+            self.best, self.event = f, event
+
+    def merged_finding(self) -> Finding:
+        from dataclasses import replace
+
+        events = tuple(self.events.values())
+        latest = tuple(e for e in self.best.events if e.event_id not in self.events)
+        return replace(
+            self.best,
+            events=events + latest[: max(0, MAX_EVIDENCE_EVENTS - len(events))],
+            evidence_ids=tuple(self.ids),
+            first_seen=self.first_seen,
+        )
+
+
 class Engine:
     """Runs every enabled detection over batches of raw records.
 
@@ -153,7 +201,7 @@ class Engine:
                 errs = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
                 first = errs[0]
                 loc = ".".join(str(p) for p in first["loc"])
-                raise ConfigError(f"detections.{det.id}{'.' + loc if loc else ''}", first["msg"]) from exc
+                raise ConfigError(f"detections.{det.id}{'.' + loc if loc else ''}", str(first["msg"])) from exc
             if not params.enabled or settings.is_disabled(det.id):
                 continue
             severity: Severity = settings.severity_overrides.get(det.id) or params.severity or det.meta.severity
@@ -199,11 +247,12 @@ class Engine:
         events.sort(key=lambda pair: pair[1].time)
 
         state = BatchedState(self.store)
-        findings: dict[str, tuple[_Bound, Finding, Event, set[str]]] = {}
+        findings: dict[str, _Merged] = {}
         for ref, event in events:
             routes = self._routes.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
-                routes = [*routes, *self._routes.get((event.cloud, OUTCOME_DENIED), ())]
+                denied = self._routes.get((event.cloud, OUTCOME_DENIED), ())
+                routes = [*routes, *(b for b in denied if b not in routes)]
             if not routes:
                 continue
             counts["routed"] += 1
@@ -234,12 +283,11 @@ class Engine:
                 for f in produced:
                     counts["findings"] += 1
                     aid = self._alert_id(det, f)
-                    prev = findings.get(aid)
-                    if prev is None or f.count >= prev[1].count:
-                        refs = (prev[3] if prev else set()) | {ref}
-                        findings[aid] = (bound, f, event, refs)
+                    merged = findings.get(aid)
+                    if merged is None:
+                        findings[aid] = _Merged(bound, f, event, {ref})
                     else:
-                        prev[3].add(ref)
+                        merged.add(f, event, ref)
                     self._remember_for_chains(state, det, event, aid, f)
 
         try:
@@ -256,8 +304,9 @@ class Engine:
         counts["state_writes"] += state.writes
 
         alerts: list[tuple[Alert, set[str]]] = []
-        for aid, (bound, f, event, refs) in findings.items():
-            alert = self._make_alert(aid, bound, f, event)
+        for aid, m in findings.items():
+            refs = m.refs
+            alert = self._make_alert(aid, m.bound, m.merged_finding(), m.event)
             report.alerts.append(alert)
             report.by_detection[alert.detection] += 1
             alerts.append((alert, refs))

@@ -124,9 +124,9 @@ def run_case(path: Path, root: Path | None = None) -> CaseResult:
     if quiet is None and path.name.startswith("quiet_"):
         quiet = [path.parent.name.replace("_", ".", 1)]
     for det in quiet or []:
-        fired = [a for a in report.alerts if a.detection == det]
-        if fired:
-            result.problems.append(f"{det} must stay quiet but alerted: {fired[0].title!r}")
+        loud = [a for a in report.alerts if a.detection == det]
+        if loud:
+            result.problems.append(f"{det} must stay quiet but alerted: {loud[0].title!r}")
     return result
 
 

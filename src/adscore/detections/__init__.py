@@ -39,12 +39,7 @@ def load_catalogue() -> tuple[Detection, ...]:
     """Import every detection module in ``CATALOGUE`` and return their ``DETECTION`` objects."""
     out = []
     for name in CATALOGUE:
-        try:
-            mod = import_module(f"adscore.detections.{name}")
-        except ModuleNotFoundError as exc:  # TODO(lead): make strict once every module has landed
-            if exc.name != f"adscore.detections.{name}":
-                raise
-            continue
+        mod = import_module(f"adscore.detections.{name}")
         det: Detection = mod.DETECTION
         if det.module_name != name:
             raise RuntimeError(f"detection module {name} declares id {det.id!r}")
