@@ -22,17 +22,21 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from typing import TYPE_CHECKING
+
 import generate_cloudtrail
 from adscore.engine import BatchReport, Engine
 from adscore.settings import load_settings
 from adscore.state.sqlite import SqliteStateStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _chunks(lines: list[bytes], size: int) -> Iterator[list[tuple[str, object]]]:

@@ -25,7 +25,10 @@ Graph ``GET`` requests, Kubernetes ``get``/``list``/``watch``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 SNAPSHOT_CREATE = "snapshot.create"
 IMAGE_CREATE = "image.create"

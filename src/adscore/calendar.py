@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-from datetime import date, datetime, time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
+    from datetime import date, datetime, time
+
     from adscore.settings import BusinessHours, Calendar, MaintenanceWindow
 
 

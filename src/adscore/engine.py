@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 
 from adscore.actions import OUTCOME_DENIED
 from adscore.alerts import Alert, make_alert
@@ -30,6 +30,8 @@ from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from adscore.settings import Settings
     from adscore.sinks.base import AlertSink
     from adscore.state.base import StateStore
@@ -190,16 +192,14 @@ class Engine:
             norm = key.replace("_", ".", 1) if "." not in key else key
             if key not in known and norm not in known and not any(d.module_name == key.lower() for d in catalogue):
                 raise ConfigError(f"detections.{key}", f"no such detection (known: {', '.join(sorted(known))})")
-        for sev_key, sev in settings.severity_overrides.items():
+        for sev_key in settings.severity_overrides:
             if sev_key not in known:
                 raise ConfigError(f"severity_overrides.{sev_key}", "no such detection")
-            del sev
         for det in catalogue:
             try:
                 params = det.params.model_validate(settings.params_for(det.id))
-            except Exception as exc:  # pydantic ValidationError: name the setting
-                errs = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
-                first = errs[0]
+            except ValidationError as exc:  # name the setting
+                first = exc.errors()[0]
                 loc = ".".join(str(p) for p in first["loc"])
                 raise ConfigError(f"detections.{det.id}{'.' + loc if loc else ''}", str(first["msg"])) from exc
             if not params.enabled or settings.is_disabled(det.id):

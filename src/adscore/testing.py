@@ -23,7 +23,6 @@ alerts. The engine runs with an in-memory state store and no sink.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -31,6 +30,8 @@ import yaml
 from adscore.settings import load_settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from adscore.alerts import Alert
     from adscore.engine import BatchReport
 

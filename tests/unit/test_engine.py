@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adscore.alerts import Alert
 from adscore.detection import AdsMeta, Context, Detection, DetectionParams, Finding
 from adscore.engine import Engine
 from adscore.errors import ConfigError, SinkError
-from adscore.events import Event
 from adscore.settings import load_settings
 from adscore.state.memory import MemoryStateStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from adscore.alerts import Alert
+    from adscore.events import Event
 
 META = AdsMeta(
     title="test burst",
@@ -215,7 +218,7 @@ def test_sink_failure_releases_the_claim_and_a_retry_delivers() -> None:
 def test_disabled_detection_and_severity_override() -> None:
     e = engine(disabled=["test.burst"])
     assert [d.id for d in e.detections] == ["test.spy"]
-    with pytest.raises(ConfigError, match="severity_overrides.nope"):
+    with pytest.raises(ConfigError, match=r"severity_overrides\.nope"):
         engine(severity_overrides={"nope": "high"})
 
 
