@@ -21,12 +21,14 @@ import pytest
 from adscore.state.base import StateStore
 from adscore.state.memory import MemoryStateStore
 from adscore.state.sqlite import SqliteStateStore
-from tests.integration.moto_server import aws_env, moto_server  # noqa: F401 - fixtures for the dynamodb backend
+from tests.integration import moto_server as _moto
+from tests.integration.azurite import azurite_table  # noqa: F401 - fixture for the azuretable backend
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 Opener = Callable[[str], StateStore]
+moto_server, aws_env = _moto.moto_server, _moto.aws_env  # fixtures for the dynamodb backend
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,58 @@ def _dynamodb(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     return open_
 
 
+def _azuretable(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    # azurite-table over loopback (tests/integration/azurite.py); skips without `npm install`
+    azurite = request.getfixturevalue("azurite_table")
+    from adscore.state.azure_table import AzureTableStateStore
+
+    tables: dict[str, str] = {}
+
+    def open_(name: str) -> StateStore:
+        fresh = name not in tables
+        table = tables.setdefault(name, azurite.table_name("contract"))
+        store = AzureTableStateStore.from_connection_string(azurite.connection_string, table)
+        if fresh:
+            store.init()
+        return store
+
+    return open_
+
+
+def _firestore(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    # the strict in-process fake of the Firestore client (tests/integration/firestore_fake.py)
+    from adscore.state.firestore import FirestoreStateStore
+    from tests.integration.firestore_fake import FakeFirestore
+
+    client = FakeFirestore()
+
+    def open_(name: str) -> StateStore:
+        return FirestoreStateStore(f"adscore-contract-{name}", client, sleep=lambda _: None)
+
+    return open_
+
+
+def _firestore_emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    # the official emulator when FIRESTORE_EMULATOR_HOST is set (functions/gcp/README.md); skips otherwise
+    from adscore.state.firestore import FirestoreStateStore
+    from tests.integration.firestore_fake import emulator_client, unique_collection
+
+    client = emulator_client()
+    prefix = unique_collection("contract")
+
+    def open_(name: str) -> StateStore:
+        return FirestoreStateStore(f"{prefix}-{name}", client)
+
+    return open_
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
     Backend("sqlite", _sqlite),
     Backend("dynamodb", _dynamodb, marks=(pytest.mark.integration,)),
+    Backend("azuretable", _azuretable, marks=(pytest.mark.integration,)),
+    Backend("firestore", _firestore),
+    Backend("firestore-emulator", _firestore_emulator, marks=(pytest.mark.integration,)),
 ]
 
 

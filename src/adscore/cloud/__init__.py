@@ -1,0 +1,1 @@
+"""Cloud helpers used by settings, secrets and backends; each cloud's SDK is imported inside its functions."""

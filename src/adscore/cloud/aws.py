@@ -1,0 +1,181 @@
+"""AWS helpers: boto3 clients built from the standard environment, settings and secrets fetched by reference.
+
+boto3 is imported inside each function, so importing this module costs
+nothing. Clients honour the standard variables through botocore's own
+handling (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``, credentials,
+``AWS_DEFAULT_REGION``), plus ``AWS_REGION`` (which Lambda sets), so the same
+code runs against emulators such as moto server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from adscore.errors import ConfigError
+
+__all__ = ["MAX_CONFIG_BYTES", "client", "fetch_s3_object", "fetch_secret", "fetch_ssm_parameter", "region"]
+
+MAX_CONFIG_BYTES = 1_048_576
+"""A settings file fetched from S3 may be at most this long."""
+
+
+def region() -> str | None:
+    """The region from ``AWS_REGION`` (set by Lambda) or ``AWS_DEFAULT_REGION``; None lets botocore decide."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def client(
+    service: str,
+    *,
+    max_attempts: int = 8,
+    retry_mode: str = "adaptive",
+    connect_timeout: float = 5.0,
+    read_timeout: float = 15.0,
+    region_name: str | None = None,
+) -> Any:
+    """Build a boto3 client for ``service`` with adaptive retries.
+
+    Parameters
+    ----------
+    service : str
+        ``dynamodb``, ``sns``, ``s3``, ``ssm``, ``secretsmanager``...
+    max_attempts : int
+        Total attempts botocore makes, the first included (throttling and transient errors).
+    retry_mode : str
+        botocore retry mode (``adaptive`` also rate-limits the client on throttling).
+    connect_timeout, read_timeout : float
+        Socket timeouts in seconds.
+    region_name : str, optional
+        Region to use instead of the environment's (for example the region in a resource's ARN).
+
+    Returns
+    -------
+    Any
+        A botocore client (thread-safe; build one per process and reuse it).
+
+    Example
+    -------
+    >>> ddb = client("dynamodb")  # doctest: +SKIP
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"total_max_attempts": max_attempts, "mode": retry_mode},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=32,
+    )
+    return boto3.session.Session().client(service, region_name=region_name or region(), config=config)
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
+    return type(exc).__name__
+
+
+def fetch_ssm_parameter(url: str) -> str:
+    """Read a settings file stored in an SSM parameter (decrypted when a SecureString).
+
+    Parameters
+    ----------
+    url : str
+        ``ssm:///path/to/param`` (name ``/path/to/param``), ``ssm://name`` or
+        ``ssm://arn:aws:ssm:<region>:<account>:parameter/...``.
+
+    Returns
+    -------
+    str
+        The parameter's value.
+
+    Raises
+    ------
+    ConfigError
+        ``config``: malformed URL, or the parameter cannot be read (the error code is named).
+    """
+    name = url.removeprefix("ssm://")
+    if not name or name == "/":
+        raise ConfigError("config", "an SSM settings location is written ssm:///parameter/name")
+    try:
+        response = client("ssm", max_attempts=4).get_parameter(Name=name, WithDecryption=True)
+    except Exception as exc:
+        raise ConfigError("config", f"cannot read SSM parameter {name[:256]!r}: {_error_code(exc)}") from exc
+    return str(response["Parameter"]["Value"])
+
+
+def fetch_s3_object(url: str) -> str:
+    """Read a settings file stored in S3.
+
+    Parameters
+    ----------
+    url : str
+        ``s3://bucket/key``.
+
+    Returns
+    -------
+    str
+        The object's text (UTF-8), at most ``MAX_CONFIG_BYTES`` long.
+
+    Raises
+    ------
+    ConfigError
+        ``config``: malformed URL, unreadable or too large object, or not UTF-8.
+    """
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise ConfigError("config", "an S3 settings location is written s3://bucket/key")
+    try:
+        response = client("s3", max_attempts=4).get_object(Bucket=bucket, Key=key)
+        body = response["Body"]
+        try:
+            data: bytes = body.read(MAX_CONFIG_BYTES + 1)
+        finally:
+            body.close()
+    except Exception as exc:
+        raise ConfigError("config", f"cannot read s3://{bucket}/{key[:256]}: {_error_code(exc)}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError("config", f"s3://{bucket}/{key[:256]} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config", f"s3://{bucket}/{key[:256]} is not UTF-8 text") from exc
+
+
+def fetch_secret(arn: str) -> str:
+    """Fetch a secret's current value from AWS Secrets Manager.
+
+    Parameters
+    ----------
+    arn : str
+        The secret's ARN (``arn:aws:secretsmanager:<region>:<account>:secret:<name>``).
+
+    Returns
+    -------
+    str
+        ``SecretString`` (or ``SecretBinary`` decoded as UTF-8), stripped of surrounding whitespace.
+
+    Raises
+    ------
+    ConfigError
+        ``webhook_secret``: the secret cannot be read or is empty. The message
+        names the error code, never the value.
+    """
+    parts = arn.split(":")
+    secret_region = parts[3] if len(parts) > 3 and parts[3] else None  # a secret lives in its ARN's region
+    try:
+        response = client("secretsmanager", max_attempts=4, region_name=secret_region).get_secret_value(
+            SecretId=arn
+        )
+    except Exception as exc:
+        raise ConfigError("webhook_secret", f"cannot fetch the secret: {_error_code(exc)}") from exc
+    value = response.get("SecretString")
+    if value is None and response.get("SecretBinary") is not None:
+        raw = response["SecretBinary"]
+        value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    value = (value or "").strip()
+    if not value:
+        raise ConfigError("webhook_secret", "the secret is empty")
+    return value

@@ -1,0 +1,562 @@
+"""DynamoDB state store: one table, idempotent and commutative writes, event-time expiry.
+
+Table layout (:data:`TABLE_SCHEMA`; the Terraform module creates the same):
+
+==========  ======================================================================
+attribute   meaning
+==========  ======================================================================
+``pk``      (S, partition key) the state key (an empty key is stored as ``"\\x00"``)
+``sk``      (S, sort key) the kind: ``set``, ``value`` or ``claim``, so the three
+            kinds are separate key spaces
+``m``       (SS) a set's members (an empty member is stored as ``"\\x00"``)
+``v``       (S) a value
+``expires_at``  (N) event-time expiry, epoch seconds: readers treat an item with
+            ``expires_at <= at`` as absent (:mod:`adscore.state.base`)
+``purge_at``    (N) the table's TTL attribute: ``expires_at`` plus
+            ``CLEANUP_GRACE`` (30 days), so DynamoDB never deletes an item a replay
+            of recent logs still reads
+==========  ======================================================================
+
+Writes, one request per key (:meth:`DynamoDBStateStore.write` sends them in
+parallel):
+
+- set UNION: ``UpdateItem`` ``ADD m :members`` (string-set union, commutative),
+  raising ``expires_at`` in the same request; a condition on ``size(m)``
+  enforces ``MAX_SET_MEMBERS``. Only near the cap, or when an older expiry
+  arrives after a newer one, does a second conditional request follow, using
+  the item DynamoDB returned with the failed condition (no extra read).
+- value PUT: conditional ``PutItem`` (the later expiry, then the greater
+  value, wins; a losing put is a no-op, not an error).
+- PUT_IF_ABSENT and ``claim``: ``PutItem`` with
+  ``attribute_not_exists(pk) OR expires_at <= :at``; ``release``: ``DeleteItem``.
+
+Reads use ``BatchGetItem`` (100 keys per request, unprocessed keys retried),
+strongly consistent by default so concurrent function instances see each
+other's writes. Throttling is retried by botocore's adaptive retry mode and
+then, per key, by a tenacity loop with jittered backoff; keys that still fail
+are raised in :class:`~adscore.state.base.StateWriteError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from adscore.errors import ConfigError, StateError
+from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError
+from adscore.windows import epoch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+    from typing import Self
+
+    from adscore.state.base import SetUnion, ValuePut, ValuePutIfAbsent, WriteBatch
+
+__all__ = ["TABLE_SCHEMA", "DynamoDBStateStore", "init_from_url", "init_table", "table_name"]
+
+log = logging.getLogger("adscore.state.dynamodb")
+
+TTL_ATTRIBUTE: Final = "purge_at"
+TABLE_SCHEMA: Final[dict[str, Any]] = {
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+    "TimeToLiveAttribute": TTL_ATTRIBUTE,
+    "ExpiryAttribute": "expires_at",
+    "TtlGraceSeconds": int(CLEANUP_GRACE.total_seconds()),
+}
+"""What :func:`init_table` creates: key schema, attribute definitions, billing mode and the TTL attribute
+(``purge_at = expires_at + TtlGraceSeconds``). The Terraform module mirrors it."""
+
+SET, VALUE, CLAIM = "set", "value", "claim"
+_EMPTY = "\x00"  # DynamoDB rejects empty key strings and empty set members
+_GRACE = int(CLEANUP_GRACE.total_seconds())
+_BATCH_GET = 100  # BatchGetItem limit
+_CAS_ATTEMPTS = 12  # conditional-union rounds under contention near the cap
+_THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "_Contention",
+    }
+)
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+class _Contention(Exception):
+    """Conditional union rounds kept losing to concurrent writers (retried with backoff)."""
+
+
+def table_name(url: str) -> str:
+    """Table name of a ``dynamodb://TABLE`` URL.
+
+    Raises
+    ------
+    ConfigError
+        ``state``: not a dynamodb URL, or not a valid table name (3-255 of ``A-Z a-z 0-9 _ . -``).
+
+    Example
+    -------
+    >>> table_name("dynamodb://adscore-state")
+    'adscore-state'
+    """
+    prefix = "dynamodb://"
+    if not url.lower().startswith(prefix):
+        raise ConfigError("state", "a DynamoDB state URL is written dynamodb://TABLE")
+    name = url[len(prefix) :].rstrip("/")
+    if not _TABLE_RE.match(name):
+        raise ConfigError("state", f"{name[:80]!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+    return name
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
+    return type(exc).__name__
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _Contention):
+        return True
+    if _code(exc) in _THROTTLING:
+        return True
+    # botocore connection and timeout errors (already retried by botocore; a few more tries here)
+    return type(exc).__name__ in {
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+    }
+
+
+def _pk(key: str) -> dict[str, str]:
+    return {"S": key or _EMPTY}
+
+
+def _enc(member: str) -> str:
+    return member or _EMPTY
+
+
+def _dec(member: str) -> str:
+    return "" if member == _EMPTY else member
+
+
+def _num(item: dict[str, Any], name: str) -> int:
+    attr = item.get(name)
+    return int(attr["N"]) if isinstance(attr, dict) and "N" in attr else 0
+
+
+def _item_too_large(exc: BaseException) -> bool:
+    # "Item size has exceeded..." / "Item size to update has exceeded the maximum allowed size"
+    return _code(exc) == "ValidationException" and "item size" in str(exc).lower()
+
+
+def init_table(name: str, client: Any = None, *, wait: bool = True) -> dict[str, Any]:
+    """Create the state table if missing and enable its TTL (idempotent: an existing table is fine).
+
+    Parameters
+    ----------
+    name : str
+        Table name.
+    client : botocore DynamoDB client, optional
+        Default: :func:`adscore.cloud.aws.client` ``("dynamodb")`` (honours ``AWS_ENDPOINT_URL``).
+    wait : bool
+        Wait until the table is ACTIVE before enabling TTL.
+
+    Returns
+    -------
+    dict
+        ``{"table", "created", "status", **TABLE_SCHEMA}``.
+
+    Raises
+    ------
+    StateError
+        If the table cannot be created or exists with another key schema.
+
+    Example
+    -------
+    >>> init_table("adscore-state")  # doctest: +SKIP
+    {'table': 'adscore-state', 'created': True, ...}
+    """
+    if client is None:
+        from adscore.cloud.aws import client as make_client
+
+        client = make_client("dynamodb")
+    created = False
+    try:
+        try:
+            client.create_table(
+                TableName=name,
+                KeySchema=TABLE_SCHEMA["KeySchema"],
+                AttributeDefinitions=TABLE_SCHEMA["AttributeDefinitions"],
+                BillingMode=TABLE_SCHEMA["BillingMode"],
+            )
+            created = True
+        except Exception as exc:
+            if _code(exc) != "ResourceInUseException":
+                raise
+        if wait:
+            client.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
+        table = client.describe_table(TableName=name)["Table"]
+        schema = sorted((k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", []))
+        if schema != sorted((k["AttributeName"], k["KeyType"]) for k in TABLE_SCHEMA["KeySchema"]):
+            raise StateError(f"DynamoDB table {name!r} exists with another key schema: {schema}")
+        try:
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+        except Exception as exc:
+            if _code(exc) != "ValidationException" or "already enabled" not in str(exc).lower():
+                raise
+    except StateError:
+        raise
+    except Exception as exc:
+        raise StateError(f"cannot initialise DynamoDB table {name!r}: {_code(exc)}: {exc}") from exc
+    return {"table": name, "created": created, "status": table.get("TableStatus"), **TABLE_SCHEMA}
+
+
+def init_from_url(url: str) -> dict[str, Any]:
+    """``adscore state init dynamodb://TABLE``: :func:`init_table` for the table a URL names."""
+    return init_table(table_name(url))
+
+
+class DynamoDBStateStore(StateStoreBase):
+    """State in one DynamoDB table (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    table : str
+        Table name (create it with :func:`init_table`, ``adscore state init dynamodb://TABLE`` or Terraform).
+    client : botocore DynamoDB client, optional
+        Injected client; default one from :func:`adscore.cloud.aws.client`.
+    consistent_read : bool
+        Strongly consistent reads (default), so instances see each other's writes at once.
+    max_workers : int
+        Parallel requests per :meth:`write`.
+    attempts : int
+        Tries per key for throttled or contended writes (on top of botocore's retries).
+
+    Notes
+    -----
+    Thread-safe; open one store per process (its writer threads and client do not survive ``fork``).
+
+    Example
+    -------
+    >>> store = DynamoDBStateStore.from_url("dynamodb://adscore-state")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        table: str,
+        client: Any = None,
+        *,
+        consistent_read: bool = True,
+        max_workers: int = 16,
+        attempts: int = 4,
+    ) -> None:
+        super().__init__()
+        if client is None:
+            from adscore.cloud.aws import client as make_client
+
+            client = make_client("dynamodb", max_attempts=5)
+        self.table = table
+        self.client = client
+        self.consistent_read = consistent_read
+        self.max_workers = max(1, max_workers)
+        self._attempts = max(1, attempts)
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """Open the store a ``dynamodb://TABLE`` URL names (no request is made)."""
+        return cls(table_name(url))
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            reraise=True,
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="adscore-ddb")
+            return self._pool
+
+    def init(self) -> None:
+        """Create the table and enable TTL if missing (idempotent)."""
+        init_table(self.table, self.client)
+
+    def close(self) -> None:
+        """Stop the writer threads (the client has nothing to close)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    # -- reads ----------------------------------------------------------------
+
+    def _batch_get(self, keys: Sequence[str], kind: str, projection: str) -> dict[str, dict[str, Any]]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        names = {"#pk": "pk", "#sk": "sk", "#e": "expires_at", "#m": "m", "#v": "v"}
+        try:
+            for start in range(0, len(unique), _BATCH_GET):
+                request: dict[str, Any] = {
+                    self.table: {
+                        "Keys": [
+                            {"pk": _pk(k), "sk": {"S": kind}} for k in unique[start : start + _BATCH_GET]
+                        ],
+                        "ProjectionExpression": projection,
+                        "ExpressionAttributeNames": {n: names[n] for n in names if n in projection},
+                        "ConsistentRead": self.consistent_read,
+                    }
+                }
+                for attempt in range(10):
+                    response = self.client.batch_get_item(RequestItems=request)
+                    for item in response.get("Responses", {}).get(self.table, []):
+                        found[_dec(item["pk"]["S"])] = item
+                    request = response.get("UnprocessedKeys") or {}
+                    if not request:
+                        break
+                    time.sleep(min(2.0, 0.05 * 2**attempt))
+                else:
+                    raise StateError(f"DynamoDB {self.table}: reads still unprocessed after retries")
+        except StateError:
+            raise
+        except Exception as exc:
+            raise StateError(f"DynamoDB {self.table}: read failed: {_code(exc)}") from exc
+        return found
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        if not keys:
+            return {}
+        items = self._batch_get(keys, SET, "#pk, #m, #e")
+        now = epoch(at)
+        result: dict[str, frozenset[str]] = {}
+        for key in keys:
+            item = items.get(key)
+            if item is None or _num(item, "expires_at") <= now:
+                result[key] = frozenset()
+            else:
+                result[key] = frozenset(_dec(m) for m in item.get("m", {}).get("SS", ()))
+        return result
+
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        if not keys:
+            return {}
+        items = self._batch_get(keys, VALUE, "#pk, #v, #e")
+        now = epoch(at)
+        return {
+            key: item["v"]["S"]
+            for key, item in items.items()
+            if _num(item, "expires_at") > now and "S" in item.get("v", {})
+        }
+
+    # -- writes ---------------------------------------------------------------
+
+    def _union(self, key: str, union: SetUnion) -> None:
+        members = {_enc(m) for m in union.members}
+        old: dict[str, Any] | None = None  # the item as DynamoDB last showed it, once a condition failed
+        for _ in range(_CAS_ATTEMPTS):
+            names = {"#e": "expires_at", "#p": TTL_ATTRIBUTE}
+            values: dict[str, Any] = {}
+            conditions: list[str] = []
+            if old is None:
+                set_expiry = True
+                if len(members) <= MAX_SET_MEMBERS:
+                    to_add = sorted(members)
+                    # room for every member of the union, whichever are new
+                    conditions.append("(attribute_not_exists(#m) OR size(#m) <= :room)")
+                    values[":room"] = {"N": str(MAX_SET_MEMBERS - len(members))}
+                else:
+                    to_add = sorted(members)[:MAX_SET_MEMBERS]
+                    conditions.append("attribute_not_exists(#m)")
+            else:
+                present = set(old.get("m", {}).get("SS", ()))
+                set_expiry = union.expires_at > _num(old, "expires_at")
+                to_add = sorted(members - present)[: max(MAX_SET_MEMBERS - len(present), 0)]
+                if not to_add and not set_expiry:
+                    return
+                if to_add:
+                    # exactly the set we saw: nobody added members since
+                    if present:
+                        conditions.append("size(#m) = :size")
+                        values[":size"] = {"N": str(len(present))}
+                    else:
+                        conditions.append("attribute_not_exists(#m)")
+            clauses = []
+            if set_expiry:
+                clauses.append("SET #e = :e, #p = :p")
+                conditions.append("(attribute_not_exists(#e) OR #e <= :e)")
+                values[":e"] = {"N": str(union.expires_at)}
+                values[":p"] = {"N": str(union.expires_at + _GRACE)}
+            else:
+                del names["#e"], names["#p"]
+            if to_add:
+                clauses.append("ADD #m :m")
+                values[":m"] = {"SS": to_add}
+            if any("#m" in c for c in conditions) or to_add:
+                names["#m"] = "m"
+            if not clauses:
+                return
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"pk": _pk(key), "sk": {"S": SET}},
+                    UpdateExpression=" ".join(clauses),
+                    ConditionExpression=" AND ".join(conditions),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return
+            except Exception as exc:
+                if _item_too_large(exc):
+                    # A set full by bytes (400 KB item limit) stops adding, like a set full by count.
+                    log.warning("set %r reached DynamoDB's item size limit; new members dropped", key[:120])
+                    return
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                item = getattr(exc, "response", {}).get("Item")
+                old = item if isinstance(item, dict) else self._get_item(key, SET)
+        raise _Contention(f"set {key[:120]!r} kept changing under concurrent writers")
+
+    def _get_item(self, key: str, kind: str) -> dict[str, Any]:
+        response = self.client.get_item(
+            TableName=self.table, Key={"pk": _pk(key), "sk": {"S": kind}}, ConsistentRead=True
+        )
+        item: dict[str, Any] = response.get("Item") or {}
+        return item
+
+    def _conditional_put(self, item: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        """PutItem under ``condition``; True if written, False if the condition kept it out."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#pk": "pk",
+                    "#e": "expires_at",
+                    **({"#v": "v"} if "#v" in condition else {}),
+                },
+                ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _value_item(self, key: str, value: str, expires_at: int) -> dict[str, Any]:
+        return {
+            "pk": _pk(key),
+            "sk": {"S": VALUE},
+            "v": {"S": value},
+            "expires_at": {"N": str(expires_at)},
+            TTL_ATTRIBUTE: {"N": str(expires_at + _GRACE)},
+        }
+
+    def _put(self, key: str, put: ValuePut) -> None:
+        self._conditional_put(
+            self._value_item(key, put.value, put.expires_at),
+            "attribute_not_exists(#pk) OR #e < :e OR (#e = :e AND #v < :v)",
+            {":e": {"N": str(put.expires_at)}, ":v": {"S": put.value}},
+        )
+
+    def _put_if_absent(self, key: str, new: ValuePutIfAbsent) -> None:
+        self._conditional_put(
+            self._value_item(key, new.value, new.expires_at),
+            "attribute_not_exists(#pk) OR #e <= :at",
+            {":at": {"N": str(new.at)}},
+        )
+
+    def _write_key(self, op: Callable[[], None]) -> BaseException | None:
+        try:
+            self._retrying()(op)
+        except Exception as exc:
+            return exc
+        return None
+
+    def write(self, batch: WriteBatch) -> None:
+        ops: list[tuple[str, Callable[[], None]]] = []
+        for key, union in batch.unions.items():
+            ops.append((key, lambda k=key, u=union: self._union(k, u)))  # type: ignore[misc]
+        for key, put in batch.puts.items():
+            ops.append((key, lambda k=key, p=put: self._put(k, p)))  # type: ignore[misc]
+        for key, new in batch.put_if_absent.items():
+            ops.append((key, lambda k=key, n=new: self._put_if_absent(k, n)))  # type: ignore[misc]
+        if not ops:
+            return
+        if len(ops) == 1:
+            errors = [self._write_key(ops[0][1])]
+        else:
+            errors = list(self._executor().map(self._write_key, [op for _, op in ops]))
+        failed = [(key, exc) for (key, _), exc in zip(ops, errors, strict=True) if exc is not None]
+        with self._lock:
+            self.writes += len(ops) - len(failed)
+        if failed:
+            codes = sorted({_code(exc) for _, exc in failed})
+            raise StateWriteError(
+                [key for key, _ in failed],
+                f"DynamoDB {self.table}: {len(failed)} of {len(ops)} key(s) not written ({', '.join(codes)})",
+            )
+
+    # -- claims ---------------------------------------------------------------
+
+    def claim_item(self, key: str, expires_at: int, now: int) -> bool:
+        item = {
+            "pk": _pk(key),
+            "sk": {"S": CLAIM},
+            "expires_at": {"N": str(expires_at)},
+            TTL_ATTRIBUTE: {"N": str(expires_at + _GRACE)},
+        }
+        try:
+            won = self._retrying()(
+                self._conditional_put,
+                item,
+                "attribute_not_exists(#pk) OR #e <= :now",
+                {":now": {"N": str(now)}},
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB {self.table}: claim failed: {_code(exc)}") from exc
+        with self._lock:
+            self.writes += 1
+        return bool(won)
+
+    def release_item(self, key: str) -> None:
+        try:
+            self._retrying()(
+                self.client.delete_item, TableName=self.table, Key={"pk": _pk(key), "sk": {"S": CLAIM}}
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB {self.table}: release failed: {_code(exc)}") from exc
+        with self._lock:
+            self.writes += 1
