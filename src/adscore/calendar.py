@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from datetime import date, datetime, time
+    from datetime import datetime, time
 
     from adscore.settings import BusinessHours, Calendar, MaintenanceWindow
 
@@ -69,7 +69,3 @@ def in_maintenance(
         return w
     return None
 
-
-def is_holiday(day: date, hours: BusinessHours) -> bool:
-    """Whether ``day`` is one of the listed holidays."""
-    return day in hours.holidays

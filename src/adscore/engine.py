@@ -21,7 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from adscore.actions import OUTCOME_DENIED
-from adscore.alerts import Alert, make_alert
+from adscore.alerts import Alert, alert_id, make_alert
 from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
 from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError
@@ -282,7 +282,7 @@ class Engine:
                     continue
                 for f in produced:
                     counts["findings"] += 1
-                    aid = self._alert_id(det, f)
+                    aid = alert_id(det.id, f.entity, f.window_start)
                     merged = findings.get(aid)
                     if merged is None:
                         findings[aid] = _Merged(bound, f, event, {ref})
@@ -316,11 +316,6 @@ class Engine:
         return report
 
     # ------------------------------------------------------------------ helpers
-    def _alert_id(self, det: Detection, f: Finding) -> str:
-        from adscore.alerts import alert_id
-
-        return alert_id(det.id, f.entity, f.window_start)
-
     def _remember_for_chains(self, state: BatchedState, det: Detection, event: Event, aid: str, f: Finding) -> None:
         key = LAST_ALERT_KEY.format(tactic=det.meta.tactic.lower(), principal=event.principal.id)
         fact = orjson.dumps(

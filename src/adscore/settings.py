@@ -246,15 +246,6 @@ class Settings(BaseSettings):
         return any(fnmatch.fnmatchcase(detection_id, d) for d in self.disabled)
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
 
 class _YamlSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
@@ -350,10 +341,3 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
             settings = settings.model_copy(update={"suppressions": settings.suppressions + extra})
     return settings
 
-
-def merge_config(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge settings mappings, later layers winning (used by tests and tools)."""
-    out: dict[str, Any] = {}
-    for layer in layers:
-        out = _deep_merge(out, layer)
-    return out
