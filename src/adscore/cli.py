@@ -344,7 +344,8 @@ def package(cloud: str, out: Path, arch: str) -> None:
 @main.command()
 @click.argument("cloud", type=click.Choice(["aws", "azure", "gcp"]))
 @click.argument("paths", nargs=-1)
-@click.option("--config", "config", type=str, default=None, help="Settings YAML the functions load (default: none).")
+@click.option("--config", "config", type=str, default=None,
+              help="Settings YAML the functions load (default with the bundled examples: examples/config.yaml).")
 @click.option("--keep", is_flag=True, help="Leave the emulators up and print their endpoints; Ctrl-C stops them.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines on stdout: alerts, state items, summary.")
 def emulate(cloud: str, paths: tuple[str, ...], config: str | None, keep: bool, as_json: bool) -> None:
@@ -357,11 +358,14 @@ def emulate(cloud: str, paths: tuple[str, ...], config: str | None, keep: bool, 
     """
     from importlib import import_module
 
-    from adscore.emulate import Reporter, default_paths
+    from adscore.emulate import Reporter, default_paths, repo_root
 
     reporter = Reporter(sys.stdout, sys.stderr, as_json=as_json)
     try:
         inputs = list(paths) or default_paths(cloud)
+        root = repo_root()
+        if not paths and config is None and root is not None and (root / "examples" / "config.yaml").is_file():
+            config = str(root / "examples" / "config.yaml")  # the settings the examples are written for
         result = import_module(f"adscore.emulate.{cloud}").run(inputs, config=config, keep=keep, reporter=reporter)
     except AdscoreError as exc:
         _fail(exc)
