@@ -301,20 +301,26 @@ class Reporter:
 
 
 def hold() -> None:
-    """Block until Ctrl-C or SIGTERM (``--keep``); return so the caller stops everything cleanly."""
+    """Block until Ctrl-C, SIGINT or SIGTERM (``--keep``); return so the caller stops everything cleanly.
+
+    Both signals get a handler of their own, so a background job whose shell ignores SIGINT
+    (``adscore emulate aws --keep &`` then ``kill -INT``) stops too.
+    """
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
         stop.set()
 
-    old = signal.signal(signal.SIGTERM, _stop)
+    old_term = signal.signal(signal.SIGTERM, _stop)
+    old_int = signal.signal(signal.SIGINT, _stop)
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
 
 
 def iter_records(paths: Sequence[str], result: EmulationResult) -> Iterator[tuple[str, Any]]:

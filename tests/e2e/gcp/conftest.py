@@ -1,8 +1,9 @@
 """The GCP function served for real: ``functions-framework`` subprocesses on loopback ports.
 
-Each server is the real framework (gunicorn) loading ``functions/gcp/main.py``, configured only
-through its environment, as Cloud Functions would: state in a SQLite file, alerts to the
-loopback webhook receiver (HMAC checked) and to a loopback Pub/Sub publisher service, dead
+Each server is the real framework (gunicorn) loading ``functions/gcp/main.py``, started by
+:class:`adscore.emulate.gcp.FunctionServer` (the code ``adscore emulate gcp`` runs with) and
+configured only through its environment, as Cloud Functions would: state in a SQLite file,
+alerts to the loopback webhook receiver (HMAC checked) and to a loopback Pub/Sub publisher service, dead
 letters to the same Pub/Sub service. Log entries are built in the shapes Cloud Logging sinks
 publish (Cloud Audit ``LogEntry``, GKE audit ``LogEntry``) and wrapped as Eventarc CloudEvents
 (binary and structured content modes) or Pub/Sub push bodies.
@@ -16,16 +17,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +29,8 @@ import httpx
 import pytest
 from google.pubsub_v1.types import PublishRequest, PublishResponse
 
+from adscore.emulate import free_port
+from adscore.emulate.gcp import FunctionServer, missing, serve
 from tests.integration.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -41,7 +38,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCE = REPO / "functions" / "gcp" / "main.py"
-FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 PROJECT = "acme-prod"
 SECRET = "s3cret-signing-key"
 ALERT_TOPIC = f"projects/{PROJECT}/topics/adscore-alerts"
@@ -119,95 +115,6 @@ class PubSubReceiver:
 # --------------------------------------------------------------------------- the function server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class FunctionServer:
-    """One ``functions-framework`` process serving one target."""
-
-    target: str
-    signature: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("ADSCORE_", "K_", "FUNCTION_", "GOOGLE_"))
-        }
-        env.pop("PUBSUB_EMULATOR_HOST", None)
-        env.pop("FIRESTORE_EMULATOR_HOST", None)
-        env.update(self.env)
-        cmd = [
-            str(FUNCTIONS_FRAMEWORK),
-            "--target",
-            self.target,
-            "--signature-type",
-            self.signature,
-            "--source",
-            str(SOURCE),
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-        ]
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.target} exited with {self.proc.returncode}:\n{self.logs()[-3000:]}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.target} did not listen on {self.port}:\n{self.logs()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def log_records(self) -> list[dict[str, Any]]:
-        """The JSON lines the function wrote (other output, such as gunicorn's, is skipped)."""
-        out = []
-        for line in self.logs().splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    out.append(record)
-        return out
-
-
 @dataclass
 class Stack:
     """A server with its receivers."""
@@ -240,32 +147,11 @@ def pubsub() -> Iterator[PubSubReceiver]:
         yield rx
 
 
-def _serve(servers: list[FunctionServer]) -> None:
-    """Start every server, then wait for each; a server that lost its port to another process gets a new one."""
-    for s in servers:
-        s.start()
-    try:
-        for s in servers:
-            for attempt in range(3):
-                try:
-                    s.wait_ready()
-                    break
-                except RuntimeError:
-                    if attempt == 2 or s.proc is None or s.proc.poll() is None:
-                        raise
-                    s.port = free_port()
-                    s.start()
-    except BaseException:
-        for s in servers:
-            s.stop()
-        raise
-
-
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> Iterator[dict[str, Stack]]:
     """Four servers started together (startup dominates): cloudevent in GCP logging mode, push and
     K8s webhook in local logging mode, and a cloudevent server whose webhook is a closed port."""
-    if not FUNCTIONS_FRAMEWORK.exists():
+    if missing() is not None:
         pytest.skip("functions-framework is not installed in this environment")
     tmp = tmp_path_factory.mktemp("gcp-function")
     with (
@@ -282,6 +168,7 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> 
                     "cloudevent",
                     _env(tmp, "event", hook.url, pubsub, K_SERVICE="adscore"),
                     tmp / "event.log",
+                    source=SOURCE,
                 ),
                 hook,
                 pubsub,
@@ -292,6 +179,7 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> 
                     "http",
                     _env(tmp, "push", push_hook.url, pubsub, ADSCORE_LOCAL="1"),
                     tmp / "push.log",
+                    source=SOURCE,
                 ),
                 push_hook,
                 pubsub,
@@ -302,6 +190,7 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> 
                     "http",
                     _env(tmp, "k8s", k8s_hook.url, pubsub, ADSCORE_LOCAL="1"),
                     tmp / "k8s.log",
+                    source=SOURCE,
                 ),
                 k8s_hook,
                 pubsub,
@@ -312,12 +201,13 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> 
                     "cloudevent",
                     _env(tmp, "down", closed, pubsub, ADSCORE_LOCAL="1"),
                     tmp / "down.log",
+                    source=SOURCE,
                 ),
                 None,
                 pubsub,
             ),
         }
-        _serve([s.server for s in servers.values()])
+        serve([s.server for s in servers.values()])
         try:
             yield servers
         finally:
