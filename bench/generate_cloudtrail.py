@@ -4,7 +4,11 @@ The mix: about 40 principals (application and CI assumed roles, SSO users, a
 few IAM users, AWS service principals and service roles invoked by AWS
 Backup, Data Lifecycle Manager and Config) making mostly read-only calls
 across ~35 services over about two hours, a few writes, rare snapshot calls,
-a few denials, plus two embedded scenarios:
+a few denials, plus two embedded scenarios. Workloads (application, node and
+function roles) call the fixed handful of operations their code makes
+(``WORKLOAD_READS``); people, CI and scanners browse every read operation of
+their services. ECR per-repository calls name one of the caller's
+repositories, as real ``requestParameters`` do. The embedded scenarios:
 
 - a discovery sweep: one principal, 60 distinct reads across 15 services in
   three minutes (from an unusual IP, with some denials);
@@ -148,6 +152,27 @@ READS: dict[str, list[str]] = {
     "cloudfront": ["ListDistributions", "GetDistribution"],
     "apigateway": ["GetRestApis", "GetStages"],
 }
+# What workloads (application roles, node roles, functions) call: a fixed handful of operations per
+# service, the SDK calls their code makes. People, CI and scanners browse the whole READS table.
+WORKLOAD_READS: dict[str, list[str]] = {
+    "sts": ["AssumeRole", "GetCallerIdentity"],
+    "kms": ["Decrypt", "GenerateDataKey"],
+    "secretsmanager": ["GetSecretValue"],
+    "ssm": ["GetParameter", "GetParametersByPath"],
+    "dynamodb": ["DescribeTable"],
+    "sqs": ["GetQueueAttributes"],
+    "sns": ["GetTopicAttributes"],
+    "s3": ["GetBucketLocation"],
+    "rds": ["DescribeDBInstances"],
+    "logs": ["DescribeLogStreams", "FilterLogEvents"],
+    "ecr": ["GetAuthorizationToken", "BatchGetImage", "GetDownloadUrlForLayer"],
+    "ec2": ["DescribeInstances", "DescribeTags", "DescribeInstanceStatus"],
+    "autoscaling": ["DescribeAutoScalingGroups"],
+}
+# ECR repositories: workloads and CI pull or describe their own few; people browse any.
+REPOSITORIES = [f"team-{t}/{a}" for t in ("core", "data", "web") for a in ("api", "worker", "etl", "ui", "ml", "cron")]
+ECR_PER_REPOSITORY = {"DescribeImages", "ListImages", "BatchGetImage", "GetDownloadUrlForLayer", "GetRepositoryPolicy"}
+
 WRITES: list[tuple[str, str]] = [
     ("logs", "CreateLogStream"),
     ("ssm", "UpdateInstanceInformation"),
@@ -193,6 +218,8 @@ class Principal:
         session: str | None = None,
         invoked_by: str | None = None,
         write_rate: float = 0.02,
+        workload: bool = False,
+        repositories: list[str] | None = None,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -203,6 +230,16 @@ class Principal:
         self.session = session
         self.invoked_by = invoked_by
         self.write_rate = write_rate
+        self.workload = workload
+        self.repositories = repositories or REPOSITORIES
+        # workloads and pipelines run in one home region; people and scanners roam
+        self.region = REGIONS[_num(name) % len(REGIONS)] if workload or repositories else None
+
+    def reads(self, service: str) -> list[str]:
+        """The read operations this principal calls on ``service``."""
+        if self.workload and service in WORKLOAD_READS:
+            return WORKLOAD_READS[service]
+        return READS[service]
 
     def identity(self, rng: random.Random) -> dict[str, Any]:
         if self.kind == "AssumedRole":
@@ -271,6 +308,8 @@ def _principals() -> list[Principal]:
                 ip=f"10.20.{i}.{10 + i}",
                 session=f"{name}-session",
                 write_rate=0.03,
+                workload=True,
+                repositories=REPOSITORIES[i % 6 :: 6][:2],
             )
         )
     ci = [
@@ -290,6 +329,7 @@ def _principals() -> list[Principal]:
                 ua=ua,
                 ip=f"52.{len(name)}.10.{len(services)}",
                 write_rate=0.08,
+                repositories=REPOSITORIES[len(name) % 6 :: 6],
             )
         )
     for email in ("alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"):
@@ -336,6 +376,7 @@ def _principals() -> list[Principal]:
                 ua=ua,
                 ip=f"34.{len(name)}.77.{len(services)}",
                 write_rate=0.01,
+                repositories=REPOSITORIES[1::6] if name == "jenkins" else None,  # a CI user: its own repositories
             )
         )
     for name in (
@@ -411,7 +452,7 @@ def _record(
     ip: str | None = None,
     region: str | None = None,
 ) -> dict[str, Any]:
-    region = region or ("us-east-1" if service in GLOBAL else rng.choice(REGIONS))
+    region = region or ("us-east-1" if service in GLOBAL else who.region or rng.choice(REGIONS))
     n = rng.randrange(10, 99)
     agent = (ua or who.ua).format(n=n, svc=service, cmd=f"{service}.{name.lower()}")
     rec: dict[str, Any] = {
@@ -444,7 +485,9 @@ def _record(
     return rec
 
 
-def _read_request(rng: random.Random, service: str, name: str) -> dict[str, Any] | None:
+def _read_request(rng: random.Random, who: Principal, service: str, name: str) -> dict[str, Any] | None:
+    if service == "ecr" and name in ECR_PER_REPOSITORY:
+        return {"registryId": ACCOUNT, "repositoryName": rng.choice(who.repositories), "maxResults": 100}
     if service == "ec2":
         return (
             {"maxResults": 1000, "filterSet": {}, "instancesSet": {}}
@@ -716,10 +759,10 @@ def generate(records: int = 200_000, seed: int = 7) -> Iterator[dict[str, Any]]:
                 rng, who, t, wsvc, wname, read_only=False, request={"resource": f"r-{rng.randrange(999)}"}
             )
             continue
-        name = rng.choice(READS[svc])
+        name = rng.choice(who.reads(svc))
         err = _denied(svc, name) if rng.random() < 0.003 else None
         yield _record(
-            rng, who, t, svc, name, read_only=True, request=_read_request(rng, svc, name), error=err
+            rng, who, t, svc, name, read_only=True, request=_read_request(rng, who, svc, name), error=err
         )
     while nxt is not None:
         yield nxt

@@ -88,9 +88,12 @@ class Finding:
     dedup: timedelta | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     """All a detection's ``evaluate`` is given besides the event.
+
+    The engine keeps one per detection and batch and moves ``now`` to each event's time
+    (detections read it; they never change it).
 
     Attributes
     ----------

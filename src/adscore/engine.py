@@ -27,7 +27,7 @@ from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError
 from adscore.sources import parse_record
 from adscore.state.base import BatchedState, StateWriteError
-from adscore.suppress import Suppressor
+from adscore.suppress import Suppressor, principal_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -41,6 +41,8 @@ log = logging.getLogger("adscore.engine")
 #: Key under which the engine remembers a principal's latest alert per tactic, for chained detections.
 LAST_ALERT_KEY = "last-alert|{tactic}|{principal}"
 CHAIN_MEMORY = timedelta(hours=6)
+#: How stale the remembered time of an ongoing alert may get before it is written again.
+CHAIN_REFRESH = timedelta(minutes=10)
 
 
 @dataclass
@@ -248,6 +250,8 @@ class Engine:
 
         state = BatchedState(self.store)
         findings: dict[str, _Merged] = {}
+        suppressor = self.suppressor
+        contexts: dict[str, Context] = {}
         for ref, event in events:
             routes = self._routes.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
@@ -258,19 +262,32 @@ class Engine:
             counts["routed"] += 1
             state.current_record = ref
             verdicts: dict[tuple[int, ...], str | None] = {}
+            names = principal_names(event)
+            allowlisted = suppressor.allowlist_reason(event, names)
             for bound in routes:
                 det = bound.detection
-                if bound.suppression_class in verdicts:
+                if allowlisted is not None:
+                    reason: str | None = allowlisted
+                elif bound.suppression_class in verdicts:
                     reason = verdicts[bound.suppression_class]
                 else:
-                    reason = verdicts[bound.suppression_class] = self.suppressor.reason(event, det.id)
+                    reason = verdicts[bound.suppression_class] = suppressor.rule_reason(event, det.id, names)
                 if reason is not None:
                     report.suppressed[reason] += 1
                     counts["suppressed"] += 1
                     continue
-                ctx = Context(params=bound.params, settings=self.settings, state=state, now=event.time)
+                ctx = contexts.get(det.id)
+                if ctx is None:
+                    ctx = contexts[det.id] = Context(
+                        params=bound.params, settings=self.settings, state=state, now=event.time
+                    )
+                else:
+                    ctx.now = event.time
                 try:
-                    produced = list(det.evaluate(event, ctx))
+                    result = det.evaluate(event, ctx)
+                    if not result:
+                        continue
+                    produced = list(result)
                 except StateError:
                     raise
                 except Exception as exc:  # a detection bug must not lose the batch: report it loudly
@@ -317,7 +334,25 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def _remember_for_chains(self, state: BatchedState, det: Detection, event: Event, aid: str, f: Finding) -> None:
+        """Remember the principal's latest alert per tactic (for chained detections).
+
+        Written when the alert id changes, or when the remembered time is older than
+        :data:`CHAIN_REFRESH`: a principal that keeps alerting costs one write per refresh
+        period, not one per batch; a chain's gap is then measured from at most that much earlier.
+        """
         key = LAST_ALERT_KEY.format(tactic=det.meta.tactic.lower(), principal=event.principal.id)
+        stored = state.recall(key, event.time)
+        if stored is not None:
+            try:
+                old = orjson.loads(stored)
+                if (
+                    isinstance(old, dict)
+                    and old.get("alert_id") == aid
+                    and event.time - datetime.fromisoformat(str(old.get("time"))) < CHAIN_REFRESH
+                ):
+                    return
+            except (orjson.JSONDecodeError, ValueError, TypeError):
+                pass
         fact = orjson.dumps(
             {"alert_id": aid, "detection": det.id, "time": event.time.isoformat(), "title": f.title[:200]}
         ).decode()

@@ -102,7 +102,7 @@ class Suppressor:
         self._maintenance = settings.calendar.maintenance
         self._by_detection: dict[str, tuple[_Rule, ...]] = {}
         self._principal_cache: dict[tuple[str, ...], bool] = {}
-        self._rule_principal_cache: dict[tuple[int, tuple[str, ...]], bool] = {}
+        self._candidate_cache: dict[tuple[str, tuple[str, ...]], tuple[_Rule, ...]] = {}
 
     def _rules_for(self, detection_id: str) -> tuple[_Rule, ...]:
         rules = self._by_detection.get(detection_id)
@@ -134,13 +134,17 @@ class Suppressor:
 
     def reason(self, event: Event, detection_id: str) -> str | None:
         """Return why ``event`` must not count for ``detection_id``, or None."""
+        names = principal_names(event)
+        return self.allowlist_reason(event, names) or self.rule_reason(event, detection_id, names)
+
+    def allowlist_reason(self, event: Event, names: tuple[str, ...] | None = None) -> str | None:
+        """The global allowlists' verdict (the same for every detection): the reason, or None."""
         p = event.principal
         if p.invoked_by and p.invoked_by.lower() in self._services:
             return "allowlist.services"
         if p.type == "service" and p.id.lower() in self._services:
             return "allowlist.services"
-        names = principal_names(event)
-        if self._allowlisted(names):
+        if self._allowlisted(names if names is not None else principal_names(event)):
             return "allowlist.principals"
         if self._nets and _ip_in(event.source_ip, self._nets):
             return "allowlist.source_cidrs"
@@ -148,14 +152,33 @@ class Suppressor:
             return "allowlist.user_agents"
         if self._tags and event.tags and self._tag_match(event):
             return "allowlist.resource_tags"
-        for r in self._rules_for(detection_id):
-            if self._rule_matches(r, event, names):
+        return None
+
+    def rule_reason(self, event: Event, detection_id: str, names: tuple[str, ...] | None = None) -> str | None:
+        """The named suppressions' and maintenance windows' verdict for ``detection_id``: the reason, or None."""
+        if names is None:
+            names = principal_names(event)
+        for r in self._candidates(detection_id, names):
+            if self._rule_matches(r, event):
                 return f"suppression.{r.rule.name}"
         if self._maintenance:
             w = in_maintenance(self._maintenance, event.time, event.account, names, detection_id)
             if w is not None:
                 return f"maintenance.{w.name}"
         return None
+
+    def _candidates(self, detection_id: str, names: tuple[str, ...]) -> tuple[_Rule, ...]:
+        """The rules for ``detection_id`` whose principal globs accept ``names`` (cached: few principals, many events)."""
+        key = (detection_id, names)
+        hit = self._candidate_cache.get(key)
+        if hit is None:
+            if len(self._candidate_cache) > _CACHE_MAX:
+                self._candidate_cache.clear()
+            hit = tuple(
+                r for r in self._rules_for(detection_id) if not r.rule.principals or _any(names, r.principals)
+            )
+            self._candidate_cache[key] = hit
+        return hit
 
     def _tag_match(self, event: Event) -> bool:
         for spec in self._tags:
@@ -165,21 +188,10 @@ class Suppressor:
                     return True
         return False
 
-    def _principal_matches(self, r: _Rule, names: tuple[str, ...]) -> bool:
-        key = (id(r), names)
-        hit = self._rule_principal_cache.get(key)
-        if hit is None:
-            if len(self._rule_principal_cache) > _CACHE_MAX:
-                self._rule_principal_cache.clear()
-            hit = _any(names, r.principals)
-            self._rule_principal_cache[key] = hit
-        return hit
-
-    def _rule_matches(self, r: _Rule, event: Event, names: tuple[str, ...]) -> bool:
+    def _rule_matches(self, r: _Rule, event: Event) -> bool:
+        """The rule's conditions other than principals (:meth:`_candidates` checked those)."""
         s = r.rule
         if s.until is not None and event.time >= s.until:
-            return False
-        if s.principals and not self._principal_matches(r, names):
             return False
         if s.principal_types and event.principal.type not in s.principal_types:
             return False

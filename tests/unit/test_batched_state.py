@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adscore.state.base import (
     MAX_SET_MEMBERS,
@@ -222,3 +224,46 @@ def test_write_batch_merges_per_key() -> None:
     assert batch.put_if_absent == {}
     assert len(batch) == 3
     assert batch.subset(["w"]).keys() == ("w",)
+
+
+# ----------------------------------------------------------------------------- the cached-window fast path
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b"]),  # key
+        st.integers(min_value=0, max_value=40),  # minutes after T0 (within a batch: time never goes back)
+        st.lists(st.sampled_from(["x", "y", "z", "w", "v" * 300]), min_size=1, max_size=3),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_steps, st.integers(min_value=1, max_value=4))
+def test_batched_adds_count_what_the_store_counts(steps: list[tuple[str, int, list[str]]], batches: int) -> None:
+    """Over any time-ordered sequence cut into batches, add() and members() answer as the plain store does."""
+    steps = sorted(steps, key=lambda s: s[1])
+    plain = MemoryStateStore()
+    backing = MemoryStateStore()
+    size = max(1, len(steps) // batches)
+    for start in range(0, len(steps), size):
+        state = BatchedState(backing)
+        for key, minute, members in steps[start : start + size]:
+            at = T0 + timedelta(minutes=minute)
+            expected = plain.add(key, members, at, W)
+            assert state.add(key, members, at, W) == expected
+            assert set(state.members(key, at, W)) == set(plain.members(key, at, W))
+        state.flush()
+
+
+def test_repeated_members_are_answered_from_the_batch_and_written_once() -> None:
+    store = RecordingStore()
+    state = BatchedState(store)
+    for i in range(200):
+        assert state.add("k", ("op-a", "op-b"), T0 + timedelta(seconds=i), W) == 2
+    assert sum(store.set_reads.values()) == len(window_keys("k", T0, W))
+    assert state.flush() == 1
+    again = BatchedState(store)
+    assert again.add("k", ("op-a",), T0 + timedelta(seconds=250), W) == 2
+    assert again.flush() == 0  # nothing new in this bucket (12:00-12:05): no write

@@ -36,12 +36,27 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=60, ge=1, le=1440)
 
 
-def _scopes(event: Event) -> tuple[str, ...]:
-    """What a denial spreads over: its service, plus its namespace on Kubernetes."""
-    out = [f"svc:{event.service or 'unknown'}"]
-    if event.namespace:
-        out.append(f"ns:{event.namespace}")
-    return tuple(out)
+_SEP = "\x1f"
+
+
+def _member(event: Event) -> str:
+    """One denied call: its service and namespace (the scopes it spans) and its event id.
+
+    Counting event ids makes redelivered logs harmless; carrying the scopes in the member keeps
+    one set per principal (the scopes are read off it once the call threshold is reached).
+    """
+    return _SEP.join((event.service or "unknown", event.namespace or "", event.event_id))
+
+
+def _scopes(members: Iterable[str]) -> int:
+    """Distinct services and Kubernetes namespaces the denied calls span."""
+    scopes: set[str] = set()
+    for m in members:
+        service, namespace, _ = m.split(_SEP, 2)
+        scopes.add(f"svc:{service}")
+        if namespace:
+            scopes.add(f"ns:{namespace}")
+    return len(scopes)
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
@@ -51,9 +66,12 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return ()
     window = timedelta(minutes=p.window_minutes)
     base = f"{DETECTION_ID}|{event.principal.id}"
-    denied = ctx.state.add(f"{base}|ids", (event.event_id,), ctx.now, window)
-    scopes = ctx.state.add(f"{base}|scopes", _scopes(event), ctx.now, window)
-    if denied < p.threshold or scopes < p.min_scopes:
+    key = f"{base}|calls"
+    denied = ctx.state.add(key, (_member(event),), ctx.now, window)
+    if denied < p.threshold:
+        return ()
+    scopes = _scopes(ctx.state.members(key, ctx.now, window))
+    if scopes < p.min_scopes:
         return ()
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     code = (event.error_code or "denied")[:64]

@@ -109,13 +109,20 @@ def episode_start(
 
 
 def _counts(event: Event, ctx: Context) -> tuple[int, int]:
+    """Distinct ``service<SEP>operation`` members in the window, and (only past the threshold) their services.
+
+    One set per principal: the services are read off its members when the operation
+    threshold is reached, so steady traffic writes one key, not two.
+    """
     p: Params = ctx.params
     window = timedelta(minutes=p.window_minutes)
-    base = f"{DETECTION_ID}|{event.principal.id}"
+    key = f"{DETECTION_ID}|{event.principal.id}|ops"
     service = event.service or "unknown"
-    ops = ctx.state.add(f"{base}|ops", (f"{service}{_SEP}{event.operation}",), ctx.now, window)
-    services = ctx.state.add(f"{base}|svc", (service,), ctx.now, window)
-    return ops, services
+    ops = ctx.state.add(key, (f"{service}{_SEP}{event.operation}",), ctx.now, window)
+    if ops < p.threshold:
+        return ops, 0
+    services = {m.split(_SEP, 1)[0] for m in ctx.state.members(key, ctx.now, window)}
+    return ops, len(services)
 
 
 def _counts_read(event: Event, p: Params) -> bool:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ, OUTCOME_DENIED
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
@@ -93,6 +93,24 @@ class Params(DetectionParams):
     window_minutes: int = Field(default=10, ge=1, le=1440)
     episode_minutes: int = Field(default=60, ge=1, le=1440)
 
+    _all_tools: tuple[str, ...] | None = PrivateAttr(default=None)
+    _by_signature: dict[str, tuple[str, ...]] | None = PrivateAttr(default=None)
+
+    def all_tools(self) -> tuple[str, ...]:
+        """``tools`` and ``extra_tools`` together (computed once per settings)."""
+        if self._all_tools is None:
+            self._all_tools = (*self.tools, *self.extra_tools)
+        return self._all_tools
+
+    def by_signature(self) -> dict[str, tuple[str, ...]]:
+        """Lower-cased operation -> the signature names it matches (computed once per settings)."""
+        if self._by_signature is None:
+            out: dict[str, list[str]] = {}
+            for name, sig in self.signatures.items():
+                out.setdefault(sig.lower(), []).append(name)
+            self._by_signature = {k: tuple(v) for k, v in out.items()}
+        return self._by_signature
+
 
 def _norm(text: str) -> str:
     return text.lower().replace(" ", "").replace("-", "").replace("_", "")
@@ -121,7 +139,7 @@ def _lowered(values: tuple[str, ...]) -> frozenset[str]:
 def _tool(user_agent: str | None, p: Params) -> str | None:
     if not user_agent:
         return None
-    return _match_tool(user_agent, (*p.tools, *p.extra_tools))
+    return _match_tool(user_agent, p.all_tools())
 
 
 def _quota_member(event: Event) -> str:
@@ -201,9 +219,8 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                     f"sweep: {n} quota listings in {p.window_minutes} min",
                 )
             )
-    for name, sig in p.signatures.items():
-        if op == sig.lower():
-            out.append(_finding(event, ctx, f"{pid}|sig:{name}", "signature", name[:60], 1, "call signature"))
+    for name in p.by_signature().get(op, ()):
+        out.append(_finding(event, ctx, f"{pid}|sig:{name}", "signature", name[:60], 1, "call signature"))
     return out
 
 

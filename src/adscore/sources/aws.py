@@ -491,12 +491,48 @@ def _ex_redshift_share(
     return out, [acct] if acct else [], True
 
 
+def _ex_ecr_repository(
+    rec: dict[str, Any], req: dict[str, Any], resp: dict[str, Any], region: str | None, account: str | None
+) -> _Extracted:
+    """ECR (and ECR Public) reads that name repositories: ``repositoryName`` or ``repositoryNames``.
+
+    The repository is given as its ARN (registry id = the account that owns it), so the same
+    name in two registries stays two repositories.
+    """
+    out: list[Resource] = []
+    registry = _s(req.get("registryId")) or account or ""
+    names = req.get("repositoryNames")
+    values = names[:MAX_ITEMS] if type(names) is list else [req.get("repositoryName")]
+    service = "ecr-public" if str(rec.get("eventSource") or "").startswith("ecr-public") else "ecr"
+    for v in values:
+        name = _s(v)
+        if name:
+            arn = f"arn:aws:{service}:{region or ''}:{registry}:repository/{name}"
+            _add(out, "repository", arn, "target", region, account)
+    return out, [], True
+
+
 _EXTRACTORS: dict[str, _Extractor] = {
     # EC2 / EBS
     "ec2:createsnapshot": _simple(
         ("req", "volumeId", "volume", "source"), ("resp", "snapshotId", "snapshot", "created")
     ),
     "ec2:createsnapshots": _ex_create_snapshots,
+    # ECR reads that name repositories (registry enumeration counts distinct repositories)
+    **{
+        f"{svc}:{op}": _ex_ecr_repository
+        for svc in ("ecr", "ecr-public")
+        for op in (
+            "describeimages",
+            "listimages",
+            "describerepositories",
+            "describeimagescanfindings",
+            "getrepositorypolicy",
+            "getlifecyclepolicy",
+            "batchgetimage",
+            "listtagsforresource",
+        )
+    },
     "ec2:copysnapshot": _simple(
         ("req", "sourceSnapshotId", "snapshot", "source"), ("resp", "snapshotId", "snapshot", "created")
     ),

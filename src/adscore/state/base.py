@@ -51,10 +51,19 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from adscore.errors import StateError
-from adscore.windows import bucket_lifetime, epoch, epoch_seconds, expiry, window_keys
+from adscore.windows import (
+    bucket_index,
+    bucket_lifetime,
+    bucket_width,
+    epoch,
+    epoch_seconds,
+    expiry,
+    window_keys,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from collections.abc import Set as AbstractSet
     from types import TracebackType
     from typing import Self
 
@@ -300,6 +309,10 @@ class StateView(Protocol):
         """Union ``members`` into the bucket of ``at``; return the distinct members over the window."""
         ...
 
+    def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
+        """The distinct members :meth:`add` counts over the window ending at ``at`` (read only)."""
+        ...
+
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """True if ``term`` is new under ``key``, or was first recorded by this same ``witness``."""
         ...
@@ -467,6 +480,11 @@ class StateStoreBase(ABC):
         sets = self.get_sets(keys, at)
         return len(frozenset[str]().union(*sets.values()))
 
+    def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
+        """The distinct members :meth:`add` counts over the window ending at ``at`` (read only)."""
+        sets = self.get_sets(window_keys(fit_key(key), at, window), at)
+        return frozenset[str]().union(*sets.values())
+
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """New-term check that answers a redelivered event as it answered the first delivery.
 
@@ -523,6 +541,17 @@ class StateStoreBase(ABC):
 # --------------------------------------------------------------------------- per-batch cache
 
 
+class _Window:
+    """The buckets of one (key, window, bucket): members over the window, and in its own bucket, in this batch."""
+
+    __slots__ = ("current", "keys", "seen")
+
+    def __init__(self, keys: tuple[str, ...], seen: set[str], current: set[str]) -> None:
+        self.keys = keys
+        self.seen = seen
+        self.current = current
+
+
 class BatchedState:
     """A store seen through one batch of records: cached reads, coalesced writes.
 
@@ -562,11 +591,17 @@ class BatchedState:
         self._puts: dict[str, ValuePut] = {}
         self._new: dict[str, ValuePutIfAbsent] = {}
         self._owners: dict[str, set[str]] = {}
+        self._widths: dict[timedelta, timedelta] = {}
+        self._windows: dict[tuple[str, timedelta, int], _Window] = {}
+        self._by_bucket: dict[str, list[_Window]] = {}
 
     # -- reads --------------------------------------------------------------
 
     def _load_sets(self, keys: Sequence[str], at: datetime) -> None:
-        missing = [k for k in dict.fromkeys(keys) if k not in self._sets]
+        have = self._sets
+        missing = [k for k in keys if k not in have]
+        if len(missing) > 1:
+            missing = list(dict.fromkeys(missing))
         if missing:
             found = self.store.get_sets(missing, at)
             self.reads += len(missing)
@@ -574,7 +609,10 @@ class BatchedState:
                 self._sets[k] = frozenset(found.get(k, ()))
 
     def _load_values(self, keys: Sequence[str], at: datetime) -> None:
-        missing = [k for k in dict.fromkeys(keys) if k not in self._values]
+        have = self._values
+        missing = [k for k in keys if k not in have]
+        if len(missing) > 1:
+            missing = list(dict.fromkeys(missing))
         if missing:
             found = self.store.get_values(missing, at)
             self.reads += len(missing)
@@ -609,10 +647,22 @@ class BatchedState:
         window: timedelta,
         ttl: timedelta | None = None,
     ) -> int:
-        """Same contract as :meth:`StateStoreBase.add`; nothing is written before :meth:`flush`."""
-        keys = window_keys(fit_key(key), at, window)
-        self._load_sets(keys, at)
-        bucket = keys[0]
+        """Same contract as :meth:`StateStoreBase.add`; nothing is written before :meth:`flush`.
+
+        The distinct members of each (key, window, bucket) are kept while the batch lasts, so an
+        event repeating a member already counted costs a few dictionary lookups: steady traffic
+        repeats the same operations.
+        """
+        win = self._window(key, at, window)
+        seen, current = win.seen, win.current
+        if not isinstance(members, (tuple, list, set, frozenset)):
+            members = tuple(members)
+        for m in members:
+            if m not in current:
+                break
+        else:
+            return len(seen)
+        bucket = win.keys[0]
         remote = self._sets[bucket]
         wanted = _fit_members(members) - remote
         if wanted:
@@ -628,19 +678,49 @@ class BatchedState:
             if new or pending is not None:
                 self._unions[bucket] = SetUnion(local | new, expires_at)
                 self._own(bucket)
-        seen: set[str] = set()
-        for k in keys:
-            seen |= self._sets[k]
-            pending = self._unions.get(k)
-            if pending is not None:
-                seen |= pending.members
+            if new:
+                current.update(new)
+                for other in self._by_bucket.get(bucket, ()):
+                    other.seen.update(new)
         return len(seen)
+
+    def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
+        """The distinct members :meth:`add` counts over the window ending at ``at`` (with this batch's adds).
+
+        A live read-only view (no copy): do not keep it across calls that add.
+        """
+        return self._window(key, at, window).seen
+
+    def _window(self, key: str, at: datetime, window: timedelta) -> _Window:
+        width = self._widths.get(window)
+        if width is None:
+            width = self._widths[window] = bucket_width(window)
+        cache_key = (key, width, bucket_index(at, width))
+        win = self._windows.get(cache_key)
+        if win is None:
+            keys = window_keys(fit_key(key), at, window)
+            self._load_sets(keys, at)
+            seen: set[str] = set()
+            for k in keys:
+                seen |= self._sets[k]
+                pending = self._unions.get(k)
+                if pending is not None:
+                    seen |= pending.members
+            current = set(self._sets[keys[0]])
+            pending = self._unions.get(keys[0])
+            if pending is not None:
+                current |= pending.members
+            win = self._windows[cache_key] = _Window(keys, seen, current)
+            for k in keys:
+                self._by_bucket.setdefault(k, []).append(win)
+        return win
 
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """Same contract as :meth:`StateStoreBase.first_seen`; nothing is written before :meth:`flush`."""
         item = fit_key(f"{key}|{term}")
         witness = fit_value(witness)
-        self._load_values([item], at)
+        if item not in self._values:
+            self._load_values((item,), at)
         remote = self._values[item]
         if remote is not None:
             return remote == witness
@@ -674,7 +754,8 @@ class BatchedState:
         local: ValuePut | ValuePutIfAbsent | None = self._puts.get(item) or self._new.get(item)
         if local is not None and local.expires_at > now:
             return local.value
-        self._load_values([item], at)
+        if item not in self._values:
+            self._load_values((item,), at)
         return self._values[item]
 
     def claim(self, key: str, at: datetime, ttl: timedelta) -> bool:

@@ -208,8 +208,17 @@ class SqliteStateStore(StateStoreBase):
     # -- plumbing -------------------------------------------------------------
 
     def _run(self, fn: Callable[..., _T], *args: object) -> _T:
-        """Call ``fn`` under the lock, retrying busy/locked errors; wrap failures as StateError."""
+        """Call ``fn`` under the lock, retrying busy/locked errors; wrap failures as StateError.
+
+        The first attempt runs directly (the retry machinery costs more than a cached read);
+        only a busy/locked error goes through the tenacity retry loop.
+        """
         try:
+            try:
+                return self._locked(fn, *args)
+            except sqlite3.Error as exc:
+                if not _busy(exc):
+                    raise
             result: _T = self._retrying.copy()(self._locked, fn, *args)
         except sqlite3.Error as exc:
             raise StateError(f"SQLite state database {self.path!r}: {exc}") from exc

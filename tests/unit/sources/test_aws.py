@@ -1046,3 +1046,32 @@ def test_caches_stay_bounded() -> None:
     assert len(aws._OP_CACHE_RO) <= aws._CACHE_MAX
     assert len(aws._SOURCE_CACHE) <= aws._CACHE_MAX
     assert len(aws._PRINCIPAL_CACHE) <= aws._CACHE_MAX
+
+
+def test_ecr_reads_name_their_repositories() -> None:
+    """ECR reads carry the repositories they touch (registry enumeration counts repositories, not calls)."""
+    from adscore.sources.aws import parse
+
+    base = {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dev", "accountId": "111122223333"},
+        "eventTime": "2026-03-16T10:00:00Z",
+        "eventSource": "ecr.amazonaws.com",
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": "198.51.100.7",
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333",
+    }
+    one = parse({**base, "eventID": "e1", "eventName": "DescribeImages",
+                 "requestParameters": {"repositoryName": "team/api", "registryId": "444455556666"}}, "t:1")
+    many = parse({**base, "eventID": "e2", "eventName": "DescribeRepositories",
+                  "requestParameters": {"repositoryNames": ["a", "b"]}}, "t:2")
+    listing = parse({**base, "eventID": "e3", "eventName": "DescribeRepositories",
+                     "requestParameters": {"maxResults": 100}}, "t:3")
+    assert [r.id for r in one[0].resources] == ["arn:aws:ecr:eu-west-1:444455556666:repository/team/api"]
+    assert [r.id for r in many[0].resources] == [
+        "arn:aws:ecr:eu-west-1:111122223333:repository/a",
+        "arn:aws:ecr:eu-west-1:111122223333:repository/b",
+    ]
+    assert listing[0].resources == ()
