@@ -18,7 +18,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ, OUTCOME_DENIED
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
@@ -93,23 +93,26 @@ class Params(DetectionParams):
     window_minutes: int = Field(default=10, ge=1, le=1440)
     episode_minutes: int = Field(default=60, ge=1, le=1440)
 
-    _all_tools: tuple[str, ...] | None = PrivateAttr(default=None)
-    _by_signature: dict[str, tuple[str, ...]] | None = PrivateAttr(default=None)
 
-    def all_tools(self) -> tuple[str, ...]:
-        """``tools`` and ``extra_tools`` together (computed once per settings)."""
-        if self._all_tools is None:
-            self._all_tools = (*self.tools, *self.extra_tools)
-        return self._all_tools
+#: Per-settings derived lookups, by id of the Params (checked by identity): pydantic attribute
+#: access is slow on the hot path, a dict lookup is not.
+_DERIVED: dict[int, tuple[Params, tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
 
-    def by_signature(self) -> dict[str, tuple[str, ...]]:
-        """Lower-cased operation -> the signature names it matches (computed once per settings)."""
-        if self._by_signature is None:
-            out: dict[str, list[str]] = {}
-            for name, sig in self.signatures.items():
-                out.setdefault(sig.lower(), []).append(name)
-            self._by_signature = {k: tuple(v) for k, v in out.items()}
-        return self._by_signature
+
+def _derived(p: Params) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``tools + extra_tools`` and lower-cased operation -> signature names, computed once per Params."""
+    hit = _DERIVED.get(id(p))
+    if hit is not None and hit[0] is p:
+        return hit[1], hit[2]
+    by_op: dict[str, list[str]] = {}
+    for name, sig in p.signatures.items():
+        by_op.setdefault(sig.lower(), []).append(name)
+    tools = (*p.tools, *p.extra_tools)
+    sigs = {k: tuple(v) for k, v in by_op.items()}
+    if len(_DERIVED) > 64:
+        _DERIVED.clear()
+    _DERIVED[id(p)] = (p, tools, sigs)
+    return tools, sigs
 
 
 def _norm(text: str) -> str:
@@ -139,7 +142,7 @@ def _lowered(values: tuple[str, ...]) -> frozenset[str]:
 def _tool(user_agent: str | None, p: Params) -> str | None:
     if not user_agent:
         return None
-    return _match_tool(user_agent, p.all_tools())
+    return _match_tool(user_agent, _derived(p)[0])
 
 
 def _quota_member(event: Event) -> str:
@@ -219,7 +222,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                     f"sweep: {n} quota listings in {p.window_minutes} min",
                 )
             )
-    for name in p.by_signature().get(op, ()):
+    for name in _derived(p)[1].get(op, ()):
         out.append(_finding(event, ctx, f"{pid}|sig:{name}", "signature", name[:60], 1, "call signature"))
     return out
 

@@ -10,6 +10,7 @@ collected in a one-hour set once the principal's learning period is over.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -37,16 +38,23 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=120, ge=1, le=1440)
 
 
+@lru_cache(maxsize=4096)
+def _parse_since(stored: str) -> datetime | None:
+    """A remembered start time, or None when it is not an aware ISO time (parsed once per string)."""
+    try:
+        since = datetime.fromisoformat(stored)
+    except ValueError:
+        return None
+    return since if since.tzinfo is not None else None
+
+
 def _since(event: Event, ctx: Context, history: timedelta) -> datetime:
     """When this principal's history began (remembered at its first event)."""
     key = f"{DETECTION_ID}|{event.principal.id}|since"
     stored = ctx.state.recall(key, ctx.now)
     if stored:
-        try:
-            since = datetime.fromisoformat(stored)
-        except ValueError:
-            since = None
-        if since is not None and since.tzinfo is not None:
+        since = _parse_since(stored)
+        if since is not None:
             return since
     ctx.state.remember(key, ctx.now.isoformat(), ctx.now, history)
     return ctx.now
