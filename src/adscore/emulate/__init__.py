@@ -281,7 +281,7 @@ class Reporter:
             if result.unverified:
                 c.print(f"  [red]{result.unverified} webhook requests failed signature verification[/red]")
             if result.skipped:
-                c.print(f"  {len(result.skipped)} records skipped (not a {result.cloud} delivery shape), e.g.:")
+                c.print(f"  {len(result.skipped)} records skipped (no {result.cloud} delivery path for their shape), e.g.:")
                 for s in result.skipped[:3]:
                     c.print("    " + escape(_clip(s)))
 
