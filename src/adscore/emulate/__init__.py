@@ -43,6 +43,7 @@ __all__ = [
     "Reporter",
     "default_paths",
     "free_port",
+    "function_file",
     "hold",
     "iter_records",
     "repo_root",
@@ -87,6 +88,21 @@ def repo_root() -> Path | None:
     if (cwd / "functions").is_dir() and (cwd / "examples").is_dir():
         return cwd
     return None
+
+
+def function_file(relative: str) -> Path:
+    """A cloud function's source file in the checkout (e.g. ``"azure/function_app.py"``).
+
+    Raises
+    ------
+    AdscoreError
+        When adscore does not run from a source checkout holding ``functions/<relative>``.
+    """
+    root = repo_root()
+    path = root / "functions" / relative if root is not None else None
+    if path is None or not path.is_file():
+        raise AdscoreError(f"functions/{relative} not found: run `adscore emulate` from a source checkout of adscore")
+    return path
 
 
 def default_paths(cloud: str) -> list[str]:

@@ -68,9 +68,9 @@ from adscore.emulate import (
     WEBHOOK_SECRET,
     EmulationResult,
     EmulatorMissing,
+    function_file,
     hold,
     iter_records,
-    repo_root,
 )
 from adscore.errors import AdscoreError
 
@@ -1047,9 +1047,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
     >>> run(["examples/aws"], config="examples/config.yaml", keep=False, reporter=reporter)  # doctest: +SKIP
     """
     _check_installed()
-    root = repo_root()
-    if root is None or not (root / "functions" / "aws" / "handler.py").is_file():
-        raise AdscoreError("functions/aws/handler.py not found: run from a source checkout of adscore")
+    handler_dir = function_file("aws/handler.py").parent
     if config is not None and not os.path.isfile(config):
         raise AdscoreError(f"settings file not found: {config}")
 
@@ -1079,7 +1077,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                 f"{names.cloudtrail_queue}; {names.tap_queue} subscribed to {names.alerts_topic}"
             )
             with contextlib.redirect_stdout(log_file):  # Powertools binds its log stream at import
-                module = _load_handler(root / "functions" / "aws")
+                module = _load_handler(handler_dir)
             functions = _Functions(module, names, log_file)
             cleanup.callback(functions.close)
             deliverer = _Deliverer(stack, functions, result, reporter)

@@ -53,6 +53,7 @@ from adscore.emulate import (
     WEBHOOK_SECRET,
     EmulationResult,
     EmulatorMissing,
+    function_file,
     iter_records,
     repo_root,
 )
@@ -571,13 +572,7 @@ def _require() -> Path:
         raise EmulatorMissing(
             "the Azure extra (azure-functions, azure-data-tables, azure-storage-blob)", INSTALL_EXTRA
         ) from exc
-    root = repo_root()
-    app = root / "functions" / "azure" / "function_app.py" if root is not None else None
-    if app is None or not app.is_file():
-        raise AdscoreError(
-            "functions/azure/function_app.py not found: run adscore emulate from a source checkout"
-        )
-    return app
+    return function_file("azure/function_app.py")
 
 
 # --------------------------------------------------------------------------- entry point

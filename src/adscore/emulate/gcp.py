@@ -56,9 +56,9 @@ from adscore.emulate import (
     EmulationResult,
     EmulatorMissing,
     free_port,
+    function_file,
     hold,
     iter_records,
-    repo_root,
 )
 from adscore.errors import AdscoreError
 
@@ -137,13 +137,7 @@ def function_source() -> Path:
     AdscoreError
         When adscore does not run from a source checkout.
     """
-    root = repo_root()
-    source = root / "functions" / "gcp" / "main.py" if root is not None else None
-    if source is None or not source.is_file():
-        raise AdscoreError(
-            "functions/gcp/main.py not found: run `adscore emulate gcp` from a source checkout"
-        )
-    return source
+    return function_file("gcp/main.py")
 
 
 @dataclass

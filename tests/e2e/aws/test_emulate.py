@@ -32,12 +32,14 @@ from adscore.detections import load_catalogue
 from adscore.emulate import EXAMPLE_DIRS, EmulationResult, EmulatorMissing, Reporter, default_paths
 from adscore.emulate.aws import moto_available, run
 from tests.e2e.aws.conftest import cloudtrail, create_snapshot, cwlogs_event, eventbridge, share_public
+from tests.e2e.emulate_support import example_principals
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.integration
 slow = pytest.mark.slow  # a run takes a few seconds
+
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
@@ -54,14 +56,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _principals(path: Path) -> set[str]:
-    from adscore.events import Event
-    from adscore.sources import parse_record
-
-    out = set()
-    for i, record in enumerate(_jsonl(path)):
-        out.update(e.principal.id for e in parse_record(record, f"{path}:{i}") if isinstance(e, Event))
-    return out
+_principals = example_principals
 
 
 def _example_files() -> list[Path]:

@@ -8,7 +8,6 @@ and no alert may name a principal that only the benign examples contain.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import queue
@@ -29,13 +28,12 @@ from adscore.emulate import (
     NAME_PREFIX,
     EmulationResult,
     EmulatorMissing,
-    Reporter,
     default_paths,
 )
 from adscore.emulate import azure as emulate_azure
 from adscore.emulate import azurite as azurite_mod
 from adscore.sources import parse_record
-from adscore.sources.files import read_inputs
+from tests.e2e.emulate_support import example_principals, json_lines, json_reporter
 from tests.integration.azurite import MISSING, azurite_available
 
 if TYPE_CHECKING:
@@ -46,31 +44,14 @@ pytestmark = [
     pytest.mark.skipif(not azurite_available(), reason=MISSING),
 ]
 
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
 CONFIG = str(EXAMPLES / "config.yaml")
 GOLDEN = REPO / "tests" / "golden"
 
 
-def reporter() -> tuple[Reporter, io.StringIO, io.StringIO]:
-    out, err = io.StringIO(), io.StringIO()
-    return Reporter(out, err, as_json=True), out, err
-
-
-def lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def principals(path: Path) -> set[str]:
-    """Principal ids of the events in one examples file, parsed as `adscore replay` parses them."""
-    out: set[str] = set()
-    for item in read_inputs([str(path)]):
-        if isinstance(item, tuple):
-            for event in parse_record(item[1], item[0]):
-                principal = getattr(event, "principal", None)
-                if principal is not None and principal.id:
-                    out.add(principal.id)
-    return out
+reporter, lines, principals = json_reporter, json_lines, example_principals
 
 
 # --------------------------------------------------------------------------- names

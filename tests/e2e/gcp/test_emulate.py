@@ -8,7 +8,6 @@ nothing fires for principals that appear only in the benign recordings.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import shutil
@@ -24,17 +23,17 @@ import httpx
 import pytest
 
 from adscore.detections import load_catalogue
-from adscore.emulate import EXAMPLE_DIRS, EmulationResult, EmulatorMissing, Reporter, default_paths, free_port
+from adscore.emulate import EXAMPLE_DIRS, EmulationResult, EmulatorMissing, default_paths, free_port
 from adscore.emulate import gcp as emulate_gcp
 from adscore.errors import AdscoreError
-from adscore.events import Event
-from adscore.sources import parse_record
 from adscore.sources.files import read_inputs
+from tests.e2e.emulate_support import example_principals, json_lines, json_reporter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.integration
+
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
@@ -48,21 +47,7 @@ def _needs_functions_framework() -> None:
         pytest.skip(f"{gap[0]} is not installed: {gap[1]}")
 
 
-def _reporter() -> tuple[Reporter, io.StringIO, io.StringIO]:
-    out, err = io.StringIO(), io.StringIO()
-    return Reporter(out, err, as_json=True), out, err
-
-
-def _lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _principals(path: Path) -> set[str]:
-    ids: set[str] = set()
-    for item in read_inputs([str(path)]):
-        if isinstance(item, tuple):
-            ids.update(e.principal.id for e in parse_record(item[1], item[0]) if isinstance(e, Event))
-    return ids
+_reporter, _lines, _principals = json_reporter, json_lines, example_principals
 
 
 # --------------------------------------------------------------------------- ADS validation as data
