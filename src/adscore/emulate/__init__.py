@@ -79,11 +79,17 @@ class EmulatorMissing(AdscoreError):
 
 
 def repo_root() -> Path | None:
-    """The source checkout adscore runs from (holding ``functions/`` and ``examples/``), or None."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "functions").is_dir():
-            return parent
+    """The source checkout adscore runs from (holding ``functions/`` and ``examples/``), or None.
+
+    The checkout packaging builds from (:func:`adscore.packaging.project_root`), else the working
+    folder when it holds ``functions/`` and ``examples/``.
+    """
+    from adscore.packaging import PackagingError, project_root
+
+    try:
+        return project_root()
+    except PackagingError:
+        pass
     cwd = Path.cwd()
     if (cwd / "functions").is_dir() and (cwd / "examples").is_dir():
         return cwd

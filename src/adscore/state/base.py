@@ -700,20 +700,20 @@ class BatchedState:
         if win is None:
             keys = window_keys(fit_key(key), at, window)
             self._load_sets(keys, at)
-            seen: set[str] = set()
-            for k in keys:
-                seen |= self._sets[k]
-                pending = self._unions.get(k)
-                if pending is not None:
-                    seen |= pending.members
-            current = set(self._sets[keys[0]])
-            pending = self._unions.get(keys[0])
-            if pending is not None:
-                current |= pending.members
+            current = self._bucket_members(keys[0])
+            seen = current.union(*(self._bucket_members(k) for k in keys[1:]))
             win = self._windows[cache_key] = _Window(keys, seen, current)
             for k in keys:
                 self._by_bucket.setdefault(k, []).append(win)
         return win
+
+    def _bucket_members(self, bucket: str) -> set[str]:
+        """A loaded bucket's members: the store's united with this batch's pending union (a new set)."""
+        members = set(self._sets[bucket])
+        pending = self._unions.get(bucket)
+        if pending is not None:
+            members |= pending.members
+        return members
 
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """Same contract as :meth:`StateStoreBase.first_seen`; nothing is written before :meth:`flush`."""
