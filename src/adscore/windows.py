@@ -23,6 +23,7 @@ __all__ = [
     "bucket_lifetime",
     "bucket_width",
     "epoch",
+    "epoch_micros",
     "epoch_seconds",
     "expiry",
     "window_keys",
@@ -60,6 +61,11 @@ def epoch(at: datetime) -> float:
     60.0
     """
     return (_aware(at) - _EPOCH) / _SECOND
+
+
+def epoch_micros(at: datetime) -> int:
+    """Whole epoch microseconds, exactly (``bucket_index(at, w) == epoch_micros(at) // (w // 1 µs)``)."""
+    return (_aware(at) - _EPOCH) // _MICROSECOND
 
 
 def epoch_seconds(at: datetime) -> int:

@@ -6,9 +6,9 @@ intruder's first minutes with stolen credentials. Normal applications and
 people read a few services over and over; enumeration reads many services once.
 
 Counting is per principal and idempotent: the members of a windowed set are
-``service\\x1foperation`` (a redelivered or repeated call adds nothing), and a
-second set holds the distinct services. Sets only grow (and are only written)
-when something new is read.
+``service\\x1foperation`` (a redelivered or repeated call adds nothing); the
+distinct services are read off those members once the operation threshold is
+reached. The set only grows (and is only written) when something new is read.
 
 This module also holds :func:`episode_start`, the alert-window anchor the other
 T1526 windowed detections share, so a burst that keeps going or crosses a
@@ -28,6 +28,7 @@ from adscore.windows import bucket_index, bucket_width
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from collections.abc import Set as AbstractSet
 
     from adscore.detection import Context
     from adscore.events import Event
@@ -37,6 +38,11 @@ DETECTION_ID = "discovery.api_burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\x1f"
 _NAME_CAP = 160
+_SERVICES_SEEN_MAX = 4096
+# key -> (the members set it was counted from, its size then, distinct services). A principal past the
+# threshold would otherwise split every member again on each of its events; the entry holds the set
+# itself, so it answers only while the state hands back that same set, unchanged in size (sets only grow).
+_services_seen: dict[str, tuple[AbstractSet[str], int, int]] = {}
 
 
 class Params(DetectionParams):
@@ -121,8 +127,15 @@ def _counts(event: Event, ctx: Context) -> tuple[int, int]:
     ops = ctx.state.add(key, (f"{service}{_SEP}{event.operation}",), ctx.now, window)
     if ops < p.threshold:
         return ops, 0
-    services = {m.split(_SEP, 1)[0] for m in ctx.state.members(key, ctx.now, window)}
-    return ops, len(services)
+    members = ctx.state.members(key, ctx.now, window)
+    known = _services_seen.get(key)
+    if known is not None and known[0] is members and known[1] == len(members):
+        return ops, known[2]  # the same live set, unchanged since it was last counted
+    services = len({m.split(_SEP, 1)[0] for m in members})
+    if len(_services_seen) >= _SERVICES_SEEN_MAX:
+        _services_seen.clear()
+    _services_seen[key] = (members, len(members), services)
+    return ops, services
 
 
 def _counts_read(event: Event, p: Params) -> bool:

@@ -15,7 +15,6 @@ arms ``chain.discovery_then_snapshot``; it is never the only evidence.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -94,55 +93,63 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=60, ge=1, le=1440)
 
 
-#: Per-settings derived lookups, by id of the Params (checked by identity): pydantic attribute
-#: access is slow on the hot path, a dict lookup is not.
-_DERIVED: dict[int, tuple[Params, tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
-
-
-def _derived(p: Params) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """``tools + extra_tools`` and lower-cased operation -> signature names, computed once per Params."""
-    hit = _DERIVED.get(id(p))
-    if hit is not None and hit[0] is p:
-        return hit[1], hit[2]
-    by_op: dict[str, list[str]] = {}
-    for name, sig in p.signatures.items():
-        by_op.setdefault(sig.lower(), []).append(name)
-    tools = (*p.tools, *p.extra_tools)
-    sigs = {k: tuple(v) for k, v in by_op.items()}
-    if len(_DERIVED) > 64:
-        _DERIVED.clear()
-    _DERIVED[id(p)] = (p, tools, sigs)
-    return tools, sigs
-
-
 def _norm(text: str) -> str:
     return text.lower().replace(" ", "").replace("-", "").replace("_", "")
 
 
-@lru_cache(maxsize=16)
-def _needles(tools: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(normalized needle, display name) per tool, computed once per tool list."""
-    return tuple((_norm(name), name) for name in tools if _norm(name))
+class _Lookups:
+    """What one Params derives for the hot path: pydantic attribute access is slow, a dict lookup is not."""
+
+    __slots__ = ("agents", "needles", "params", "quota_ops", "signatures")
+
+    UA_CACHE_MAX = 4096
+
+    def __init__(self, p: Params) -> None:
+        self.params = p
+        tools = (*p.tools, *p.extra_tools)
+        #: (normalized needle, display name) per tool.
+        self.needles = tuple((_norm(name), name) for name in tools if _norm(name))
+        by_op: dict[str, list[str]] = {}
+        for name, sig in p.signatures.items():
+            by_op.setdefault(sig.lower(), []).append(name)
+        #: lower-cased operation -> signature names.
+        self.signatures = {k: tuple(v) for k, v in by_op.items()}
+        self.quota_ops = frozenset(v.lower() for v in p.quota_operations)
+        #: user agent -> matched tool (or None); bounded, cleared when full.
+        self.agents: dict[str, str | None] = {}
+
+    def tool(self, user_agent: str | None) -> str | None:
+        """The first tool whose normalized name is in the normalized user agent."""
+        if not user_agent:
+            return None
+        agents = self.agents
+        if user_agent in agents:
+            return agents[user_agent]
+        ua = _norm(user_agent[:1024])
+        found = next((name for needle, name in self.needles if needle in ua), None)
+        if len(agents) >= self.UA_CACHE_MAX:
+            agents.clear()
+        agents[user_agent] = found
+        return found
 
 
-@lru_cache(maxsize=4096)
-def _match_tool(user_agent: str, tools: tuple[str, ...]) -> str | None:
-    ua = _norm(user_agent[:1024])
-    for needle, name in _needles(tools):
-        if needle in ua:
-            return name
-    return None
+#: Lookups per Params, by id (checked by identity).
+_DERIVED: dict[int, _Lookups] = {}
 
 
-@lru_cache(maxsize=16)
-def _lowered(values: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(v.lower() for v in values)
+def _derived(p: Params) -> _Lookups:
+    """The lookups of ``p``, computed once per Params."""
+    hit = _DERIVED.get(id(p))
+    if hit is not None and hit.params is p:
+        return hit
+    if len(_DERIVED) > 64:
+        _DERIVED.clear()
+    hit = _DERIVED[id(p)] = _Lookups(p)
+    return hit
 
 
 def _tool(user_agent: str | None, p: Params) -> str | None:
-    if not user_agent:
-        return None
-    return _match_tool(user_agent, _derived(p)[0])
+    return _derived(p).tool(user_agent)
 
 
 def _quota_member(event: Event) -> str:
@@ -197,18 +204,23 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     p: Params = ctx.params
     if event.outcome == "pending":
         return ()
+    look = _derived(p)
+    tool = look.tool(event.user_agent)
+    op = event.operation.lower()
+    signatures = look.signatures.get(op, ())
+    quota = op in look.quota_ops
+    if tool is None and not signatures and not quota:
+        return ()
     out: list[Finding] = []
     pid = event.principal.id
     window = timedelta(minutes=p.window_minutes)
-    tool = _tool(event.user_agent, p)
     if tool is not None:
         key = f"{DETECTION_ID}|{pid}|tool:{_norm(tool)}"
         n = ctx.state.add(key, (event.operation,), ctx.now, window)
         out.append(
             _finding(event, ctx, f"{pid}|tool:{tool}", "user_agent", tool, n, f"user agent: {n} operation(s)")
         )
-    op = event.operation.lower()
-    if op in _lowered(p.quota_operations):
+    if quota:
         n = ctx.state.add(f"{DETECTION_ID}|{pid}|quotas", (_quota_member(event),), ctx.now, window)
         if n >= p.quota_threshold:
             out.append(
@@ -222,7 +234,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                     f"sweep: {n} quota listings in {p.window_minutes} min",
                 )
             )
-    for name in _derived(p)[1].get(op, ()):
+    for name in signatures:
         out.append(_finding(event, ctx, f"{pid}|sig:{name}", "signature", name[:60], 1, "call signature"))
     return out
 

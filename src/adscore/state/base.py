@@ -52,10 +52,10 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from adscore.errors import StateError
 from adscore.windows import (
-    bucket_index,
     bucket_lifetime,
     bucket_width,
     epoch,
+    epoch_micros,
     epoch_seconds,
     expiry,
     window_keys,
@@ -101,6 +101,7 @@ CLEANUP_GRACE = timedelta(days=30)
 """Items whose expiry is older than the wall clock minus this may be deleted."""
 
 _HASH_PREFIX = "sha256:"
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class StateWriteError(StateError):
@@ -154,7 +155,7 @@ def fit_key(key: str) -> str:
     >>> fit_key("snapshot.burst:alice")
     'snapshot.burst:alice'
     """
-    if len(key) <= MAX_KEY_LEN and "\x00" not in key and _encodable(key):
+    if len(key) <= MAX_KEY_LEN and "\x00" not in key and (key.isascii() or _encodable(key)):
         return key
     prefix = key[: MAX_KEY_LEN - 80].replace("\x00", "")
     prefix = prefix.encode("utf-8", "replace").decode("utf-8")
@@ -163,7 +164,7 @@ def fit_key(key: str) -> str:
 
 def fit_member(member: str) -> str:
     """Make a set member safe: a long, NUL-bearing or unencodable member becomes ``sha256:<hex>``."""
-    if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and _encodable(member):
+    if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and (member.isascii() or _encodable(member)):
         return member
     return _HASH_PREFIX + _digest(member)
 
@@ -171,7 +172,7 @@ def fit_member(member: str) -> str:
 def fit_value(value: str) -> str:
     """Make a value safe: truncate it to ``MAX_VALUE_LEN`` characters; replace NUL and unencodable characters."""
     value = value[:MAX_VALUE_LEN].replace("\x00", "\ufffd")
-    if not _encodable(value):
+    if not value.isascii() and not _encodable(value):
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
@@ -591,7 +592,9 @@ class BatchedState:
         self._puts: dict[str, ValuePut] = {}
         self._new: dict[str, ValuePutIfAbsent] = {}
         self._owners: dict[str, set[str]] = {}
-        self._widths: dict[timedelta, timedelta] = {}
+        self._widths: dict[timedelta, int] = {}
+        self._at: datetime | None = None
+        self._at_us = 0
         self._windows: dict[tuple[str, timedelta, int], _Window] = {}
         self._by_bucket: dict[str, list[_Window]] = {}
 
@@ -692,10 +695,12 @@ class BatchedState:
         return self._window(key, at, window).seen
 
     def _window(self, key: str, at: datetime, window: timedelta) -> _Window:
-        width = self._widths.get(window)
-        if width is None:
-            width = self._widths[window] = bucket_width(window)
-        cache_key = (key, width, bucket_index(at, width))
+        width_us = self._widths.get(window)
+        if width_us is None:
+            width_us = self._widths[window] = bucket_width(window) // _MICROSECOND
+        if at is not self._at:  # detections of one event share its time: convert it once
+            self._at, self._at_us = at, epoch_micros(at)
+        cache_key = (key, width_us, self._at_us // width_us)
         win = self._windows.get(cache_key)
         if win is None:
             keys = window_keys(fit_key(key), at, window)
@@ -750,9 +755,8 @@ class BatchedState:
     def recall(self, key: str, at: datetime) -> str | None:
         """Same contract as :meth:`StateStoreBase.recall`, including this batch's unsaved puts."""
         item = fit_key(key)
-        now = epoch(at)
         local: ValuePut | ValuePutIfAbsent | None = self._puts.get(item) or self._new.get(item)
-        if local is not None and local.expires_at > now:
+        if local is not None and local.expires_at > epoch(at):
             return local.value
         if item not in self._values:
             self._load_values((item,), at)
