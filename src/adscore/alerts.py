@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -44,6 +45,7 @@ RECORD_MAX_ITEMS, RECORD_MAX_DEPTH = 100, 8
 _PRINCIPAL_KEYS = ("id", "type", "name", "account")
 
 
+@lru_cache(maxsize=4096)
 def alert_id(detection: str, entity: str, window_start: datetime) -> str:
     """Return the deterministic id of an alert.
 
@@ -66,6 +68,8 @@ def alert_id(detection: str, entity: str, window_start: datetime) -> str:
     --------
     >>> alert_id("snapshot.shared_external", "arn:aws:iam::1:user/a", datetime(2024, 1, 1))
     '...'  # doctest: +SKIP
+
+    Results are cached (an entity over a threshold asks for the same id on each of its events).
     """
     key = "\x1f".join((detection, entity, _iso(window_start)))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -233,3 +233,43 @@ def test_detection_params_from_settings_and_bad_values_name_the_setting() -> Non
     assert info.value.setting == "detections.test.burst.treshold"
     with pytest.raises(ConfigError, match="no such detection"):
         engine(detections={"nope.burst": {"threshold": 2}})
+
+
+def test_an_allowlisted_event_counts_one_suppression_per_detection_it_reaches() -> None:
+    both = Detection(id="test.burst2", meta=META, actions=frozenset({"snapshot.create"}), evaluate=_burst,
+                     params=BurstParams)
+    eng = Engine(load_settings(None), MemoryStateStore(), None, catalogue=[BURST, both])
+    report = eng.run(items([ct(i, invoked_by="backup.amazonaws.com") for i in range(4)]))
+    assert report.suppressed["allowlist.services"] == 8
+    assert report.counts["suppressed"] == 8
+    assert report.counts["routed"] == 4
+
+
+def test_the_garbage_collector_is_paused_during_a_batch_and_restored_after() -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def spy(event: Event, ctx: Context) -> Iterable[Finding]:
+        seen.append(gc.isenabled())
+        if event.event_id.endswith("2"):
+            raise RuntimeError("a detection bug")
+        return ()
+
+    det = Detection(id="test.gc", meta=META, actions=frozenset({"snapshot.create"}), evaluate=spy)
+    eng = Engine(load_settings(None), MemoryStateStore(), None, catalogue=[det])
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        report = eng.run(items([ct(i) for i in range(3)]))
+        assert seen == [False, False, False]
+        assert gc.isenabled()
+        assert report.counts["detection_errors"] == 1
+        gc.disable()  # a caller that turned it off keeps it off
+        eng.run(items([ct(i) for i in range(3, 5)]))
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()

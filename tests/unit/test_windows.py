@@ -14,6 +14,7 @@ from adscore.windows import (
     bucket_lifetime,
     bucket_width,
     epoch,
+    epoch_micros,
     epoch_seconds,
     expiry,
     window_keys,
@@ -92,3 +93,10 @@ def test_nothing_older_than_a_bucket_lifetime_is_counted(
 ) -> None:
     older = at - bucket_lifetime(window) - window * extra
     assert _bucket_key("k", older, window) not in window_keys("k", at, window)
+
+
+@given(at=moments, window=windows)
+def test_epoch_micros_gives_the_bucket_index_by_integer_division(at: datetime, window: timedelta) -> None:
+    width = bucket_width(window)
+    assert epoch_micros(at) // (width // timedelta(microseconds=1)) == bucket_index(at, width)
+    assert epoch_micros(at.replace(tzinfo=None)) == epoch_micros(at)  # naive is UTC

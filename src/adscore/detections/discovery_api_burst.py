@@ -18,6 +18,7 @@ bucket boundary raises one alert, not one per bucket.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -72,6 +73,16 @@ def where(event: Event) -> str:
     return f" in {acct[:80]}" if acct else ""
 
 
+@lru_cache(maxsize=4096)
+def _parse_anchor(stored: str) -> datetime | None:
+    """A remembered episode anchor, or None when it is not an aware ISO time (parsed once per string)."""
+    try:
+        anchor = datetime.fromisoformat(stored)
+    except ValueError:
+        return None
+    return anchor if anchor.tzinfo is not None else None
+
+
 def episode_start(
     state: StateView, key: str, at: datetime, window: timedelta, episode: timedelta
 ) -> datetime:
@@ -99,17 +110,14 @@ def episode_start(
     datetime
         The episode start (timezone-aware UTC).
     """
-    width = bucket_width(window)
-    start = _EPOCH + width * bucket_index(at, width)
     anchor_key = f"{key}|episode"
     stored = state.recall(anchor_key, at)
     if stored:
-        try:
-            anchor = datetime.fromisoformat(stored)
-        except ValueError:
-            anchor = None
-        if anchor is not None and anchor.tzinfo is not None and abs(at - anchor) < episode:
+        anchor = _parse_anchor(stored)
+        if anchor is not None and abs(at - anchor) < episode:
             return anchor
+    width = bucket_width(window)
+    start = _EPOCH + width * bucket_index(at, width)
     state.remember(anchor_key, start.isoformat(), at, episode)
     return start
 

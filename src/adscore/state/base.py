@@ -595,7 +595,7 @@ class BatchedState:
         self._widths: dict[timedelta, int] = {}
         self._at: datetime | None = None
         self._at_us = 0
-        self._windows: dict[tuple[str, timedelta, int], _Window] = {}
+        self._windows: dict[tuple[str, int, int], _Window] = {}
         self._by_bucket: dict[str, list[_Window]] = {}
 
     # -- reads --------------------------------------------------------------

@@ -131,6 +131,17 @@ def test_api_burst_needs_both_distinct_operations_and_services() -> None:
     assert f.title == "20 distinct read operations across 5 services in 10 min by alice in 111122223333"
 
 
+def test_api_burst_recounts_services_as_the_same_batch_brings_new_ones() -> None:
+    state = BatchedState(MemoryStateStore())
+    det = discovery_api_burst.DETECTION
+    assert evaluate(det, reads(22, 2), state) == []  # past 20 operations, but 2 services
+    repeat = ev("svc0:Describe0", "svc0", at=T0 + timedelta(seconds=200))
+    assert evaluate(det, [repeat], state) == []  # nothing new: still 2 services
+    more = [ev(f"new{i}:List", f"new{i}", at=T0 + timedelta(seconds=210 + i)) for i in range(3)]
+    found = evaluate(det, more, state)
+    assert [f.context["distinct_services"] for f in found] == [5]
+
+
 def test_api_burst_counts_operations_not_calls_and_ignores_redelivery() -> None:
     det = discovery_api_burst.DETECTION
     state = BatchedState(MemoryStateStore())
