@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from adscore import runtime
 from adscore.events import RecordError
 from adscore.sources.aws import is_cloudtrail_object, iter_cloudtrail_stream, unwrap_cwlogs, unwrap_s3_objects
 
@@ -46,7 +47,7 @@ _s3_client: Any = None
 
 
 def _s3() -> Any:
-    """One S3 client per process (honours ``AWS_ENDPOINT_URL`` / ``AWS_REGION``)."""
+    """One S3 client per process (honours ``AWS_ENDPOINT_URL`` / ``AWS_REGION``); forgotten by ``reset_engine``."""
     global _s3_client
     with _s3_lock:
         if _s3_client is None:
@@ -54,6 +55,13 @@ def _s3() -> Any:
 
             _s3_client = client("s3", max_attempts=5)
         return _s3_client
+
+
+@runtime.on_reset
+def _forget_s3() -> None:
+    global _s3_client
+    with _s3_lock:
+        _s3_client = None
 
 
 def _code(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from adscore.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from adscore.engine import BatchReport, Engine
     from adscore.settings import Settings
@@ -36,6 +36,7 @@ SECRET_RESOLVERS: dict[str, str] = {
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+_reset_hooks: list[Callable[[], None]] = []
 
 
 def resolve_secret(value: str | None) -> str | None:
@@ -96,15 +97,29 @@ def get_engine(**overrides: Any) -> Engine:
         return _engine
 
 
+def on_reset(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register ``hook`` to run on :func:`reset_engine` (an adapter forgetting its per-process clients).
+
+    Usable as a decorator; registering the same function twice keeps one.
+    """
+    with _lock:
+        if hook not in _reset_hooks:
+            _reset_hooks.append(hook)
+    return hook
+
+
 def reset_engine() -> None:
-    """Forget the process-wide engine (tests; settings changed)."""
+    """Forget the process-wide engine and what adapters built with it (tests; settings or endpoints changed)."""
     global _engine
     with _lock:
-        if _engine is not None:
-            try:
+        hooks = list(_reset_hooks)
+        try:
+            if _engine is not None:
                 _engine.store.close()
-            finally:
-                _engine = None
+        finally:
+            _engine = None
+    for hook in hooks:
+        hook()
 
 
 def run_batch(items: Iterable[tuple[str, Any]], engine: Engine | None = None) -> BatchReport:

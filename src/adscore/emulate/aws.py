@@ -462,13 +462,10 @@ class _Functions:
         self._reset_caches()
 
     def _reset_caches(self) -> None:
-        """Forget the engine and S3 client built for another environment (another emulator)."""
+        """Forget the engine and the adapter's S3 client built for another environment (another emulator)."""
         from adscore import runtime
 
         runtime.reset_engine()
-        adapter = sys.modules.get("lambda_adapter")
-        if adapter is not None and hasattr(adapter, "_s3_client"):
-            vars(adapter)["_s3_client"] = None  # its per-process client, bound to the previous endpoint
 
     def close(self) -> None:
         with self._lock:

@@ -612,3 +612,20 @@ print("RESULT " + json.dumps(handler.eventbridge_handler(event, Ctx())))
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert result["alerts_by_detection"] == {SHARED: 1}
+
+
+def test_reset_engine_forgets_the_adapters_s3_client(aws_stack: AwsStack, handler: ModuleType) -> None:
+    # GIVEN a file read through the adapter's per-process S3 client
+    log_file = aws_stack.put_object(trail_key(5), cloudtrail_file([create_snapshot(user="dora")]))
+    assert handler.sqs_handler(sqs_event([log_file]), LambdaContext()) == {"batchItemFailures": []}
+    adapter = sys.modules["lambda_adapter"]
+    assert adapter._s3_client is not None
+    # WHEN the runtime is reset (settings or endpoints changed)
+    from adscore import runtime
+
+    runtime.reset_engine()
+    # THEN the client goes with the engine, and the next file is read with a new one
+    assert adapter._s3_client is None
+    again = aws_stack.put_object(trail_key(6), cloudtrail_file([create_snapshot(user="dora")]))
+    assert handler.sqs_handler(sqs_event([again]), LambdaContext()) == {"batchItemFailures": []}
+    assert adapter._s3_client is not None
