@@ -74,8 +74,8 @@ def where(event: Event) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _parse_anchor(stored: str) -> datetime | None:
-    """A remembered episode anchor, or None when it is not an aware ISO time (parsed once per string)."""
+def parse_aware_time(stored: str) -> datetime | None:
+    """A remembered time (an episode anchor, a history start), or None unless an aware ISO time; parsed once."""
     try:
         anchor = datetime.fromisoformat(stored)
     except ValueError:
@@ -113,7 +113,7 @@ def episode_start(
     anchor_key = f"{key}|episode"
     stored = state.recall(anchor_key, at)
     if stored:
-        anchor = _parse_anchor(stored)
+        anchor = parse_aware_time(stored)
         if anchor is not None and abs(at - anchor) < episode:
             return anchor
     width = bucket_width(window)

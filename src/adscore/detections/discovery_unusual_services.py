@@ -10,14 +10,13 @@ collected in a one-hour set once the principal's learning period is over.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.detections.discovery_api_burst import episode_start, where, who
+from adscore.detections.discovery_api_burst import episode_start, parse_aware_time, where, who
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -38,22 +37,12 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=120, ge=1, le=1440)
 
 
-@lru_cache(maxsize=4096)
-def _parse_since(stored: str) -> datetime | None:
-    """A remembered start time, or None when it is not an aware ISO time (parsed once per string)."""
-    try:
-        since = datetime.fromisoformat(stored)
-    except ValueError:
-        return None
-    return since if since.tzinfo is not None else None
-
-
 def _since(event: Event, ctx: Context, history: timedelta) -> datetime:
     """When this principal's history began (remembered at its first event)."""
     key = f"{DETECTION_ID}|{event.principal.id}|since"
     stored = ctx.state.recall(key, ctx.now)
     if stored:
-        since = _parse_since(stored)
+        since = parse_aware_time(stored)
         if since is not None:
             return since
     ctx.state.remember(key, ctx.now.isoformat(), ctx.now, history)
