@@ -129,6 +129,8 @@ def _digest(text: str) -> str:
 
 
 def _encodable(text: str) -> bool:
+    if text.isascii():  # the common case, without encoding a copy
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -155,7 +157,7 @@ def fit_key(key: str) -> str:
     >>> fit_key("snapshot.burst:alice")
     'snapshot.burst:alice'
     """
-    if len(key) <= MAX_KEY_LEN and "\x00" not in key and (key.isascii() or _encodable(key)):
+    if len(key) <= MAX_KEY_LEN and "\x00" not in key and _encodable(key):
         return key
     prefix = key[: MAX_KEY_LEN - 80].replace("\x00", "")
     prefix = prefix.encode("utf-8", "replace").decode("utf-8")
@@ -164,7 +166,7 @@ def fit_key(key: str) -> str:
 
 def fit_member(member: str) -> str:
     """Make a set member safe: a long, NUL-bearing or unencodable member becomes ``sha256:<hex>``."""
-    if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and (member.isascii() or _encodable(member)):
+    if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and _encodable(member):
         return member
     return _HASH_PREFIX + _digest(member)
 
@@ -172,7 +174,7 @@ def fit_member(member: str) -> str:
 def fit_value(value: str) -> str:
     """Make a value safe: truncate it to ``MAX_VALUE_LEN`` characters; replace NUL and unencodable characters."""
     value = value[:MAX_VALUE_LEN].replace("\x00", "\ufffd")
-    if not value.isascii() and not _encodable(value):
+    if not _encodable(value):
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
