@@ -80,6 +80,8 @@ def _is_s3_notification(body: dict[str, Any]) -> bool:
         return isinstance(inner, dict) and _is_s3_notification(inner)
     if body.get("Event") == "s3:TestEvent" or body.get("detail-type") == "Object Created":
         return True
+    if "s3ObjectKey" in body and "s3Bucket" in body:  # a trail's own SNS notification of new log files
+        return True
     records = body.get("Records")
     return bool(
         isinstance(records, list)

@@ -1266,8 +1266,10 @@ def unwrap_s3_objects(body: Any, location: str = "") -> list[tuple[str, str, int
         The notification (dict, or its JSON text as an SQS body): an S3 event
         notification ``{"Records": [{"eventSource": "aws:s3", "s3": ...}]}``
         (keys URL-decoded, ``+`` is a space), the same wrapped in an SNS
-        notification, or an EventBridge ``Object Created`` event (keys are
-        not encoded there). ``s3:TestEvent`` gives nothing; non-create S3
+        notification, an EventBridge ``Object Created`` event (keys are
+        not encoded there), or the notification a trail itself publishes to
+        its SNS topic, ``{"s3Bucket": ..., "s3ObjectKey": [...]}`` (bare or
+        in its SNS envelope; keys not encoded, no sizes). ``s3:TestEvent`` gives nothing; non-create S3
         events are ignored.
     location : str
         For error reports.
@@ -1282,6 +1284,29 @@ def unwrap_s3_objects(body: Any, location: str = "") -> list[tuple[str, str, int
         return [_err(f"unexpected {type(e).__name__}: {e}"[:500], location, body, "s3")]
 
 
+def _cloudtrail_notification(
+    body: dict[str, Any], location: str
+) -> list[tuple[str, str, int | None] | RecordError]:
+    """``{"s3Bucket": B, "s3ObjectKey": [K, ...]}``: the message a trail publishes to its SNS topic (keys not encoded)."""
+    bucket, keys = body.get("s3Bucket"), body.get("s3ObjectKey")
+    if type(bucket) is not str or not bucket or type(keys) is not list:
+        return [_err("CloudTrail notification without s3Bucket or an s3ObjectKey list", location, body, "s3")]
+    out: list[tuple[str, str, int | None] | RecordError] = []
+    for i, key in enumerate(keys[:MAX_ITEMS]):
+        if type(key) is str and key:
+            out.append((bucket, key, None))
+        else:
+            out.append(
+                _err(
+                    "CloudTrail notification key is not a non-empty string",
+                    f"{location}#s3ObjectKey[{i}]",
+                    key,
+                    "s3",
+                )
+            )
+    return out
+
+
 def _s3_objects(body: Any, location: str, depth: int) -> list[tuple[str, str, int | None] | RecordError]:
     if isinstance(body, str | bytes | bytearray):
         try:
@@ -1294,6 +1319,8 @@ def _s3_objects(body: Any, location: str, depth: int) -> list[tuple[str, str, in
         return []
     if body.get("Type") == "Notification" and "Message" in body and depth == 0:
         return _s3_objects(body["Message"], location, 1)
+    if "s3ObjectKey" in body and "s3Bucket" in body:  # CloudTrail's own SNS notification of new log files
+        return _cloudtrail_notification(body, location)
     if body.get("detail-type") == "Object Created":
         detail = _d(body.get("detail"))
         bucket = _s(_d(detail.get("bucket")).get("name"))

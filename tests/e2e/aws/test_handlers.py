@@ -149,7 +149,16 @@ def test_sqs_batch_streams_cloudtrail_files_and_skips_non_log_objects(
         "Message": json.dumps(aws_stack.put_object(trail_key(9), cloudtrail_file(via_sns_records))),
         "Timestamp": "2024-05-01T12:05:01.000Z",
     }
-    batch = sqs_event([log_file, digest, empty, other, S3_TEST_EVENT, direct, via_sns])
+    # a third file announced by the trail's own SNS notification ({"s3Bucket", "s3ObjectKey": [...]})
+    trail_records = [share_public(snapshot="snap-0000000000000d1a", user="dina")]
+    aws_stack.put_object(trail_key(10), cloudtrail_file(trail_records))
+    bucket = json.loads(via_sns["Message"])["Records"][0]["s3"]["bucket"]["name"]
+    via_trail_topic = {
+        **via_sns,
+        "MessageId": str(uuid.uuid4()),
+        "Message": json.dumps({"s3Bucket": bucket, "s3ObjectKey": [trail_key(10)]}),
+    }
+    batch = sqs_event([log_file, digest, empty, other, S3_TEST_EVENT, direct, via_sns, via_trail_topic])
     # WHEN one SQS batch carries their notifications, a test event and an EventBridge event
     result = handler.sqs_handler(batch, LambdaContext())
     # THEN every message is acknowledged
@@ -157,17 +166,17 @@ def test_sqs_batch_streams_cloudtrail_files_and_skips_non_log_objects(
     alerts = {
         a["alert"]["principal"]["name"]: a for a in aws_stack.alerts() if a["alert"]["detection"] == SHARED
     }
-    assert set(alerts) == {"alice", "bob", "carl"}
+    assert set(alerts) == {"alice", "bob", "carl", "dina"}
     assert alerts["alice"]["alert"]["evidence"]["event_ids"] == [records[-1]["eventID"]]
     # AND skipped objects are counted by reason, not as errors; every file record and the event were read
     metrics = emf_metrics(capsys.readouterr().out)
     assert metrics["skipped_digest"] == 1
     assert metrics["skipped_empty"] == 1
     assert metrics["skipped_not_json_gz"] == 1
-    assert metrics["s3_objects"] == 2
-    assert metrics["records"] == len(records) + 1 + len(via_sns_records)
+    assert metrics["s3_objects"] == 3
+    assert metrics["records"] == len(records) + 1 + len(via_sns_records) + len(trail_records)
     assert metrics["errors"] == 0 and metrics["failed_messages"] == 0
-    assert metrics[f"alerts[{SHARED}]"] == 3
+    assert metrics[f"alerts[{SHARED}]"] == 4
 
 
 def test_same_batch_delivered_three_times_gives_one_alert_and_unchanged_state(

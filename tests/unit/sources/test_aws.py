@@ -749,6 +749,34 @@ def test_unwrap_s3_test_event_sns_and_eventbridge() -> None:
     assert aws.unwrap_s3_objects(eb) == [("b", "raw/2023-08-08T14:03:40.json.gz", 10)]
 
 
+def test_unwrap_cloudtrail_sns_notification_bare_and_in_its_envelope() -> None:
+    # The message a trail publishes to its SNS topic when it delivers log files (keys are not URL-encoded)
+    key = "AWSLogs/111122223333/CloudTrail/us-east-2/2013/12/13/111122223333_CloudTrail_us-west-2_20131213T1920Z_x.gz"
+    note = {"s3Bucket": "trail-bucket", "s3ObjectKey": [key, "AWSLogs/a+b%20c.json.gz"]}
+    expected = [("trail-bucket", key, None), ("trail-bucket", "AWSLogs/a+b%20c.json.gz", None)]
+    assert aws.unwrap_s3_objects(note) == expected
+    envelope = {"Type": "Notification", "MessageId": "m", "Message": json.dumps(note)}
+    assert aws.unwrap_s3_objects(json.dumps(envelope)) == expected
+    # a bad key is reported with its position; the good ones are still returned
+    mixed = aws.unwrap_s3_objects({"s3Bucket": "b", "s3ObjectKey": ["k.json.gz", 7, ""]}, "sqs[0]")
+    assert mixed[0] == ("b", "k.json.gz", None)
+    errors = [e.location for e in mixed[1:] if isinstance(e, RecordError)]
+    assert errors == ["sqs[0]#s3ObjectKey[1]", "sqs[0]#s3ObjectKey[2]"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"s3Bucket": "", "s3ObjectKey": ["k"]},
+        {"s3Bucket": "b", "s3ObjectKey": "k"},
+        {"s3Bucket": ["b"], "s3ObjectKey": ["k"]},
+    ],
+)
+def test_unwrap_cloudtrail_sns_notification_malformed_is_an_error(body: Any) -> None:
+    out = aws.unwrap_s3_objects(body)
+    assert len(out) == 1 and isinstance(out[0], RecordError) and "s3Bucket" in out[0].reason
+
+
 @pytest.mark.parametrize(
     "body", ["not json", [], {"Records": "x"}, {"Records": [{"eventSource": "aws:sqs"}]}, {"what": 1}]
 )
