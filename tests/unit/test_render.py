@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adscore import __version__
 from adscore.alerts import Alert, make_alert
@@ -99,6 +101,32 @@ def test_cap_and_strip_control() -> None:
     assert strip_control("l1\r\nl2\tx") == "l1  l2 x"
     assert clean_text(None, 5) == ""
     assert clean_text(12345678, 5) == "1234…"
+
+
+def _by_the_patterns(text: str, keep_newlines: bool) -> str:
+    """strip_control without its printable-ASCII shortcut: the regular expressions only."""
+    from adscore.render import escape
+
+    if keep_newlines:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    else:
+        text = escape._WHITESPACE_CONTROL.sub(" ", text)
+    return escape._CONTROL.sub(escape.REPLACEMENT, escape._ANSI.sub("", text))
+
+
+@pytest.mark.parametrize("keep_newlines", [False, True])
+@pytest.mark.parametrize(
+    "text", ["plain ascii", "x\x7fy", "tab\there", "cr\rlf\n", "esc\x1b[31m", "", " ~!@#$%^&*()_+{}|"]
+)
+def test_strip_control_ascii_shortcut_changes_nothing(text: str, keep_newlines: bool) -> None:
+    """Printable ASCII is returned as is; ASCII with any control character still goes through the patterns."""
+    assert strip_control(text, keep_newlines=keep_newlines) == _by_the_patterns(text, keep_newlines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)), st.booleans())
+def test_strip_control_on_any_ascii_matches_the_patterns(text: str, keep_newlines: bool) -> None:
+    assert strip_control(text, keep_newlines=keep_newlines) == _by_the_patterns(text, keep_newlines)
 
 
 def test_escape_slack_neutralises_control_sequences() -> None:

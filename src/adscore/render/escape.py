@@ -85,6 +85,8 @@ def strip_control(text: str, *, keep_newlines: bool = False) -> str:
     >>> strip_control("a\\x1b[31mred\\x00")
     'ared\\ufffd'
     """
+    if text.isascii() and text.isprintable():  # the common case: nothing to replace
+        return text
     if keep_newlines:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     else:
