@@ -250,7 +250,9 @@ CONDITIONS: dict[tuple[str, str], str] = {
     ("aws", "rds:ModifyDBSnapshotAttribute"): "attributeName restore with valuesToAdd",
     ("aws", "rds:ModifyDBClusterSnapshotAttribute"): "attributeName restore with valuesToAdd",
     ("azure", "Microsoft.Compute/disks/write"): "creationData names a snapshot, restore point or image as its source",
-    ("gcp", "compute.disks.insert"): "sourceSnapshot, sourceInstantSnapshot or sourceImage in the request",
+    ("gcp", "compute.disks.insert"): (
+        "sourceSnapshot, sourceInstantSnapshot, or a sourceImage outside Google's public image projects"
+    ),
     ("gcp", "compute.regionDisks.insert"): "sourceSnapshot in the request",
     ("gcp", "compute.instances.insert"): "sourceMachineImage, or a boot disk from a snapshot",
     ("gcp", "compute.snapshots.setIamPolicy"): "a binding was added",

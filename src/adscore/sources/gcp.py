@@ -515,6 +515,46 @@ def _request_sources(operation: str, req: dict[str, Any], project: str | None) -
     return seen
 
 
+#: Google's public image projects (``gcloud compute images list`` shows their images to every project).
+#: A disk built from one of them is an ordinary VM build, not a restore of anyone's data (as Azure
+#: Marketplace images are skipped in sources/azure.py).
+PUBLIC_IMAGE_PROJECTS = frozenset(
+    {
+        "almalinux-cloud",
+        "centos-cloud",
+        "cos-cloud",
+        "debian-cloud",
+        "deeplearning-platform-release",
+        "fedora-cloud",
+        "fedora-coreos-cloud",
+        "freebsd-org-cloud-dev",
+        "gke-node-images",
+        "ml-images",
+        "opensuse-cloud",
+        "oracle-linux-cloud",
+        "rhel-cloud",
+        "rhel-sap-cloud",
+        "rocky-linux-accelerator-cloud",
+        "rocky-linux-cloud",
+        "suse-cloud",
+        "suse-sap-cloud",
+        "ubuntu-os-accelerator-images",
+        "ubuntu-os-cloud",
+        "ubuntu-os-pro-cloud",
+        "windows-cloud",
+        "windows-sql-cloud",
+    }
+)
+
+
+def _own_image(source: str) -> bool:
+    """A ``projects/P/global/images/...`` source outside Google's public image projects."""
+    if "/images/" not in source:
+        return False
+    project = source[len("projects/") :].split("/", 1)[0] if source.startswith("projects/") else ""
+    return project.lower() not in PUBLIC_IMAGE_PROJECTS
+
+
 def _restore_condition(operation: str, sources: list[str]) -> bool:
     """CONDITIONS of actions.py for disks / regionDisks / instances.insert."""
     op = operation.lower()
@@ -522,7 +562,7 @@ def _restore_condition(operation: str, sources: list[str]) -> bool:
         return any("/snapshots/" in s for s in sources)
     if op == "compute.instances.insert":
         return any("/machineimages/" in s.lower() or "/snapshots/" in s for s in sources)
-    return any(("/snapshots/" in s or "/instantsnapshots/" in s.lower() or "/images/" in s) for s in sources)
+    return any(("/snapshots/" in s or "/instantsnapshots/" in s.lower() or _own_image(s)) for s in sources)
 
 
 def _normalize_name(name: str, project: str | None) -> str:

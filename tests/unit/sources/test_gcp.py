@@ -192,6 +192,28 @@ def test_set_iam_policy_without_delta_uses_request_bindings() -> None:
             actions.SNAPSHOT_RESTORE,
             "projects/p/global/images/golden",
         ),
+        # a VM build from a public OS image (a family, or a full URL) is not a restore
+        (
+            "v1.compute.disks.insert",
+            {"sourceImage": "projects/debian-cloud/global/images/family/debian-12"},
+            None,
+            None,
+        ),
+        (
+            "v1.compute.disks.insert",
+            {
+                "sourceImage": "https://www.googleapis.com/compute/v1/projects/ubuntu-os-cloud/global/images/"
+                "ubuntu-2204-jammy-v20240501"
+            },
+            None,
+            None,
+        ),
+        (
+            "v1.compute.disks.insert",
+            {"sourceImage": "projects/golden-images-prod/global/images/family/base"},
+            actions.SNAPSHOT_RESTORE,
+            "projects/golden-images-prod/global/images/family/base",
+        ),
         (
             "v1.compute.regionDisks.insert",
             {"sourceSnapshot": "projects/p/global/snapshots/s1"},
