@@ -57,9 +57,11 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     history = timedelta(days=p.history_days)
     pid = event.principal.id
     service = event.service or "unknown"
+    if not ctx.state.first_seen(f"{DETECTION_ID}|{pid}|svc", service, event.event_id, ctx.now, history):
+        return ()  # a known service (nearly every event): the history start is not needed
+    # A principal's first event always brings a new service, so its history starts there as before.
     since = _since(event, ctx, history)
-    new = ctx.state.first_seen(f"{DETECTION_ID}|{pid}|svc", service, event.event_id, ctx.now, history)
-    if not new or ctx.now - since < timedelta(days=p.learning_days):
+    if ctx.now - since < timedelta(days=p.learning_days):
         return ()
     window = timedelta(minutes=p.window_minutes)
     count = ctx.state.add(f"{DETECTION_ID}|{pid}|new", (service,), ctx.now, window)
