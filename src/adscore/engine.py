@@ -15,7 +15,7 @@ import gc
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -121,12 +121,16 @@ class _Bound:
     detection: Detection
     params: DetectionParams
     severity: Severity
-    suppression_class: tuple[int, ...]
+    suppression_class: int
+    """Detections with the same class get the same suppression verdict for an event (numbered by the engine)."""
+    index: int
+    """Position among the enabled detections (its context in a batch)."""
 
 
 #: Evidence kept when findings of one alert are merged within a batch.
 MAX_EVIDENCE_IDS = 100
 MAX_EVIDENCE_EVENTS = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Merged:
@@ -217,6 +221,7 @@ class Engine:
         for sev_key in settings.severity_overrides:
             if sev_key not in known:
                 raise ConfigError(f"severity_overrides.{sev_key}", "no such detection")
+        classes: dict[tuple[int, ...], int] = {}
         for det in catalogue:
             try:
                 params = det.params.model_validate(settings.params_for(det.id))
@@ -227,7 +232,8 @@ class Engine:
             if not params.enabled or settings.is_disabled(det.id):
                 continue
             severity: Severity = settings.severity_overrides.get(det.id) or params.severity or det.meta.severity
-            bound = _Bound(det, params, severity, self.suppressor.class_of(det.id))
+            cls = classes.setdefault(self.suppressor.class_of(det.id), len(classes))
+            bound = _Bound(det, params, severity, cls, len(self._bound))
             self._bound[det.id] = bound
             for action in det.actions:
                 for cloud in det.clouds:
@@ -293,7 +299,10 @@ class Engine:
         state = BatchedState(self.store)
         findings: dict[str, _Merged] = {}
         suppressor = self.suppressor
-        contexts: dict[str, Context] = {}
+        start = events[0][1].time if events else _EPOCH  # moved to each event's time before use
+        contexts = [
+            Context(params=b.params, settings=self.settings, state=state, now=start) for b in self._bound.values()
+        ]
         routes_of = self._routes
         n_routed = n_suppressed = 0
         for ref, event in events:
@@ -312,7 +321,7 @@ class Engine:
                 continue
             state.current_record = ref
             now = event.time
-            verdicts: dict[tuple[int, ...], str | None] = {}
+            verdicts: dict[int, str | None] = {}
             for bound in routes:
                 det = bound.detection
                 cls = bound.suppression_class
@@ -324,11 +333,8 @@ class Engine:
                     report.suppressed[reason] += 1
                     n_suppressed += 1
                     continue
-                ctx = contexts.get(det.id)
-                if ctx is None:
-                    ctx = contexts[det.id] = Context(params=bound.params, settings=self.settings, state=state, now=now)
-                else:
-                    ctx.now = now
+                ctx = contexts[bound.index]
+                ctx.now = now
                 try:
                     result = det.evaluate(event, ctx)
                     if not result:
