@@ -102,7 +102,7 @@ class Suppressor:
         self._maintenance = settings.calendar.maintenance
         self._by_detection: dict[str, tuple[_Rule, ...]] = {}
         self._principal_cache: dict[tuple[str, ...], bool] = {}
-        self._candidate_cache: dict[tuple[str, tuple[str, ...]], tuple[_Rule, ...]] = {}
+        self._candidate_cache: dict[tuple[str, tuple[str, ...], str], tuple[_Rule, ...]] = {}
 
     def _rules_for(self, detection_id: str) -> tuple[_Rule, ...]:
         rules = self._by_detection.get(detection_id)
@@ -158,7 +158,7 @@ class Suppressor:
         """The named suppressions' and maintenance windows' verdict for ``detection_id``: the reason, or None."""
         if names is None:
             names = principal_names(event)
-        for r in self._candidates(detection_id, names):
+        for r in self._candidates(detection_id, names, event.principal.type):
             if self._rule_matches(r, event):
                 return f"suppression.{r.rule.name}"
         if self._maintenance:
@@ -167,15 +167,18 @@ class Suppressor:
                 return f"maintenance.{w.name}"
         return None
 
-    def _candidates(self, detection_id: str, names: tuple[str, ...]) -> tuple[_Rule, ...]:
-        """The rules for ``detection_id`` whose principal globs accept ``names`` (cached: few principals, many events)."""
-        key = (detection_id, names)
+    def _candidates(self, detection_id: str, names: tuple[str, ...], principal_type: str) -> tuple[_Rule, ...]:
+        """The rules for ``detection_id`` whose principal globs and types accept the principal (cached per principal)."""
+        key = (detection_id, names, principal_type)
         hit = self._candidate_cache.get(key)
         if hit is None:
             if len(self._candidate_cache) > _CACHE_MAX:
                 self._candidate_cache.clear()
             hit = tuple(
-                r for r in self._rules_for(detection_id) if not r.rule.principals or _any(names, r.principals)
+                r
+                for r in self._rules_for(detection_id)
+                if (not r.rule.principals or _any(names, r.principals))
+                and (not r.rule.principal_types or principal_type in r.rule.principal_types)
             )
             self._candidate_cache[key] = hit
         return hit
@@ -189,11 +192,9 @@ class Suppressor:
         return False
 
     def _rule_matches(self, r: _Rule, event: Event) -> bool:
-        """The rule's conditions other than principals (:meth:`_candidates` checked those)."""
+        """The rule's conditions other than principals and their types (:meth:`_candidates` checked those)."""
         s = r.rule
         if s.until is not None and event.time >= s.until:
-            return False
-        if s.principal_types and event.principal.type not in s.principal_types:
             return False
         if s.accounts and (event.account is None or event.account not in s.accounts):
             return False

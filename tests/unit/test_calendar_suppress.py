@@ -88,6 +88,20 @@ def test_named_suppression_targets_detections_and_expires() -> None:
     assert sup.reason(late, "discovery.api_burst") is None
 
 
+def test_suppression_by_principal_type_tells_apart_principals_with_the_same_names() -> None:
+    s = load_settings(
+        None,
+        inherit_default_suppressions=False,
+        suppressions=[{"name": "robots", "detections": ["discovery.*"], "principal_types": ["service_account"]}],
+    )
+    sup = Suppressor(s)
+    robot = _event(Principal(id="ci", type="service_account"), action="discovery.read")
+    person = _event(Principal(id="ci", type="user"), action="discovery.read")  # same id and names, another type
+    for _ in range(2):  # the second round is answered from the per-principal cache
+        assert sup.reason(robot, "discovery.api_burst") == "suppression.robots"
+        assert sup.reason(person, "discovery.api_burst") is None
+
+
 def test_default_kubernetes_controllers_are_quiet_for_discovery_only() -> None:
     sup = Suppressor(load_settings())
     ctrl = Principal(id="system:serviceaccount:kube-system:replicaset-controller", type="service_account")
