@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from typing import TYPE_CHECKING
 
 import generate_cloudtrail
-from adscore.engine import BatchReport, Engine
+from adscore.engine import BatchReport, Engine, paused_gc
 from adscore.settings import load_settings
 from adscore.state.sqlite import SqliteStateStore
 
@@ -77,8 +77,14 @@ def main() -> None:
         engine = Engine(load_settings(args.config, state=f"sqlite:///{tmp}/state.db"), store, sink=None)
         total = BatchReport()
         t0 = time.perf_counter()
-        for batch in _chunks(lines, args.batch):
-            total.merge(engine.run(batch))
+        chunks = _chunks(lines, args.batch)
+        while True:
+            with paused_gc():  # as adscore replay: the collector is paused while a chunk is decoded and run
+                batch = next(chunks, None)
+                if batch is None:
+                    break
+                report = engine.run(batch)
+            total.merge(report)
         replay_s = time.perf_counter() - t0
         store.close()
 

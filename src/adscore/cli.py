@@ -172,7 +172,7 @@ def replay(
     progress: bool | None,
 ) -> None:
     """Run every detection over PATHS and print the alerts; a summary goes to stderr."""
-    from adscore.engine import BatchReport
+    from adscore.engine import BatchReport, paused_gc
     from adscore.events import RecordError
     from adscore.runtime import build_engine
     from adscore.settings import load_settings
@@ -204,8 +204,13 @@ def replay(
                 yield item
 
     try:
-        for chunk in _chunks(good_items(), settings.batch_size):
-            report = engine.run(chunk)
+        chunks = _chunks(good_items(), settings.batch_size)
+        while True:
+            with paused_gc():  # decoding a chunk allocates as much as evaluating it
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                report = engine.run(chunk)
             _report_errors(report.errors)
             total.merge(report)
             if fmt == "jsonl" or fmt == "ocsf":

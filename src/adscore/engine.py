@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -32,7 +33,7 @@ from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor, principal_names
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from adscore.settings import Settings
     from adscore.sinks.base import AlertSink
@@ -114,6 +115,24 @@ class BatchReport:
             "state_error": str(self.state_error) if self.state_error else None,
             "sink_error": str(self.sink_error) if self.sink_error else None,
         }
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block; resume after, only if it was on (so blocks nest).
+
+    Decoding and evaluating a batch allocate hundreds of thousands of containers (records, events)
+    that hold no reference cycles: the collector would traverse them again and again to find nothing.
+    Reference counting still frees everything as usual; only cycles wait for the end of the block.
+    """
+    pause = gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -253,21 +272,11 @@ class Engine:
         failure releases the claims of the unsent alerts (so a retry sends them)
         and marks the records behind them as failed.
 
-        The cyclic garbage collector is paused while the batch runs (and resumed
-        after, if it was on): a batch holds thousands of decoded records and
-        events, which the collector would otherwise traverse again and again
-        (about an eighth of a replay's time) to find nothing, since records and
-        events hold no reference cycles. Reference counting still frees
-        everything as usual; only cycles wait for the end of the batch.
+        The cyclic garbage collector is paused while the batch runs (:func:`paused_gc`):
+        otherwise it would take about an eighth of a replay's time finding nothing.
         """
-        pause = gc.isenabled()
-        if pause:
-            gc.disable()
-        try:
+        with paused_gc():
             return self._run(items, send=send)
-        finally:
-            if pause:
-                gc.enable()
 
     def _run(self, items: Iterable[tuple[str, Any]], *, send: bool) -> BatchReport:
         report = BatchReport()

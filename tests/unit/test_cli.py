@@ -101,6 +101,36 @@ def test_replay_jsonl_output_and_fresh_state_each_run(tmp_path: Path, runner: Cl
     assert "records" in res.stderr and "alerts" in res.stderr
 
 
+def test_replay_pauses_the_garbage_collector_while_it_decodes_and_restores_it(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from adscore.sources import files
+
+    real = files.read_inputs
+    while_reading: list[bool] = []
+
+    def spying(paths: list[str]):  # type: ignore[no-untyped-def]
+        for item in real(paths):
+            while_reading.append(gc.isenabled())
+            yield item
+
+    monkeypatch.setattr(files, "read_inputs", spying)
+    f = tmp_path / "snaps.jsonl"
+    f.write_text("".join(json.dumps(_ct(i)) + "\n" for i in range(5)))
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        res = runner.invoke(main, ["replay", str(f), "--output", "jsonl"])
+        assert res.exit_code == 0, res.output
+        assert while_reading == [False] * 5
+        assert gc.isenabled()
+    finally:
+        if not was:
+            gc.disable()
+
+
 def test_replay_with_kept_state_does_not_resend(tmp_path: Path, runner: CliRunner) -> None:
     f = tmp_path / "share.jsonl"
     share = _ct(5, name="ModifySnapshotAttribute",
