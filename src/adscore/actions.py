@@ -44,6 +44,9 @@ K8S_EXEC = "k8s.exec"
 K8S_VOLUME_SNAPSHOT = "k8s.volume_snapshot"
 DISCOVERY_READ = "discovery.read"
 DISCOVERY_PERMISSION_PROBE = "discovery.permission_probe"
+#: An Entra ID sign-in (set by the sign-in log parser, not by a table): enumeration tools sign in
+#: before they read, with their own user agent.
+IDENTITY_SIGNIN = "identity.signin"
 
 #: Pseudo-action the engine uses to route every denied call, whatever its action.
 OUTCOME_DENIED = "outcome.denied"
@@ -64,6 +67,7 @@ ALL_ACTIONS: frozenset[str] = frozenset(
         K8S_VOLUME_SNAPSHOT,
         DISCOVERY_READ,
         DISCOVERY_PERMISSION_PROBE,
+        IDENTITY_SIGNIN,
     }
 )
 

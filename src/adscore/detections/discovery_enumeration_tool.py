@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ, OUTCOME_DENIED
+from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ, IDENTITY_SIGNIN, OUTCOME_DENIED
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections.discovery_api_burst import episode_start, where, who
 
@@ -254,7 +254,8 @@ DETECTION = Detection(
         severity="low",
         platforms=("IaaS", "Azure AD", "Office 365", "SaaS", "Google Workspace"),
         strategy=(
-            "Match the user agent of every read, permission probe and denied call against a list of tool names "
+            "Match the user agent of every read, permission probe, denied call and Entra ID sign-in against a "
+            "list of tool names "
             "(ScoutSuite, Pacu, CloudSploit, Prowler, CloudFox, MicroBurst, AzureHound, ROADtools/roadrecon, "
             "AADInternals, Stormspotter, WeirdAAL, enumerate-iam, PMapper, aws-inventory, Cartography, TruffleHog, "
             "...; extend with `extra_tools`), ignoring case, spaces, '-' and '_'. Separately count AWS Service "
@@ -264,8 +265,9 @@ DETECTION = Detection(
         ),
         technical_context=(
             "Many enumeration tools announce themselves in the HTTP User-Agent (botocore `user_agent_extra`, "
-            "Graph SDK headers), which CloudTrail, GCP audit logs, Graph activity logs and Kubernetes audit logs "
-            "record. " + _META_NOTE
+            "Graph SDK headers), which CloudTrail, GCP audit logs, Graph activity logs, Entra sign-in logs and "
+            "Kubernetes audit logs record. Azure AD tools (AzureHound, ROADtools, AADInternals) sign in before "
+            "they read, so their sign-in shows up even where Graph activity logs are not collected. " + _META_NOTE
         ),
         blind_spots=(
             "Tools that fake or strip their user agent (Pacu by design, any script setting its own) are not "
@@ -314,7 +316,7 @@ DETECTION = Detection(
             "https://github.com/NetSPI/MicroBurst",
         ),
     ),
-    actions=frozenset({DISCOVERY_READ, DISCOVERY_PERMISSION_PROBE, OUTCOME_DENIED}),
+    actions=frozenset({DISCOVERY_READ, DISCOVERY_PERMISSION_PROBE, OUTCOME_DENIED, IDENTITY_SIGNIN}),
     evaluate=evaluate,
     params=Params,
     clouds=("aws", "azure", "gcp", "kubernetes"),

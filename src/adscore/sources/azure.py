@@ -748,7 +748,7 @@ def _parse_signin(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
             operation=get_str(rec, "operationName", n=200) or "Sign-in activity",
             service="entra/signin",
             principal=principal,
-            action=None,
+            action=actions.IDENTITY_SIGNIN,
             read_only=False,
             outcome=outcome,
             error_code=error_code,

@@ -443,7 +443,7 @@ def test_signin_failure() -> None:
     assert (e.source, e.operation, e.action, e.outcome, e.error_code) == (
         "azure_signin",
         "Sign-in activity",
-        None,
+        "identity.signin",
         "failure",
         "50126",
     )
