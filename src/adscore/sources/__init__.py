@@ -96,6 +96,11 @@ def sniff(obj: Any) -> str | None:
             return "gcp"
     if "operationName" in obj and ("category" in obj or "resourceId" in obj):
         return "azure"
+    if "TimeGenerated" in obj and isinstance(obj.get("Type"), str):  # a Log Analytics row
+        from adscore.sources.azure import LOG_ANALYTICS_TABLES
+
+        if obj["Type"] in LOG_ANALYTICS_TABLES:
+            return "azure"
     # GCP Pub/Sub push body and bare message
     msg = obj.get("message")
     if isinstance(msg, dict) and "data" in msg:

@@ -10,7 +10,10 @@ Shapes, detected per record:
   ``caller``, ``claims``, ``eventTimestamp``);
 - Event Grid resource events (``Microsoft.Resources.Resource*``) in the Event Grid schema
   (``eventType``, ``eventTime``, ``data``) and in the CloudEvents 1.0 schema (``specversion``,
-  ``type``, ``time``, ``data``), alone or in a JSON array.
+  ``type``, ``time``, ``data``), alone or in a JSON array;
+- Log Analytics rows (``TimeGenerated``, ``Type``) of the ``AzureActivity``,
+  ``MicrosoftGraphActivityLogs`` and sign-in tables, as a workspace query returns them
+  (``az monitor log-analytics query``, Sentinel exports), read as the records they came from.
 
 The Started and Succeeded records of one ARM operation, and the Event Grid copy of it, share one
 ``event_id``: a hash of correlation id, lowercased operation name and lowercased resource id.
@@ -71,6 +74,17 @@ SIGNIN_CATEGORIES = frozenset(
 )
 GRAPH_CATEGORY = "microsoftgraphactivitylogs"
 ENTRA_AUDIT_CATEGORY = "auditlogs"
+
+#: Log Analytics tables (a workspace query's rows, e.g. ``az monitor log-analytics query`` or a
+#: Sentinel export) -> the diagnostic-settings category their rows are read as.
+LOG_ANALYTICS_TABLES: dict[str, str] = {
+    "AzureActivity": "Administrative",
+    "MicrosoftGraphActivityLogs": "MicrosoftGraphActivityLogs",
+    "SigninLogs": "SignInLogs",
+    "AADNonInteractiveUserSignInLogs": "NonInteractiveUserSignInLogs",
+    "AADServicePrincipalSignInLogs": "ServicePrincipalSignInLogs",
+    "AADManagedIdentitySignInLogs": "ManagedIdentitySignInLogs",
+}
 
 _PENDING = frozenset({"started", "start", "inprogress", "in progress"})
 _FAILED = frozenset({"failed", "failure", "error", "canceled", "cancelled"})
@@ -157,6 +171,8 @@ def _parse_object(obj: dict[str, Any], location: str) -> list[Event | RecordErro
         return _guard(_parse_eventgrid, obj, location)
     if "specversion" in obj:
         return _guard(_parse_cloudevent, obj, location)
+    if "TimeGenerated" in obj and obj.get("Type") in LOG_ANALYTICS_TABLES:
+        return _guard(_parse_log_analytics, obj, location)
     return _parse_record(obj, location)
 
 
@@ -702,6 +718,90 @@ def _graph_segment(seg: str) -> str:
     ):
         return "{id}"
     return seg[:200]
+
+
+# ------------------------------------------------------------------------------------------------
+# Log Analytics rows (PascalCase columns; dynamic columns as objects or as JSON text)
+# ------------------------------------------------------------------------------------------------
+def _dyn(row: dict[str, Any], *names: str) -> Any:
+    """The first present dynamic column: an object as is, JSON object text decoded, else the value."""
+    for name in names:
+        v = row.get(name)
+        if v is None or v == "":
+            continue
+        return _json_dict(v) if isinstance(v, str) and v.lstrip().startswith("{") else v
+    return None
+
+
+def _parse_log_analytics(row: dict[str, Any], loc: str) -> list[Event | RecordError]:
+    """A Log Analytics row read as the diagnostic-settings record it was ingested from."""
+    table = str(row.get("Type"))
+    category = LOG_ANALYTICS_TABLES[table]
+    rec: dict[str, Any]
+    if table == "AzureActivity":
+        rec = {
+            "time": row.get("TimeGenerated"),
+            "operationName": row.get("OperationNameValue") or row.get("OperationName"),
+            "category": row.get("CategoryValue") or category,
+            "resourceId": row.get("_ResourceId") or row.get("ResourceId"),
+            "resultType": row.get("ActivityStatusValue") or row.get("ActivityStatus"),
+            "resultSignature": row.get("ActivitySubstatusValue") or row.get("ActivitySubstatus"),
+            "callerIpAddress": row.get("CallerIpAddress"),
+            "correlationId": row.get("CorrelationId"),
+            "caller": row.get("Caller"),
+            "claims": _dyn(row, "Claims_d", "Claims"),
+            "authorization": _dyn(row, "Authorization_d", "Authorization"),
+            "properties": _dyn(row, "Properties_d", "Properties") or {},
+            "subscriptionId": row.get("SubscriptionId"),
+            "tenantId": row.get("TenantId"),
+        }
+        return _parse_activity(rec, loc)
+    if table == "MicrosoftGraphActivityLogs":
+        props = {
+            "requestUri": row.get("RequestUri"),
+            "requestMethod": row.get("RequestMethod"),
+            "responseStatusCode": row.get("ResponseStatusCode"),
+            "userId": row.get("UserId"),
+            "servicePrincipalId": row.get("ServicePrincipalId"),
+            "appId": row.get("AppId"),
+            "ipAddress": row.get("IPAddress") or row.get("IpAddress"),
+            "userAgent": row.get("UserAgent"),
+            "tenantId": row.get("AadTenantId") or row.get("TenantId"),
+            "requestId": row.get("RequestId"),
+            "operationId": row.get("OperationId"),
+            "C_Idtyp": row.get("C_Idtyp"),
+        }
+        rec = {
+            "time": row.get("TimeGenerated"),
+            "category": category,
+            "callerIpAddress": props["ipAddress"],
+            "location": row.get("Location"),
+            "properties": {k: v for k, v in props.items() if v not in (None, "")},
+        }
+        return _parse_graph(rec, loc)
+    props = {
+        "id": row.get("Id"),
+        "userPrincipalName": row.get("UserPrincipalName"),
+        "userId": row.get("UserId"),
+        "servicePrincipalId": row.get("ServicePrincipalId"),
+        "servicePrincipalName": row.get("ServicePrincipalName"),
+        "appId": row.get("AppId"),
+        "appDisplayName": row.get("AppDisplayName"),
+        "ipAddress": row.get("IPAddress"),
+        "userAgent": row.get("UserAgent"),
+        "status": _dyn(row, "Status"),
+    }
+    rec = {
+        "time": row.get("TimeGenerated"),
+        "category": category,
+        "operationName": row.get("OperationName"),
+        "resultType": row.get("ResultType"),
+        "correlationId": row.get("CorrelationId"),
+        "callerIpAddress": row.get("IPAddress"),
+        "tenantId": row.get("AADTenantId") or row.get("TenantId"),
+        "properties": {k: v for k, v in props.items() if v not in (None, "")},
+    }
+    return _parse_signin(rec, loc)
 
 
 # ------------------------------------------------------------------------------------------------

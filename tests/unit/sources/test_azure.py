@@ -625,3 +625,103 @@ def test_records_are_parsed_one_by_one() -> None:
 def test_fuzz_never_raises(obj: Any) -> None:
     results = azure.parse(obj, "fuzz")
     assert all(isinstance(r, Event | RecordError) for r in results)
+
+
+# ------------------------------------------------------------------------------------------------
+# Log Analytics rows (a workspace query's output: `az monitor log-analytics query`, Sentinel exports)
+# ------------------------------------------------------------------------------------------------
+def _la_activity(**over: Any) -> dict[str, Any]:
+    claims = {OID_CLAIM: "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b", UPN_CLAIM: "mallory@contoso.example",
+              "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "ipaddr": "203.0.113.50"}
+    row: dict[str, Any] = {
+        "TenantId": "72f988bf-0000-4000-8000-2d7cd011db47",
+        "SourceSystem": "Azure",
+        "TimeGenerated": "2026-03-16T10:05:00.123Z",
+        "CallerIpAddress": "203.0.113.50",
+        "CategoryValue": "Administrative",
+        "CorrelationId": "c0ffee00-0000-4000-8000-000000000505",
+        # `az monitor log-analytics query` prints dynamic columns as JSON text
+        "Authorization": json.dumps({"action": "Microsoft.Compute/snapshots/write", "scope": SNAP}),
+        "Claims": json.dumps(claims),
+        "Level": "Informational",
+        "OperationNameValue": "MICROSOFT.COMPUTE/SNAPSHOTS/WRITE",
+        "Properties": json.dumps({"statusCode": "Created", "entity": SNAP,
+                                  "requestbody": json.dumps({"properties": {"creationData": {
+                                      "createOption": "Copy", "sourceResourceId": DISK}}})}),
+        "Caller": "mallory@contoso.example",
+        "EventDataId": "e1",
+        "ResourceGroup": "PROD-RG",
+        "ResourceProviderValue": "MICROSOFT.COMPUTE",
+        "ActivityStatusValue": "Success",
+        "ActivitySubstatusValue": "Created",
+        "SubscriptionId": SUB,
+        "_ResourceId": SNAP.lower(),
+        "Type": "AzureActivity",
+    }
+    row.update(over)
+    return row
+
+
+def test_log_analytics_azure_activity_row_reads_like_its_diagnostic_record() -> None:
+    from adscore.sources import sniff
+
+    row = _la_activity()
+    assert sniff(row) == "azure"
+    (e,) = events(azure.parse(row, "la:1"))
+    assert (e.source, e.action, e.outcome, e.account) == ("azure_activity", actions.SNAPSHOT_CREATE, "success", SUB)
+    assert e.principal.id == "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b" and e.principal.name == "mallory@contoso.example"
+    assert [(r.role, r.id) for r in e.resources] == [("created", SNAP.lower()), ("source", DISK.lower())]
+    # the same row with its dynamic columns as objects (the Log Analytics API, a Sentinel export)
+    as_objects = _la_activity(
+        Claims=None, Claims_d=json.loads(row["Claims"]), Properties_d=json.loads(row["Properties"]), Properties=None
+    )
+    (same,) = events(azure.parse(as_objects, "la:2"))
+    assert (same.event_id, same.action, same.principal.id, same.resources) == (
+        e.event_id, e.action, e.principal.id, e.resources
+    )
+    # a denied write keeps its reason
+    denied = _la_activity(ActivityStatusValue="Failure", ActivitySubstatusValue="Forbidden",
+                          Properties=json.dumps({"statusCode": "Forbidden"}))
+    (d,) = events(azure.parse(denied, "la:3"))
+    assert (d.outcome, d.error_code) == ("denied", "Forbidden")
+
+
+def test_log_analytics_graph_and_signin_rows() -> None:
+    graph = {
+        "TenantId": "72f988bf-0000-4000-8000-2d7cd011db47", "TimeGenerated": "2026-03-16T10:21:07.123Z",
+        "Location": "West Europe", "RequestId": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeee1", "ApiVersion": "v1.0",
+        "RequestMethod": "GET", "ResponseStatusCode": 200, "IPAddress": "203.0.113.50",
+        "UserAgent": "python-requests/2.31.0 AzureHound/2.1.0",
+        "RequestUri": "https://graph.microsoft.com/v1.0/groups/6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f/members?$top=999",
+        "AppId": "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "UserId": "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "ServicePrincipalId": "", "Type": "MicrosoftGraphActivityLogs",
+    }
+    (g,) = events(azure.parse(graph, "la:g"))
+    assert (g.source, g.action, g.operation, g.service) == (
+        "azure_graph", actions.DISCOVERY_READ, "GET /groups/{id}/members", "graph/groups"
+    )
+    assert (g.principal.id, g.user_agent, g.outcome) == (
+        "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b", graph["UserAgent"], "success"
+    )
+    signin = {
+        "TenantId": "72f988bf-0000-4000-8000-2d7cd011db47", "TimeGenerated": "2026-03-16T09:58:12Z",
+        "OperationName": "Sign-in activity", "ResultType": "50126", "CorrelationId": "5a1c0d2e-7b3f-4e8a-9c6d-000000000001",
+        "Id": "8f2b6c1a-4d3e-4f5a-b6c7-d8e9f0a1b2c3", "UserPrincipalName": "Mallory@Contoso.example",
+        "UserId": "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "AppId": "1b730954-1685-4b74-9bfd-dac224a7b894",
+        "AppDisplayName": "Azure Active Directory PowerShell", "IPAddress": "203.0.113.50",
+        "UserAgent": "python-requests/2.31.0 roadtools", "Status": json.dumps({"errorCode": 50126}),
+        "Type": "SigninLogs",
+    }
+    (s,) = events(azure.parse(signin, "la:s"))
+    assert (s.source, s.action, s.outcome, s.error_code) == ("azure_signin", actions.IDENTITY_SIGNIN, "failure", "50126")
+    assert (s.principal.id, s.principal.name, s.source_ip) == (
+        "5e7f9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "Mallory@Contoso.example", "203.0.113.50"
+    )
+
+
+def test_log_analytics_rows_of_other_tables_are_not_taken() -> None:
+    from adscore.sources import sniff
+
+    assert sniff({"TimeGenerated": "2026-03-16T10:00:00Z", "Type": "Heartbeat", "Computer": "vm1"}) is None
+    (err,) = errors(azure.parse({"TimeGenerated": "2026-03-16T10:00:00Z", "Type": "AzureActivity"}, "la:x"))
+    assert "operationName" in err.reason
