@@ -25,7 +25,13 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from adscore import runtime
 from adscore.events import RecordError
-from adscore.sources.aws import is_cloudtrail_object, iter_cloudtrail_stream, unwrap_cwlogs, unwrap_s3_objects
+from adscore.sources.aws import (
+    is_cloudtrail_object,
+    is_s3_notification,
+    iter_cloudtrail_stream,
+    unwrap_cwlogs,
+    unwrap_s3_objects,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -69,26 +75,6 @@ def _code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
     return type(exc).__name__
-
-
-def _is_s3_notification(body: dict[str, Any]) -> bool:
-    if body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
-        try:
-            inner = orjson.loads(body["Message"])
-        except orjson.JSONDecodeError:
-            return False
-        return isinstance(inner, dict) and _is_s3_notification(inner)
-    if body.get("Event") == "s3:TestEvent" or body.get("detail-type") == "Object Created":
-        return True
-    if "s3ObjectKey" in body and "s3Bucket" in body:  # a trail's own SNS notification of new log files
-        return True
-    records = body.get("Records")
-    return bool(
-        isinstance(records, list)
-        and records
-        and isinstance(records[0], dict)
-        and records[0].get("eventSource") == "aws:s3"
-    )
 
 
 class _OutOfTime(Exception):
@@ -142,7 +128,7 @@ class SqsDelivery:
         if not isinstance(body, dict):
             self._fail(index, f"message body is a JSON {type(body).__name__}, expected an object")
             return
-        if not _is_s3_notification(body):
+        if not is_s3_notification(body):
             if body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
                 try:  # an SNS envelope (raw message delivery off): the record is its Message
                     body = orjson.loads(body["Message"])

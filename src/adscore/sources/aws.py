@@ -47,6 +47,7 @@ from adscore.sources.common import excerpt, parse_time
 __all__ = [
     "CLOUDTRAIL_DETAIL_TYPES",
     "is_cloudtrail_object",
+    "is_s3_notification",
     "iter_cloudtrail_stream",
     "parse",
     "parse_cloudtrail",
@@ -1257,6 +1258,38 @@ def is_cloudtrail_object(key: str, size: int | None) -> tuple[bool, str]:
     return True, "cloudtrail"
 
 
+def _is_cloudtrail_notification(body: dict[str, Any]) -> bool:
+    """The message a trail publishes to its SNS topic when it delivers log files."""
+    return "s3ObjectKey" in body and "s3Bucket" in body
+
+
+def is_s3_notification(body: dict[str, Any]) -> bool:
+    """Whether a delivery body announces S3 objects (any shape :func:`unwrap_s3_objects` reads), not a record.
+
+    Example
+    -------
+    >>> is_s3_notification({"s3Bucket": "trail-bucket", "s3ObjectKey": ["AWSLogs/1/CloudTrail/x.json.gz"]})
+    True
+    """
+    if body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
+        try:
+            inner = orjson.loads(body["Message"])
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(inner, dict) and is_s3_notification(inner)
+    if body.get("Event") == "s3:TestEvent" or body.get("detail-type") == "Object Created":
+        return True
+    if _is_cloudtrail_notification(body):
+        return True
+    records = body.get("Records")
+    return bool(
+        isinstance(records, list)
+        and records
+        and isinstance(records[0], dict)
+        and records[0].get("eventSource") == "aws:s3"
+    )
+
+
 def unwrap_s3_objects(body: Any, location: str = "") -> list[tuple[str, str, int | None] | RecordError]:
     """Return ``(bucket, key, size)`` of every object an S3 notification announces.
 
@@ -1319,7 +1352,7 @@ def _s3_objects(body: Any, location: str, depth: int) -> list[tuple[str, str, in
         return []
     if body.get("Type") == "Notification" and "Message" in body and depth == 0:
         return _s3_objects(body["Message"], location, 1)
-    if "s3ObjectKey" in body and "s3Bucket" in body:  # CloudTrail's own SNS notification of new log files
+    if _is_cloudtrail_notification(body):
         return _cloudtrail_notification(body, location)
     if body.get("detail-type") == "Object Created":
         detail = _d(body.get("detail"))

@@ -733,6 +733,11 @@ def _dyn(row: dict[str, Any], *names: str) -> Any:
     return None
 
 
+def _present(columns: dict[str, Any]) -> dict[str, Any]:
+    """The columns that hold a value (Log Analytics gives empty strings for absent ones)."""
+    return {k: v for k, v in columns.items() if v not in (None, "")}
+
+
 def _parse_log_analytics(row: dict[str, Any], loc: str) -> list[Event | RecordError]:
     """A Log Analytics row read as the diagnostic-settings record it was ingested from."""
     table = str(row.get("Type"))
@@ -776,7 +781,7 @@ def _parse_log_analytics(row: dict[str, Any], loc: str) -> list[Event | RecordEr
             "category": category,
             "callerIpAddress": props["ipAddress"],
             "location": row.get("Location"),
-            "properties": {k: v for k, v in props.items() if v not in (None, "")},
+            "properties": _present(props),
         }
         return _parse_graph(rec, loc)
     props = {
@@ -799,7 +804,7 @@ def _parse_log_analytics(row: dict[str, Any], loc: str) -> list[Event | RecordEr
         "correlationId": row.get("CorrelationId"),
         "callerIpAddress": row.get("IPAddress"),
         "tenantId": row.get("AADTenantId") or row.get("TenantId"),
-        "properties": {k: v for k, v in props.items() if v not in (None, "")},
+        "properties": _present(props),
     }
     return _parse_signin(rec, loc)
 

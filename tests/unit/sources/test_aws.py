@@ -762,6 +762,12 @@ def test_unwrap_cloudtrail_sns_notification_bare_and_in_its_envelope() -> None:
     assert mixed[0] == ("b", "k.json.gz", None)
     errors = [e.location for e in mixed[1:] if isinstance(e, RecordError)]
     assert errors == ["sqs[0]#s3ObjectKey[1]", "sqs[0]#s3ObjectKey[2]"]
+    # the SQS adapter tells such a body from a record to parse with the same rule
+    assert aws.is_s3_notification(note) and aws.is_s3_notification(envelope)
+    assert aws.is_s3_notification(s3_note("k.json.gz"))
+    record = {"eventSource": "ec2.amazonaws.com", "eventName": "CreateSnapshot", "s3Bucket": "x"}
+    eventbridge = {"detail-type": "AWS API Call via CloudTrail", "detail": record}
+    assert not aws.is_s3_notification(record) and not aws.is_s3_notification(eventbridge)
 
 
 @pytest.mark.parametrize(
