@@ -3,5 +3,5 @@
 # embedded SQLite state and print the alerts. Extra arguments go to `adscore replay`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh cli
 exec .venv/bin/adscore replay examples/ --config examples/config.yaml "$@"

@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cloud="${1:-}"
 case "$cloud" in
-  aws) extras="aws,emulate" ;;
-  azure) extras="azure" ;;
-  gcp) extras="gcp" ;;
+  aws) extras="aws,cli,emulate" ;;
+  azure) extras="azure,cli" ;;
+  gcp) extras="gcp,cli" ;;
   *) echo "usage: scripts/emulate.sh aws|azure|gcp [PATH...] [--config F] [--keep] [--json]" >&2; exit 2 ;;
 esac
 scripts/setup.sh "$extras"

@@ -337,12 +337,14 @@ def state_init(url: str) -> None:
 @click.argument("cloud", type=click.Choice(["aws", "azure", "gcp"]))
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"))
 @click.option("--arch", type=click.Choice(["x86_64", "arm64"]), default="x86_64", help="AWS Lambda architecture.")
-def package(cloud: str, out: Path, arch: str) -> None:
-    """Build the deployment zip for CLOUD's function (for the Terraform modules)."""
+@click.option("--python", "python_version", type=click.Choice(["3.11", "3.12", "3.13"]), default="3.11",
+              help="AWS Lambda Python runtime (the Terraform module's python_runtime).")
+def package(cloud: str, out: Path, arch: str, python_version: str) -> None:
+    """Build the deployment zip for CLOUD's function (for the Terraform modules), from the locked versions."""
     from importlib import import_module
 
     mod = import_module(f"adscore.packaging.{cloud}")
-    path: Path = mod.build(out, arch) if cloud == "aws" else mod.build(out)
+    path: Path = mod.build(out, arch, python_version=python_version) if cloud == "aws" else mod.build(out)
     click.echo(f"{path} {path.stat().st_size / 1_048_576:.1f} MiB")
 
 

@@ -1,11 +1,14 @@
 """Shared helpers for building function deployment zips (``adscore package <cloud>``).
 
 Each cloud's module (``adscore.packaging.aws``...) builds the project wheel,
-installs it with its extra into a folder for the function's platform, adds the
-function's entry files and zips the folder with :func:`zip_dir`, which leaves
-out tests, caches and development files and writes a reproducible archive
-(sorted entries, fixed timestamps), so the same commit gives the same zip and
-Terraform sees no spurious change.
+installs it with exactly the pinned lines of ``functions/<cloud>/requirements.txt``
+(generated from ``uv.lock``: :func:`locked_requirements`, installed with
+``--no-deps``) into a folder for the function's platform, removes the
+command-line-only modules (:data:`CLI_ONLY`), adds the function's entry files
+and zips the folder with :func:`zip_dir`, which leaves out tests, caches and
+development files and writes a reproducible archive (sorted entries, fixed
+timestamps), so the same commit gives the same zip and Terraform sees no
+spurious change.
 
 These helpers run ``pip`` in a subprocess; they are for the command line, not
 for the detection runtime.
@@ -27,16 +30,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "CLI_ONLY",
     "EXCLUDED_DIRS",
     "EXCLUDED_FILES",
     "PackagingError",
     "build_wheel",
     "compile_bytecode",
-    "constraints_from",
     "human_size",
+    "locked_requirements",
     "pip_install",
     "project_root",
-    "remove_distributions",
+    "remove_cli_only",
     "zip_dir",
 ]
 
@@ -47,6 +51,8 @@ EXCLUDED_DIRS: frozenset[str] = frozenset(
 EXCLUDED_FILES: tuple[str, ...] = ("*.pyc", "*.pyo", "*.pyi", "*.so.dbg", ".DS_Store", "*.exe")
 """File name patterns never shipped."""
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+CLI_ONLY: tuple[str, ...] = ("cli.py", "emulate", "packaging")
+"""Modules of the ``adscore`` package that only the command line uses: never shipped in a function."""
 
 
 class PackagingError(AdscoreError):
@@ -89,17 +95,78 @@ def build_wheel(root: Path, out: Path) -> Path:
     return wheels[-1]
 
 
-def constraints_from(requirements: Path, out: Path) -> Path:
-    """Write the ``name==version`` lines of a requirements file (extras removed) as a pip constraints file."""
-    lines = []
+def locked_requirements(
+    requirements: Path, *, python_version: str, machine: str = "x86_64", leave_out: Iterable[str] = ()
+) -> list[str]:
+    """The ``name==version`` lines of a generated requirements file that apply to the function's platform.
+
+    ``functions/<cloud>/requirements.txt`` is ``uv export`` of the lock: every line pinned, some
+    with an environment marker (``; python_full_version < '3.13'``). The markers are evaluated
+    for the target (CPython ``python_version`` on Linux ``machine``), not for the machine that
+    builds, so a build on Python 3.13 still ships what a 3.11 function needs.
+
+    Parameters
+    ----------
+    requirements : Path
+        The generated file.
+    python_version : str
+        The function's Python, e.g. ``"3.11"``.
+    machine : str
+        ``x86_64`` or ``aarch64``.
+    leave_out : Iterable[str]
+        Distribution names not to return (what the platform provides).
+
+    Raises
+    ------
+    PackagingError
+        A line is not pinned with ``==`` (the file was edited by hand, not generated).
+    """
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+    env = {
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "python_version": python_version,
+        "python_full_version": f"{python_version}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": machine,
+    }
+    skip = {name.lower().replace("_", "-") for name in leave_out}
+    pins = []
     for raw in requirements.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if "==" not in line:
+        if not line:
             continue
-        name, _, version = line.partition("==")
-        lines.append(f"{name.split('[', 1)[0].strip()}=={version.strip()}")
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+        req = Requirement(line)
+        spec = str(req.specifier)
+        if not spec.startswith("==") or "," in spec:
+            raise PackagingError(f"{requirements}: {line!r} is not pinned; regenerate it with scripts/lock.sh")
+        if req.marker is not None and not Marker(str(req.marker)).evaluate(env):
+            continue
+        if req.name.lower().replace("_", "-") in skip:
+            continue
+        pins.append(f"{req.name}{spec}")
+    if not pins:
+        raise PackagingError(f"{requirements} lists no requirements")
+    return pins
+
+
+def remove_cli_only(package: Path) -> list[str]:
+    """Delete the command-line-only modules (:data:`CLI_ONLY`) from an installed ``adscore`` package folder."""
+    removed = []
+    for name in CLI_ONLY:
+        path = package / name
+        if path.is_dir():
+            _rmtree(path)
+        elif path.is_file():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
 
 
 def pip_install(
@@ -108,7 +175,6 @@ def pip_install(
     *,
     platforms: Sequence[str],
     python_version: str,
-    constraints: Path | None = None,
 ) -> None:
     """Install binary wheels for another platform into ``target`` (``pip install --target``).
 
@@ -117,42 +183,23 @@ def pip_install(
     target : Path
         Folder to install into (becomes the zip root).
     requirements : Sequence[str]
-        Requirement strings (a wheel path with an extra is fine: ``dist/adscore-0.1.0-py3-none-any.whl[aws]``).
+        Requirement strings: the project wheel's path and the pinned lines of :func:`locked_requirements`.
+        Installed with ``--no-deps``: the pinned lines are the whole set, resolved once, in the lock.
     platforms : Sequence[str]
         pip platform tags, e.g. ``["manylinux2014_x86_64"]``.
     python_version : str
         e.g. ``"3.11"``; CPython wheels only (``--implementation cp``), no source builds.
-    constraints : Path, optional
-        A pip constraints file (pinned versions).
 
     Raises
     ------
     PackagingError
         With pip's last lines of output.
     """
-    args = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+    args = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-deps", "--target", str(target)]
     for platform in platforms:
         args += ["--platform", platform]
     args += ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
-    if constraints is not None:
-        args += ["-c", str(constraints)]
     _run([*args, *requirements], "pip install")
-
-
-def remove_distributions(target: Path, names: Iterable[str]) -> list[str]:
-    """Delete installed top-level packages and their ``*.dist-info`` from ``target``; return what was removed."""
-    removed = []
-    for name in names:
-        norm = name.lower().replace("-", "_")
-        for path in sorted(target.iterdir()):
-            stem = path.name.lower().replace("-", "_")
-            if stem == norm or (stem.startswith(norm + "-") and stem.endswith(".dist-info")):
-                if path.is_dir():
-                    _rmtree(path)
-                else:
-                    path.unlink()
-                removed.append(path.name)
-    return removed
 
 
 def _rmtree(path: Path) -> None:

@@ -7,14 +7,14 @@ build turned off), laid out as the Python worker expects::
     function_app.py                      the v2-model app (functions/azure/)
     host.json                            runtime settings: extension bundle, logging, Event Hub batching
     requirements.txt                     the pinned dependencies, for the record
-    .python_packages/lib/site-packages/  adscore (from the project wheel) with its [azure] extra and
-                                         the pinned extras of requirements.txt (azure-identity), as
+    .python_packages/lib/site-packages/  adscore (from the project wheel, without its command-line-only
+                                         modules) and exactly the lines of requirements.txt, as
                                          CPython 3.11 wheels for linux x86_64
 
-Dependencies are installed with ``pip install --target`` for another platform
+Dependencies are installed with ``pip install --no-deps --target`` for another platform
 (``--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --only-binary=:all:
---python-version 3.11 --implementation cp``), pinned by ``functions/azure/requirements.txt``;
-nothing is compiled. The Functions images for Python 3.11 run Debian with glibc 2.31 or later,
+--python-version 3.11 --implementation cp``): the lines of ``functions/azure/requirements.txt``,
+generated from ``uv.lock``; nothing is resolved or compiled. The Functions images for Python 3.11 run Debian with glibc 2.31 or later,
 so both manylinux tags load. Tests, caches and console scripts are left out, and the archive is
 reproducible (see :func:`adscore.packaging.zip_dir`).
 """
@@ -28,10 +28,11 @@ from pathlib import Path
 from adscore.packaging import (
     PackagingError,
     build_wheel,
-    constraints_from,
     human_size,
+    locked_requirements,
     pip_install,
     project_root,
+    remove_cli_only,
     zip_dir,
 )
 
@@ -42,7 +43,6 @@ __all__ = [
     "SITE_PACKAGES",
     "ZIP_NAME",
     "build",
-    "extra_requirements",
 ]
 
 PYTHON_VERSION = "3.11"
@@ -53,16 +53,6 @@ APP_FILES = ("function_app.py", "host.json", "requirements.txt")
 SITE_PACKAGES = Path(".python_packages") / "lib" / "site-packages"
 """Where the Python worker looks for the app's dependencies in a run-from-package zip."""
 ZIP_NAME = "adscore-azure-functions.zip"
-
-
-def extra_requirements(requirements: Path) -> list[str]:
-    """Pinned requirement lines of ``requirements`` other than adscore itself (installed from the wheel)."""
-    lines = []
-    for raw in requirements.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line and "==" in line and not line.lower().startswith("adscore"):
-            lines.append(line)
-    return lines
 
 
 def build(out_dir: Path) -> Path:
@@ -93,19 +83,14 @@ def build(out_dir: Path) -> Path:
     for name in APP_FILES:
         if not (app / name).is_file():
             raise PackagingError(f"missing {app / name}")
+    requirements = locked_requirements(app / "requirements.txt", python_version=PYTHON_VERSION)
     with tempfile.TemporaryDirectory(prefix="adscore-package-") as tmp:
         work = Path(tmp)
         wheel = build_wheel(root, work / "wheel")
-        constraints = constraints_from(app / "requirements.txt", work / "constraints.txt")
         package = work / "package"
         site = package / SITE_PACKAGES
-        pip_install(
-            site,
-            [f"{wheel}[azure]", *extra_requirements(app / "requirements.txt")],
-            platforms=list(PLATFORMS),
-            python_version=PYTHON_VERSION,
-            constraints=constraints,
-        )
+        pip_install(site, [str(wheel), *requirements], platforms=list(PLATFORMS), python_version=PYTHON_VERSION)
+        remove_cli_only(site / "adscore")
         if not (site / "adscore" / "__init__.py").is_file():
             raise PackagingError("the adscore package is missing from the install")
         if not (site / "azure" / "functions" / "__init__.py").is_file():

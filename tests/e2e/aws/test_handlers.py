@@ -581,6 +581,26 @@ def test_lambda_zip_runs_the_handler_with_only_the_runtime_sdk(tmp_path: Path) -
     assert not [n for n in names if "/tests/" in n]
     assert all(n.endswith(".cpython-311.pyc") for n in names if "__pycache__" in n)
     assert not [n for n in names if n.split("/")[0] in RUNTIME_PROVIDED]
+    # lean: none of the command line's modules or packages (click, rich, pygments, markdown-it)
+    top = {n.split("/")[0] for n in names}
+    assert not top & {"click", "rich", "pygments", "markdown_it", "mdurl", "moto", "pip"}
+    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/packaging/", "adscore/cli."))]
+    # exactly the locked versions
+    from packaging.utils import canonicalize_name
+
+    from adscore.packaging import locked_requirements
+
+    dist_infos = {n.split("/")[0].removesuffix(".dist-info") for n in names if ".dist-info/" in n}
+    shipped = {canonicalize_name(d.rsplit("-", 1)[0]): d.rsplit("-", 1)[1] for d in dist_infos}
+    locked = dict(
+        (canonicalize_name(r.split("==")[0]), r.split("==")[1])
+        for r in locked_requirements(
+            Path(__file__).resolve().parents[3] / "functions/aws/requirements.txt",
+            python_version="3.11",
+            leave_out=RUNTIME_PROVIDED,
+        )
+    )
+    assert {**locked, "adscore": shipped["adscore"]} == shipped
     # GIVEN the zip unpacked as /var/task, and only what the Lambda runtime adds (boto3 and its deps)
     task = tmp_path / "task"
     zipfile.ZipFile(path).extractall(task)

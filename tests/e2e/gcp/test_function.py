@@ -420,7 +420,16 @@ def test_source_zip_for_cloud_functions(tmp_path: Path) -> None:
         "adscore/data/defaults.yaml",
     } <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    pins = dict(line.split("==") for line in requirements.splitlines() if line and not line.startswith("#"))
+    # the command line's modules are not vendored
+    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/packaging/"))]
+    assert "adscore/cli.py" not in names
+    # the requirements are the ones generated from the lock, i.e. the versions the tests run against
+    assert requirements == (REPO / "functions/gcp/requirements.txt").read_text(encoding="utf-8")
+    pins = {}
+    for line in requirements.splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition("==")
+            pins[name] = rest.split(";")[0].strip()
     for dist in (
         "functions-framework",
         "google-cloud-firestore",
