@@ -29,6 +29,24 @@ def _fail(exc: AdscoreError) -> None:
     sys.exit(2)
 
 
+def _check_inputs(command: str, paths: Sequence[str]) -> None:
+    """Exit 2 with a clear message when an input path does not exist (before any work is done)."""
+    import os
+
+    missing = [p for p in paths if p != "-" and not os.path.exists(p)]
+    for path in missing:
+        hint = " (object storage URLs are not read yet: download the objects first)" if "://" in path else ""
+        _err(f"adscore {command}: no such file or directory: {path!r}{hint}")
+    if missing:
+        sys.exit(2)
+
+
+def _no_records(command: str, paths: Sequence[str]) -> None:
+    """Exit 2: the inputs exist but hold no record (an empty file, a folder with no log files)."""
+    _err(f"adscore {command}: no records in {', '.join(repr(p) for p in paths)}")
+    sys.exit(2)
+
+
 def _location(err: RecordError) -> str:
     return err.location or err.family
 
@@ -102,6 +120,7 @@ def events(paths: tuple[str, ...], strict: bool, progress: bool | None) -> None:
     from adscore.sources import parse_record
     from adscore.sources.files import read_inputs
 
+    _check_inputs("events", paths)
     out = sys.stdout.buffer
     n_records = n_events = 0
     errors: list[RecordError] = []
@@ -126,6 +145,8 @@ def events(paths: tuple[str, ...], strict: bool, progress: bool | None) -> None:
         bar.stop()
         out.flush()
     _err(f"adscore events: {n_records} records, {n_events} events, {len(errors)} errors")
+    if n_records == 0:
+        _no_records("events", paths)
     if strict and errors:
         sys.exit(2)
 
@@ -178,6 +199,7 @@ def replay(
     from adscore.settings import load_settings
     from adscore.sources.files import read_inputs
 
+    _check_inputs("replay", paths)
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if state is None:
         tmp = tempfile.TemporaryDirectory(prefix="adscore-")
@@ -237,6 +259,8 @@ def replay(
     if total.sink_error:
         _err(f"adscore replay: alerts not delivered: {total.sink_error}")
         sys.exit(1)
+    if c.get("records", 0) == 0:
+        _no_records("replay", paths)
     if strict and (read_errors or total.errors):
         sys.exit(2)
 

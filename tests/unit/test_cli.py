@@ -183,3 +183,34 @@ def test_state_init_sqlite_is_idempotent(tmp_path: Path, runner: CliRunner) -> N
         res = runner.invoke(main, ["state", "init", url])
         assert res.exit_code == 0
         assert json.loads(res.stdout)["backend"] == "sqlite"
+
+
+@pytest.mark.parametrize("command", ["replay", "events"])
+def test_a_missing_path_or_object_store_url_exits_2_before_any_work(
+    command: str, tmp_path: Path, runner: CliRunner
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(_ct(1)) + "\n")
+    for missing in (str(tmp_path / "nope.json"), "s3://bucket/AWSLogs/"):
+        result = runner.invoke(main, [command, str(good), missing])
+        assert result.exit_code == 2
+        assert f"no such file or directory: {missing!r}" in result.stderr
+        assert result.stdout == ""  # nothing read or printed: the good file is not half-processed
+
+
+@pytest.mark.parametrize("command", ["replay", "events"])
+def test_inputs_that_hold_no_record_exit_2(command: str, tmp_path: Path, runner: CliRunner) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("not a log file")
+    for path in (tmp_path / "empty.jsonl", tmp_path / "folder"):
+        result = runner.invoke(main, [command, str(path)])
+        assert result.exit_code == 2, result.stderr
+        assert "no records in" in result.stderr
+
+
+def test_version_is_the_package_version(runner: CliRunner) -> None:
+    from adscore import __version__
+
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.stdout
