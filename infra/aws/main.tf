@@ -570,7 +570,7 @@ resource "aws_lambda_function" "this" {
   function_name                  = "${var.name_prefix}-${each.key}"
   description                    = each.value.description
   role                           = aws_iam_role.function[each.key].arn
-  runtime                        = "python3.11"
+  runtime                        = var.python_runtime
   architectures                  = [var.lambda_architecture]
   handler                        = each.value.handler
   filename                       = var.lambda_zip_path

@@ -34,6 +34,17 @@ variable "lambda_architecture" {
   }
 }
 
+variable "python_runtime" {
+  description = "Lambda Python runtime; must match the --python the zip was built with (`adscore package aws --python 3.12` for python3.12)."
+  type        = string
+  default     = "python3.11"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.python_runtime)
+    error_message = "python_runtime is python3.11, python3.12 or python3.13 (the runtimes `adscore package aws --python` builds for)."
+  }
+}
+
 variable "lambda_memory_mb" {
   description = "Memory of each function, in MB (CPU grows with it)."
   type        = number

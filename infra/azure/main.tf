@@ -436,7 +436,7 @@ resource "azurerm_linux_function_app" "this" {
     scm_minimum_tls_version                = "1.2"
 
     application_stack {
-      python_version = "3.11"
+      python_version = var.python_version
     }
   }
 

@@ -43,6 +43,17 @@ variable "package_path" {
   }
 }
 
+variable "python_version" {
+  description = "Python version of the Function App's Linux workers; the zip's wheels (`adscore package azure`) are built for 3.11."
+  type        = string
+  default     = "3.11"
+
+  validation {
+    condition     = contains(["3.11"], var.python_version)
+    error_message = "python_version is 3.11: the package's compiled wheels (pydantic-core, orjson, cryptography) are built for CPython 3.11."
+  }
+}
+
 variable "plan_sku_name" {
   description = "App Service plan SKU of the Function App: Y1 (Linux Consumption), EP1-EP3 (Elastic Premium), or a dedicated SKU."
   type        = string

@@ -441,7 +441,7 @@ resource "google_cloudfunctions2_function" "this" {
   labels      = var.labels
 
   build_config {
-    runtime         = "python311"
+    runtime         = var.python_runtime
     entry_point     = "on_pubsub_push"
     service_account = var.build_service_account == null ? null : "projects/${var.project_id}/serviceAccounts/${var.build_service_account}"
 

@@ -43,6 +43,17 @@ variable "source_zip_path" {
   }
 }
 
+variable "python_runtime" {
+  description = "Cloud Functions Python runtime that builds the source zip (its requirements.txt is the lock's export, checked for python311)."
+  type        = string
+  default     = "python311"
+
+  validation {
+    condition     = contains(["python311", "python312", "python313"], var.python_runtime)
+    error_message = "python_runtime is python311, python312 or python313."
+  }
+}
+
 variable "enable_apis" {
   description = "Enable the Google APIs the module uses (never disabled on destroy)."
   type        = bool

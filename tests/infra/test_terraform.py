@@ -639,3 +639,15 @@ def test_skip_without_reason_is_reported(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert skip_problems(tf) == ["main.tf:2: checkov skip of CKV_AWS_27 has no reason"]
+
+
+@pytest.mark.parametrize("cloud", MODULES)
+def test_modules_work_from_a_tagged_source(cloud: str) -> None:
+    # GIVEN a module fetched alone (source = "git::...//infra/<cloud>?ref=v..."): it may read only its own folder
+    text = "\n".join(tf.read_text(encoding="utf-8") for tf in sorted((INFRA / cloud).glob("*.tf")))
+    assert "../" not in text and "path.root" not in text and "path.cwd" not in text
+    # AND the function runtime is a variable, never a hard-coded version
+    module = load_module(INFRA / cloud)
+    runtime_var = {"aws": "python_runtime", "gcp": "python_runtime", "azure": "python_version"}[cloud]
+    assert runtime_var in module.variables
+    assert not re.search(r'(runtime|python_version)\s*=\s*"(python)?3?\.?1[0-9]', text)
