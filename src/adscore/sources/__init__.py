@@ -2,7 +2,9 @@
 
 :func:`parse_record` recognises a decoded record's family by a few cheap key
 checks (:func:`sniff`) and hands it to that family's parser, imported on
-first use from :data:`FAMILIES`. Nothing here raises on bad input: a record
+first use from :data:`FAMILIES`. A record of no known family may be a log
+pipeline's wrapper of one (:mod:`adscore.sources.exports`): the record inside
+is read instead. Nothing here raises on bad input: a record
 that cannot be read becomes a :class:`~adscore.events.RecordError`.
 """
 
@@ -127,6 +129,14 @@ def _parse_one(obj: Any, location: str) -> list[Event | RecordError]:
     family = None
     try:
         family = sniff(obj)
+        if family is None:
+            # a log pipeline's wrapper (Splunk _raw, ECS, Logstash, an Elasticsearch hit)
+            from adscore.sources.exports import unwrap_export
+
+            inner = unwrap_export(obj)
+            if inner is not None:
+                obj = inner
+                family = sniff(obj)
         if family is None:
             return [
                 RecordError(

@@ -867,7 +867,14 @@ def _normalize(
         try:
             when = _time(et)
         except ValueError as e:
-            return _err(f"eventTime: {e}", location, rec)
+            # Logstash / SIEM exports move eventTime into @timestamp (its date filter)
+            stamp = rec.get("@timestamp")
+            if stamp is None:
+                return _err(f"eventTime: {e}", location, rec)
+            try:
+                when = _time(stamp)
+            except ValueError as e2:
+                return _err(f"eventTime: {e}; @timestamp: {e2}", location, rec)
         if type(et) is str:
             if len(_TIME_CACHE) >= _CACHE_MAX:
                 _TIME_CACHE.clear()
