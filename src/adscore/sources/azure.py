@@ -240,6 +240,12 @@ def _parse_activity(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
         or get_str(_as_dict(claims), "ipaddr", n=1024)
     )
     body = _json_dict(props.get("requestbody") or props.get("requestBody"))
+    if not _body_sources(body):
+        # the REST API / `az monitor activity-log list` (and some exports) keep the created resource,
+        # with the creationData it was made from, only in the response body
+        response = _json_dict(props.get("responseBody") or props.get("responsebody"))
+        if _body_sources(response):
+            body = response
     tenant = get_str(rec, "tenantId")
     return [
         _arm_event(
