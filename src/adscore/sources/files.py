@@ -1,9 +1,10 @@
 """Read log records from files, directories and stdin.
 
-``.json`` holds one JSON document (an object, or an array of records); ``.jsonl``,
-``.ndjson`` and ``.log`` hold one record per line and are streamed; ``.gz`` is read
-by its inner name (``x.json.gz``, ``x.jsonl.gz``) or, for a plain ``x.gz``, by
-its first line. A line that cannot be read becomes a ``RecordError`` and the
+A file's layout is recognised from its content, whatever its name (``.log``,
+``.txt``, none): one record per line (JSON Lines, streamed) when its first line
+is a record, else one JSON document (an object, or an array of records,
+pretty-printed or not). ``.json`` is read as one document first. ``.gz`` is
+read the same way after decompression. A line that cannot be read becomes a ``RecordError`` and the
 reading goes on.
 """
 
@@ -26,9 +27,8 @@ __all__ = ["SUFFIXES", "count_hint", "read_inputs"]
 
 Item = tuple[str, Any] | RecordError
 
-#: Suffixes read from directories (``.gz`` of any of them, or plain ``.gz``).
+#: Suffixes always read from directories; any other file there is read when its content starts as JSON.
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz")
-_LINE_SUFFIXES = (".jsonl", ".ndjson", ".log")
 _BOM = b"\xef\xbb\xbf"
 _EXCERPT = 200
 _WS = b" \t\r\n"
@@ -136,33 +136,47 @@ def _read_file(path: str) -> Iterator[Item]:
     low = path.lower()
     inner = low[:-3] if low.endswith(".gz") else low
     try:
+        # The layout is recognised from the content, not the name: a `.log` may hold one
+        # pretty-printed document, a `.json` JSON Lines. `.json` is read whole (then as lines if it
+        # is not one document); anything else streams as JSON Lines when its first line is a record.
         if low.endswith(".gz"):
             with gzip.open(path, "rb") as gz:
                 if inner.endswith(".json"):
                     yield from _document(gz.read(), path)
-                elif inner.endswith(_LINE_SUFFIXES):
-                    yield from _lines(gz, path)
                 else:
                     yield from _auto(gz, path)
-        elif low.endswith(_LINE_SUFFIXES):
-            with open(path, "rb") as f:
-                yield from _lines(f, path)
-        else:
+        elif low.endswith(".json"):
             with open(path, "rb") as f:
                 yield from _document(f.read(), path)
+        else:
+            with open(path, "rb") as f:
+                yield from _auto(f, path)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         yield _error(path, f"unreadable gzip file: {e or type(e).__name__}")
     except OSError as e:
         yield _error(path, f"cannot read file: {e.strerror or e}")
 
 
+def _looks_like_json(path: str) -> bool:
+    """A file of another name is read from a directory when its first non-blank byte opens JSON."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip(_WS)
+    except OSError:
+        return False
+    return head.removeprefix(_BOM)[:1] in (b"{", b"[")
+
+
 def _walk(directory: str) -> Iterator[str]:
-    """Files under ``directory`` with a readable suffix, sorted, hidden ones skipped."""
+    """Files under ``directory`` that hold logs (by suffix, or by content), sorted, hidden ones skipped."""
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in sorted(files):
-            if not f.startswith(".") and f.lower().endswith(SUFFIXES):
-                yield os.path.join(root, f)
+            if f.startswith("."):
+                continue
+            path = os.path.join(root, f)
+            if f.lower().endswith(SUFFIXES) or _looks_like_json(path):
+                yield path
 
 
 def read_inputs(paths: Sequence[str], *, stdin: IO[bytes] | IO[str] | None = None) -> Iterator[Item]:

@@ -126,12 +126,14 @@ def test_directory_recursion_sorted_and_filtered(tmp_path: Path) -> None:
     (tmp_path / "a" / "0.ndjson").write_text('{"n": 0}\n')
     (tmp_path / "3.log").write_text('{"n": 3}\n')
     (tmp_path / "4.json.gz").write_bytes(gzip.compress(b'{"n": 4}'))
-    (tmp_path / "notes.txt").write_text('{"n": "txt"}')
+    (tmp_path / "notes.txt").write_text("meeting notes, not a log")
+    (tmp_path / "README").write_text("# read me")
+    (tmp_path / "export.txt").write_text('{\n  "n": "txt"\n}\n')  # a log by its content, not its name
     (tmp_path / ".secret.json").write_text('{"n": "hidden file"}')
     (tmp_path / ".hidden" / "x.json").write_text('{"n": "hidden dir"}')
     items = read(tmp_path)
-    assert [obj["n"] for _, obj in items] == [3, 4, 0, 1, 2]
-    assert items[2][0] == f"{tmp_path / 'a' / '0.ndjson'}:1"
+    assert [obj["n"] for _, obj in items] == [3, 4, "txt", 0, 1, 2]
+    assert items[3][0] == f"{tmp_path / 'a' / '0.ndjson'}:1"
     assert count_hint([str(tmp_path)]) == sum(
         p.stat().st_size
         for p in (
@@ -140,6 +142,7 @@ def test_directory_recursion_sorted_and_filtered(tmp_path: Path) -> None:
             tmp_path / "a" / "0.ndjson",
             tmp_path / "3.log",
             tmp_path / "4.json.gz",
+            tmp_path / "export.txt",
         )
     )
 
@@ -182,3 +185,31 @@ def test_count_hint_none_for_stdin(tmp_path: Path) -> None:
     p.write_text("{}")
     assert count_hint([str(p)]) == 2
     assert count_hint([str(p), "-"]) is None
+
+
+def test_the_layout_is_recognised_from_the_content_whatever_the_name(tmp_path: Path) -> None:
+    pretty = json.dumps({"records": [A, B]}, indent=2)
+    cases = {
+        "pretty.log": (pretty, [{"records": [A, B]}]),
+        "pretty-array.txt": (json.dumps([A, B], indent=2), [A, B]),
+        "no-extension": (json.dumps(A, indent=4), [A]),
+        "lines.json": (f"{json.dumps(A)}\n{json.dumps(B)}\n", [A, B]),
+        "lines.txt": (f"{json.dumps(A)}\n{json.dumps(B)}\n", [A, B]),
+        "pretty.jsonl": (pretty, [{"records": [A, B]}]),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text)
+        items = read(tmp_path / name)
+        assert not errors(items), (name, errors(items))
+        assert [obj for _, obj in items] == expected, name
+        gz = tmp_path / f"{name}.gz"
+        gz.write_bytes(gzip.compress(text.encode()))
+        assert [obj for _, obj in read(gz)] == expected, f"{name}.gz"
+
+
+def test_json_lines_in_a_log_file_still_stream_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.write_text(f"{json.dumps(A)}\nnot json\n{json.dumps(B)}\n")
+    items = read(path)
+    assert [loc for loc, _ in ok(items)] == [f"{path}:1", f"{path}:3"]
+    assert [e.location for e in errors(items)] == [f"{path}:2"]
