@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 SNAPSHOT_CREATE = "snapshot.create"
 IMAGE_CREATE = "image.create"
+#: An image imported from object storage (GCP ``images.insert`` with ``rawDisk.source``): it copies
+#: no existing disk, snapshot or image, so it is not the technique's create (no detection watches it).
+IMAGE_IMPORT = "image.import"
 SNAPSHOT_COPY = "snapshot.copy"
 SNAPSHOT_SHARE = "snapshot.share"
 SNAPSHOT_EXPORT = "snapshot.export"
@@ -55,6 +58,7 @@ ALL_ACTIONS: frozenset[str] = frozenset(
     {
         SNAPSHOT_CREATE,
         IMAGE_CREATE,
+        IMAGE_IMPORT,
         SNAPSHOT_COPY,
         SNAPSHOT_SHARE,
         SNAPSHOT_EXPORT,
@@ -94,6 +98,9 @@ AWS: dict[str, str] = {
     "ec2:RegisterImage": IMAGE_CREATE,
     "ec2:CopyImage": SNAPSHOT_COPY,
     "ec2:CreateRestoreImageTask": IMAGE_CREATE,
+    # VM import from an S3 disk image: an upload, not a copy of anything in the account
+    "ec2:ImportImage": IMAGE_IMPORT,
+    "ec2:ImportSnapshot": IMAGE_IMPORT,
     "ec2:CreateStoreImageTask": SNAPSHOT_EXPORT,
     "ec2:ExportImage": SNAPSHOT_EXPORT,
     "ec2:CreateInstanceExportTask": SNAPSHOT_EXPORT,

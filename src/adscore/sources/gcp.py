@@ -295,7 +295,13 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
     status = pp.get("status")
     code = _int(status.get("code")) if isinstance(status, dict) else None
     if not code:
-        outcome, error_code = "success", None
+        # a permission check logged as not granted is a denial even where the entry carries no status
+        # (authorizationInfo[].granted: false; Google's docs: granted is "whether or not authorization
+        # for resource and permission was granted")
+        if any(isinstance(a, dict) and a.get("granted") is False for a in authz_list):
+            outcome, error_code = "denied", "PERMISSION_DENIED"
+        else:
+            outcome, error_code = "success", None
     else:
         outcome = "denied" if code in _DENIED_CODES else "failure"
         error_code = _GRPC_CODES.get(code, str(code))
@@ -318,6 +324,9 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
         if not targets and actions.is_conditional(CLOUD, operation):
             action = None
     sources = _request_sources(operation, req, project)
+    if action == actions.IMAGE_CREATE and not sources and get_str(req, "rawDisk", "source", n=2048):
+        # `gcloud compute images create --source-uri gs://...` / `images import`: an upload, not a copy
+        action = actions.IMAGE_IMPORT
     if (
         action is not None
         and action != actions.SNAPSHOT_SHARE
