@@ -496,7 +496,11 @@ def _principal(claims: Any, authz: Any, caller: str | None, tenant: str | None) 
     else:
         ptype = "unknown"
     shown = name or (mirid if ptype == "service" else None) or display or caller or appid or ident
-    return Principal(id=ident.lower(), type=ptype, name=shown, account=tenant)
+    # A service principal's token names its application (appid): for Microsoft's first-party services
+    # (Azure Backup's "Backup Management Service", ...) a documented id no tenant can register, which
+    # suppressions can match where display names and resource names could be chosen by an attacker.
+    acting_app = appid.lower() if ptype == "service" and appid else None
+    return Principal(id=ident.lower(), type=ptype, name=shown, account=tenant, invoked_by=acting_app)
 
 
 def _claim(c: dict[str, Any], key: str) -> str | None:
