@@ -12,7 +12,12 @@ family parsers then read as if it had come straight from the cloud:
   not kept, the CloudTrail fields under ``aws.cloudtrail.*`` plus the ECS fields
   (``event.action``, ``event.provider``, ``@timestamp``...), from which a CloudTrail record is
   rebuilt;
-- **Logstash**: ``{"@timestamp": ..., "@version": "1", "message": "<the JSON record>"}``.
+- **Logstash**: ``{"@timestamp": ..., "@version": "1", "message": "<the JSON record>"}``;
+- **AWS Security Lake / OCSF**: CloudTrail management events as OCSF API Activity (``class_uid``
+  6003, ``metadata.product.name`` CloudTrail), in the field names of OCSF 1.1 (Security Lake v2)
+  and 1.0 (v1), from JSON or from Parquet rows (:mod:`adscore.sources.files`). The CloudTrail record
+  is rebuilt by AWS's published mapping (``api.operation`` = eventName, ``actor.user.uid`` = the ARN,
+  ``api.request.data`` = requestParameters, ...), so the events are those of the native record.
 
 CloudTrail records that Logstash *decorated* in place (``@timestamp`` and ``@version`` added,
 ``eventTime`` moved into ``@timestamp``) are read by the AWS parser itself, which takes the
@@ -150,6 +155,106 @@ def _cloudtrail_from_ecs(doc: dict[str, Any]) -> dict[str, Any] | None:
     return record
 
 
+def _iso(value: Any) -> Any:
+    """OCSF ``time`` (epoch milliseconds) or ``time_dt`` (text, or a datetime from Parquet) as CloudTrail text."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):
+            return None
+    return value
+
+
+#: CloudTrail top-level key -> OCSF API Activity field(s) (AWS's CloudTrail mapping, OCSF 1.1 then 1.0).
+_OCSF_TOP = {
+    "eventName": ("api.operation",),
+    "eventSource": ("api.service.name",),
+    "eventID": ("metadata.uid",),
+    "eventType": ("metadata.event_code",),
+    "eventVersion": ("metadata.product.version",),
+    "awsRegion": ("cloud.region",),
+    "recipientAccountId": ("cloud.account.uid", "cloud.account_uid"),
+    "sourceIPAddress": ("src_endpoint.ip", "src_endpoint.domain"),
+    "userAgent": ("http_request.user_agent",),
+    "requestID": ("api.request.uid",),
+    "errorCode": ("api.response.error",),
+    "errorMessage": ("api.response.message",),
+    "vpcEndpointId": ("src_endpoint.uid",),
+}
+
+
+def _is_arn(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("arn:")
+
+
+def _cloudtrail_from_ocsf(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """A CloudTrail record rebuilt from a Security Lake OCSF API Activity record."""
+    if not isinstance(_field(doc, "api.operation"), str) or not isinstance(_field(doc, "api.service.name"), str):
+        return None
+    # `unmapped` (a map<string,string> in the lake) keeps the other CloudTrail members, objects as JSON text
+    unmapped = doc.get("unmapped")
+    record: dict[str, Any] = {}
+    for key, value in (unmapped.items() if isinstance(unmapped, dict) else ()):
+        decoded = _loads(value) if isinstance(value, str) else None
+        record[str(key)] = decoded if decoded is not None else value
+    for key, paths in _OCSF_TOP.items():
+        value = _first(doc, paths)
+        if value is not None:
+            record[key] = value
+    record["eventTime"] = _iso(_first(doc, ("time_dt", "time")))
+    uid, uid_alt, uuid = (_field(doc, f"actor.user.{k}") for k in ("uid", "uid_alt", "uuid"))
+    arn = next((v for v in (uid, uuid) if _is_arn(v)), None)  # 1.1: uid is the ARN; 1.0: uuid
+    principal_id = uid_alt if uid_alt is not None else (uid if not _is_arn(uid) else None)
+    identity = {
+        k: v
+        for k, v in (
+            ("type", _field(doc, "actor.user.type")),
+            ("arn", arn),
+            ("principalId", principal_id),
+            ("accountId", _first(doc, ("actor.user.account.uid", "actor.user.account_uid"))),
+            ("accessKeyId", _field(doc, "actor.user.credential_uid")),
+            ("userName", _field(doc, "actor.user.name")),
+            ("invokedBy", _field(doc, "actor.invoked_by")),
+        )
+        if v is not None
+    }
+    issuer = _field(doc, "actor.session.issuer")
+    if _is_arn(issuer):
+        identity["sessionContext"] = {
+            "sessionIssuer": {"type": "Role", "arn": issuer, "userName": issuer.rsplit("/", 1)[-1]}
+        }
+    record["userIdentity"] = {**_as_dict(record.get("userIdentity")), **identity}
+    for key, path in (("requestParameters", "api.request.data"), ("responseElements", "api.response.data")):
+        value = _json_or_none(_field(doc, path))
+        if value is not None:
+            record[key] = value
+    resources = _field(doc, "resources")
+    if isinstance(resources, list) and "resources" not in record:
+        record["resources"] = [
+            {"ARN": r.get("uid"), "type": r.get("type"), "accountId": _field(r, "owner.account.uid")}
+            for r in resources
+            if isinstance(r, dict)
+        ]
+    return record
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_ocsf_cloudtrail(obj: dict[str, Any]) -> bool:
+    """OCSF API Activity (class 6003) of CloudTrail, as AWS Security Lake stores it."""
+    if obj.get("class_uid") != 6003:
+        return False
+    product = _field(obj, "metadata.product.name")
+    return product is None or str(product).lower() == "cloudtrail"
+
+
 def _unwrap_once(obj: dict[str, Any]) -> dict[str, Any] | None:
     # Splunk: an event's raw text, or a search export line holding one
     result = obj.get("result")
@@ -157,6 +262,9 @@ def _unwrap_once(obj: dict[str, Any]) -> dict[str, Any] | None:
         obj = result
     if "_raw" in obj:
         return _loads(obj["_raw"])
+    # AWS Security Lake: OCSF API Activity of CloudTrail
+    if _is_ocsf_cloudtrail(obj):
+        return _cloudtrail_from_ocsf(obj)
     # Elasticsearch / OpenSearch hit
     source = obj.get("_source")
     if isinstance(source, dict) and ("_index" in obj or "_id" in obj):
