@@ -356,6 +356,34 @@ resource "azurerm_monitor_diagnostic_setting" "aks_audit" {
   }
 }
 
+# Data plane: Key Vault AuditEvent and Storage reads (src/adscore/sources/azure.py _parse_data_plane)
+resource "azurerm_monitor_diagnostic_setting" "key_vault_audit" {
+  for_each                       = toset(var.key_vault_ids)
+  name                           = "${var.name_prefix}-keyvault-audit"
+  target_resource_id             = each.value
+  eventhub_name                  = azurerm_eventhub.logs.name
+  eventhub_authorization_rule_id = azurerm_eventhub_namespace_authorization_rule.diagnostics.id
+
+  enabled_log {
+    category = "AuditEvent"
+  }
+}
+
+resource "azurerm_monitor_diagnostic_setting" "storage_reads" {
+  for_each = {
+    for pair in setproduct(var.storage_account_ids, ["blob", "queue", "table", "file"]) :
+    "${pair[0]}/${pair[1]}" => "${pair[0]}/${pair[1]}Services/default"
+  }
+  name                           = "${var.name_prefix}-storage-reads"
+  target_resource_id             = each.value
+  eventhub_name                  = azurerm_eventhub.logs.name
+  eventhub_authorization_rule_id = azurerm_eventhub_namespace_authorization_rule.diagnostics.id
+
+  enabled_log {
+    category = "StorageRead"
+  }
+}
+
 resource "azurerm_monitor_aad_diagnostic_setting" "entra" {
   count                          = var.enable_entra_logs ? 1 : 0
   name                           = "${var.name_prefix}-entra"

@@ -221,6 +221,28 @@ variable "aks_cluster_ids" {
   }
 }
 
+variable "key_vault_ids" {
+  description = "Key Vaults whose AuditEvent log (data-plane calls: VaultGet, SecretList, KeyList, ...) is streamed to the Event Hub: vault sweeps count towards the discovery detections."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.key_vault_ids : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.KeyVault/vaults/[^/]+$", id))])
+    error_message = "key_vault_ids are Key Vault resource ids."
+  }
+}
+
+variable "storage_account_ids" {
+  description = "Storage accounts whose blob, queue, table and file StorageRead logs (ListContainers, ListBlobs, GetContainerProperties, ...) are streamed to the Event Hub."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.storage_account_ids : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.Storage/storageAccounts/[^/]+$", id))])
+    error_message = "storage_account_ids are storage account resource ids."
+  }
+}
+
 variable "aks_audit_category" {
   description = "AKS audit category: kube-audit (every request, including the get/list/watch reads discovery needs) or kube-audit-admin (no reads: cheaper, but blind to namespace sweeps)."
   type        = string

@@ -6,6 +6,8 @@ Shapes, detected per record:
   Activity Log (``Administrative``, ``Write``, ``Delete``, ``Action``, ``Security``, ``Policy``, ...),
   AKS ``kube-audit`` / ``kube-audit-admin`` (handed to :mod:`adscore.sources.kubernetes`),
   ``MicrosoftGraphActivityLogs``, Entra sign-in logs and Entra ``AuditLogs``;
+- Key Vault ``AuditEvent`` and Storage ``StorageRead``/``StorageWrite``/``StorageDelete`` resource
+  logs: data-plane calls (``SecretList``, ``ListBlobs``...), reads of which count as discovery;
 - the Activity Log REST / portal export shape (``operationName: {"value": ...}``, ``status``,
   ``caller``, ``claims``, ``eventTimestamp``);
 - Event Grid resource events (``Microsoft.Resources.Resource*``) in the Event Grid schema
@@ -74,6 +76,9 @@ SIGNIN_CATEGORIES = frozenset(
 )
 GRAPH_CATEGORY = "microsoftgraphactivitylogs"
 ENTRA_AUDIT_CATEGORY = "auditlogs"
+#: Data-plane resource logs: Key Vault's ``AuditEvent`` and Storage's ``StorageRead``/``Write``/``Delete``.
+KEYVAULT_CATEGORY = "auditevent"
+STORAGE_CATEGORIES = frozenset({"storageread", "storagewrite", "storagedelete"})
 
 #: Log Analytics tables (a workspace query's rows, e.g. ``az monitor log-analytics query`` or a
 #: Sentinel export) -> the diagnostic-settings category their rows are read as.
@@ -196,6 +201,8 @@ def _parse_record(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
         return _parse_signin(rec, loc)
     if cat == ENTRA_AUDIT_CATEGORY:
         return _parse_entra_audit(rec, loc)
+    if cat == KEYVAULT_CATEGORY or cat in STORAGE_CATEGORIES:
+        return _parse_data_plane(rec, loc, "keyvault" if cat == KEYVAULT_CATEGORY else "storage")
     if cat in ACTIVITY_CATEGORIES or (cat is None and "operationName" in rec and "resourceId" in rec):
         return _parse_activity(rec, loc)
     if category is None:
@@ -676,6 +683,114 @@ def _parse_graph(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
             raw=rec,
         )
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Data plane: Key Vault AuditEvent and Storage resource logs
+# ------------------------------------------------------------------------------------------------
+#: Data-plane operation names that read: Key Vault's ``VaultGet``, ``SecretList``, ``KeyGet``...
+#: and Storage's ``ListContainers``, ``ListBlobs``, ``GetContainerProperties``, ``QueryEntities``...
+_DATA_READ_PREFIXES = ("list", "get", "query")
+_DATA_READ_SUFFIXES = ("get", "list", "listversions", "listdeleted", "getdeleted")
+
+
+def _data_plane_read(service: str, op_l: str) -> bool:
+    if service == "keyvault":
+        return op_l.endswith(_DATA_READ_SUFFIXES)
+    return op_l.startswith(_DATA_READ_PREFIXES)
+
+
+def _data_plane_principal(rec: dict[str, Any], service: str, account_name: str | None) -> Principal:
+    """Key Vault: the token's claims (``identity.claim``). Storage: the OAuth requester, else the key or SAS."""
+    identity = _as_dict(rec.get("identity"))
+    if service == "keyvault":
+        claims = identity.get("claim") or identity.get("claims")
+        return _principal(claims, None, None, get_str(rec, "tenantId"))
+    requester = _as_dict(identity.get("requester"))
+    tenant = get_str(requester, "tenantId")
+    kind = (get_str(identity, "type", n=32) or "").lower()
+    upn = get_str(requester, "upn", n=256)
+    oid = get_str(requester, "objectId", n=256)
+    app = get_str(requester, "appId", n=256)
+    if kind == "oauth" and (upn or oid or app):
+        ident = (oid or upn or app or "").lower()
+        ptype = "user" if upn else "service"
+        return Principal(id=ident, type=ptype, name=upn or app or ident, account=tenant,
+                         invoked_by=app.lower() if app and not upn else None)  # fmt: skip
+    token = get_str(identity, "tokenHash", n=256)
+    if kind in ("accountkey", "sas") and account_name:
+        # a shared key or SAS names no person: whoever holds it, per account (and SAS token)
+        ident = f"{kind}:{account_name.lower()}" + (f":{token[:24]}" if kind == "sas" and token else "")
+        return Principal(id=ident, type="service", name=ident, account=tenant)
+    if kind == "anonymous":
+        return Principal(id="anonymous", type="anonymous", name="anonymous", account=tenant)
+    return Principal(id="unknown", type="unknown", name="unknown", account=tenant)
+
+
+def _parse_data_plane(rec: dict[str, Any], loc: str, service: str) -> list[Event | RecordError]:
+    t = rec.get("time")
+    if t is None:
+        return [_err("missing time", loc, rec)]
+    try:
+        when = parse_time(t)
+    except ValueError as e:
+        return [_err(str(e), loc, rec)]
+    op = get_str(rec, "operationName", n=200)
+    if not op:
+        return [_err(f"{service} log record has no operationName", loc, rec)]
+    props = _as_dict(rec.get("properties"))
+    resource_id = (get_str(rec, "resourceId", n=2048) or "").lower()
+    account_name = get_str(props, "accountName", n=256)
+    if service == "storage":
+        kind = (get_str(props, "serviceType", n=32) or _storage_service(resource_id)).lower()
+        svc = f"storage/{kind}" if kind else "storage"
+    else:
+        svc = "keyvault"
+    status = _int(rec.get("statusCode")) or _int(props.get("httpStatusCode")) or _int(rec.get("resultSignature"))
+    signature = (get_str(rec, "resultSignature", n=64) or get_str(rec, "statusText", n=64) or "").lower()
+    if status in (401, 403) or signature in ("forbidden", "unauthorized", "authorizationerror"):
+        outcome, error_code = "denied", str(status or signature)
+    elif (status is not None and status >= 400) or (get_str(rec, "resultType", n=32) or "").lower() == "failure":
+        outcome, error_code = "failure", str(status or signature or "failure")
+    else:
+        outcome, error_code = "success", None
+    read_only = _data_plane_read(service, op.lower())
+    operation = f"{svc}:{op}"
+    principal = _data_plane_principal(rec, service, account_name)
+    correlation = get_str(rec, "correlationId", n=256)
+    ip = get_str(rec, "callerIpAddress", n=1024)
+    if ip and service == "storage" and ip.count(":") == 1:  # storage logs write "address:port"
+        ip = ip.rsplit(":", 1)[0]
+    target = get_str(props, "objectKey", n=1024) or get_str(props, "id", n=1024) or resource_id or None
+    return [
+        Event(
+            event_id=short_hash(service, correlation, op, target or "", str(t)) if correlation else _record_hash(rec),
+            cloud=CLOUD,
+            source=f"azure_{service}",
+            time=when,
+            operation=operation,
+            service=svc,
+            principal=principal,
+            action=actions.classify(CLOUD, operation, read_only),
+            read_only=read_only,
+            outcome=outcome,
+            error_code=error_code,
+            source_ip=ip,
+            user_agent=get_str(props, "userAgentHeader", n=1024) or get_str(props, "clientInfo", n=1024),
+            account=_subscription(resource_id),
+            region=_region(get_str(rec, "location")),
+            resources=(Resource(_resource_type(resource_id), resource_id, "target"),) if resource_id else (),
+            correlation_id=correlation,
+            raw=rec,
+        )
+    ]
+
+
+def _storage_service(rid_l: str) -> str:
+    for kind in ("blob", "table", "queue", "file"):
+        if f"/{kind}services/" in rid_l:
+            return kind
+    return ""
 
 
 def graph_path(uri: str) -> tuple[str, str]:
