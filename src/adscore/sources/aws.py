@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import hashlib
 import json
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
@@ -43,6 +42,8 @@ import orjson
 from adscore import actions
 from adscore.events import UNKNOWN_PRINCIPAL, Event, Principal, RecordError, Resource
 from adscore.sources.common import excerpt, parse_time
+from adscore.sources.stream import Readable as _Readable
+from adscore.sources.stream import Scanner, StreamError, iter_array, iter_text
 
 __all__ = [
     "CLOUDTRAIL_DETAIL_TYPES",
@@ -67,9 +68,6 @@ MAX_ITEMS = 1000
 #: Largest decompressed CloudWatch Logs payload accepted (a real one is at most a few MB).
 MAX_CWLOGS_BYTES = 32 << 20
 #: Largest single record :func:`iter_cloudtrail_stream` will buffer (characters).
-MAX_RECORD_CHARS = 32 << 20
-_READ_SIZE = 1 << 20
-_INFLATE_SIZE = 1 << 20
 
 #: EventBridge detail-types whose ``detail`` is a CloudTrail record.
 CLOUDTRAIL_DETAIL_TYPES: frozenset[str] = frozenset(
@@ -98,8 +96,6 @@ _DENIED_PARTS = ("accessdenied", "unauthorized", "notauthorized", "forbidden", "
 _CACHE_MAX = 4096
 
 
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
 
 
 # ------------------------------------------------------------------------------------------
@@ -1410,133 +1406,8 @@ def unwrap_s3_notification(body: Any, location: str = "") -> list[tuple[str, str
 
 
 # ------------------------------------------------------------------------------------------
-# streaming a CloudTrail file
+# streaming a CloudTrail file (the JSON walking itself is adscore.sources.stream's)
 # ------------------------------------------------------------------------------------------
-
-
-class _StreamError(Exception):
-    pass
-
-
-def _iter_bytes(fileobj: _Readable) -> Iterator[bytes]:
-    """Decompressed bytes of ``fileobj`` (gzip detected by its magic), in bounded pieces."""
-    data = fileobj.read(_READ_SIZE)
-    while 0 < len(data) < 2:  # a short first read must not hide the gzip magic
-        more = fileobj.read(_READ_SIZE)
-        if not more:
-            break
-        data += more
-    if not data:
-        return
-    if data[:2] != b"\x1f\x8b":
-        yield data
-        while chunk := fileobj.read(_READ_SIZE):
-            yield chunk
-        return
-    d = zlib.decompressobj(31)
-    while True:
-        if d.eof:
-            rest = d.unused_data
-            if not rest:
-                rest = fileobj.read(_READ_SIZE)
-                if not rest:
-                    return
-            if not rest.strip(b"\x00"):
-                return
-            d = zlib.decompressobj(31)  # another gzip member
-            data = rest
-        out = d.decompress(data, _INFLATE_SIZE)
-        if out:
-            yield out
-        if d.eof:
-            continue
-        data = d.unconsumed_tail
-        if not data and not out:
-            data = fileobj.read(_READ_SIZE)
-            if not data:
-                raise _StreamError("truncated gzip stream")
-
-
-def _iter_text(fileobj: _Readable) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    first = True
-    for chunk in _iter_bytes(fileobj):
-        text = decoder.decode(chunk)
-        if first:
-            first = False
-            if text.startswith("\ufeff"):
-                text = text[1:]
-        if text:
-            yield text
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        yield tail
-
-
-_DECODER = json.JSONDecoder()
-_WS = " \t\r\n"
-
-
-class _Scanner:
-    """A text buffer over a chunk iterator, with just enough to walk one JSON object."""
-
-    def __init__(self, chunks: Iterator[str]) -> None:
-        self.chunks = chunks
-        self.buf = ""
-        self.pos = 0
-        self.eof = False
-
-    def fill(self, want: int) -> None:
-        """Drop consumed text and read until ``want`` unconsumed characters or the end."""
-        if self.pos:
-            self.buf = self.buf[self.pos :]
-            self.pos = 0
-        parts = [self.buf]
-        have = len(self.buf)
-        while have < want and not self.eof:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                self.eof = True
-            else:
-                parts.append(chunk)
-                have += len(chunk)
-        self.buf = "".join(parts)
-
-    def peek(self) -> str:
-        """Skip whitespace; return the next character, or "" at the end."""
-        while True:
-            buf, i, n = self.buf, self.pos, len(self.buf)
-            while i < n and buf[i] in _WS:
-                i += 1
-            self.pos = i
-            if i < n:
-                return buf[i]
-            if self.eof:
-                return ""
-            self.fill(1)
-
-    def value(self) -> Any:
-        """Decode the JSON value at the cursor, reading more text while it is cut short."""
-        if not self.peek():
-            raise _StreamError("file ends where a value was expected")
-        while True:
-            try:
-                obj, end = _DECODER.raw_decode(self.buf, self.pos)
-            except json.JSONDecodeError as e:
-                n = len(self.buf)
-                cut = e.pos >= n - 32 or e.msg.startswith("Unterminated string")
-                if self.eof or not cut:
-                    raise
-                pending = n - self.pos
-                if pending > MAX_RECORD_CHARS:
-                    raise _StreamError(f"record larger than {MAX_RECORD_CHARS} characters") from None
-                self.fill(2 * pending + 1)
-                continue
-            if end >= len(self.buf) and not self.eof:  # a number may continue in the next chunk
-                self.fill(len(self.buf) - self.pos + 1)
-                continue
-            self.pos = end
-            return obj
 
 
 def iter_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[dict[str, Any] | RecordError]:
@@ -1575,7 +1446,7 @@ def iter_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[d
     ...     for rec in iter_cloudtrail_stream(f, "file.json.gz"):
     ...         ...
     """
-    sc = _Scanner(_iter_text(fileobj))
+    sc = Scanner(iter_text(fileobj))
     index = 0
     found = False
     try:
@@ -1583,12 +1454,12 @@ def iter_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[d
         if c == "[":
             sc.pos += 1
             found = True
-            for item in _iter_array(sc, location):
+            for item in _stream_records(sc, location):
                 index += 1
                 yield item
             return
         if c != "{":
-            raise _StreamError("not a JSON object" if c else "empty file")
+            raise StreamError("not a JSON object" if c else "empty file")
         sc.pos += 1
         while True:
             c = sc.peek()
@@ -1598,79 +1469,35 @@ def iter_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[d
                 sc.pos += 1
                 continue
             if c != '"':
-                raise _StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
+                raise StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
             key = sc.value()
             if sc.peek() != ":":
-                raise _StreamError("expected ':' after a key")
+                raise StreamError("expected ':' after a key")
             sc.pos += 1
             if key == "Records" and sc.peek() == "[":
                 sc.pos += 1
                 found = True
-                for item in _iter_array(sc, location):
+                for item in _stream_records(sc, location):
                     index += 1
                     yield item
             elif key == "Records":
-                raise _StreamError("Records is not an array")
+                raise StreamError("Records is not an array")
             else:
                 sc.value()  # skip another top-level member
         if not found:
             yield _err("no Records array in the file", location, None)
-    except (_StreamError, json.JSONDecodeError, UnicodeDecodeError, zlib.error, RecursionError) as e:
+    except (StreamError, json.JSONDecodeError, UnicodeDecodeError, zlib.error, RecursionError) as e:
         yield _err(
             f"unreadable CloudTrail file after {index} records: {type(e).__name__}: {e}"[:500], location, None
         )
 
 
-def _next_record_fast(sc: _Scanner) -> Any:
-    """Decode the record at the cursor with orjson when its end can be found cheaply, else None.
-
-    CloudTrail writes compact JSON whose records all start with the same key
-    (``{"eventVersion":``), so the record ends just before the next
-    ``},{"eventVersion":``. Inside a JSON string every quote is escaped, so that
-    text can only be structure; it may still close a *nested* object, but then
-    the slice is not a complete JSON value and orjson rejects it. A slice that
-    parses is therefore exactly one record. Anything else (the last record of
-    the buffer, pretty-printed files, values orjson refuses such as NaN or
-    lone surrogates) returns None and the caller uses ``json.raw_decode``.
-    """
-    buf = sc.buf
-    pos = sc.pos
-    if not buf.startswith('{"', pos):
-        return None
-    q = buf.find('"', pos + 2, pos + 66)
-    if q < 0:
-        return None
-    end = buf.find("},{" + buf[pos + 1 : q + 1] + ":", q)
-    if end < 0:
-        return None
-    try:
-        v = orjson.loads(buf[pos : end + 1])
-    except orjson.JSONDecodeError:
-        return None
-    sc.pos = end + 1
-    return v
-
-
-def _iter_array(sc: _Scanner, location: str) -> Iterator[dict[str, Any] | RecordError]:
-    i = 0
-    while True:
-        c = sc.peek()
-        if c == "]":
-            sc.pos += 1
-            return
-        if c == ",":
-            sc.pos += 1
-            continue
-        if not c:
-            raise _StreamError("file ends inside the Records array")
-        v = _next_record_fast(sc) if c == "{" else None
-        if v is None:
-            v = sc.value()
+def _stream_records(sc: Scanner, location: str) -> Iterator[dict[str, Any] | RecordError]:
+    for i, v in enumerate(iter_array(sc)):
         if type(v) is dict:
             yield v
         else:
             yield _err(f"record is {type(v).__name__}, expected object", f"{location}#Records[{i}]", v)
-        i += 1
 
 
 def parse_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[Event | RecordError]:
