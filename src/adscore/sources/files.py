@@ -12,7 +12,9 @@ reading goes on.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import sys
 import zlib
 from typing import IO, TYPE_CHECKING, Any
@@ -20,9 +22,12 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from adscore.events import RecordError
+from adscore.sources.stream import Scanner, StreamError, iter_array, iter_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+
+    from adscore.sources.stream import Readable
 
 __all__ = ["SUFFIXES", "count_hint", "read_inputs"]
 
@@ -98,6 +103,95 @@ def _document(data: bytes, name: str) -> Iterator[Item]:
         yield _error(name, _decode_error(data, first_error), data)
 
 
+#: A document streamed record by record: an object whose first member is one of these arrays
+#: (a CloudTrail log file, an Azure diagnostic-settings file).
+_STREAMED = re.compile(r'\{\s*"(Records|records)"\s*:\s*\[')
+_HEAD_CHARS = 256
+
+
+class _Prefixed:
+    """A byte stream that first returns ``head`` (bytes already read), then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        data = self._stream.read(size)
+        return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+
+
+def _stream_document(raw: Readable, name: str) -> Iterator[Item]:
+    """Read one JSON document in bounded memory, record by record where it is a list of records.
+
+    A top-level array yields its elements (``name[i]``); an object whose first member is a
+    ``Records`` / ``records`` array (CloudTrail, Azure diagnostic settings) yields that array's
+    elements (``name#Records[i]``), which the parsers read as they read the whole file. Any other
+    document is read whole (then as JSON Lines if it is not one document). Damage (bad gzip,
+    UTF-8 or JSON) ends the file with one error; the records before it are kept. Gzip is detected
+    by its magic bytes.
+    """
+    sc = Scanner(iter_text(raw))
+    count = 0
+    try:
+        c = sc.peek()
+        if c == "[":
+            sc.pos += 1
+            for count, value in enumerate(iter_array(sc), 1):
+                yield f"{name}[{count - 1}]", value
+            if sc.peek():
+                raise StreamError("content after the top-level array")
+            return
+        if c == "{":
+            if len(sc.buf) - sc.pos < _HEAD_CHARS:
+                sc.fill(_HEAD_CHARS)
+            m = _STREAMED.match(sc.buf, sc.pos)
+            if m is not None:
+                key = m.group(1)
+                sc.pos = m.end()
+                for count, value in enumerate(iter_array(sc), 1):
+                    yield f"{name}#{key}[{count - 1}]", value
+                _skip_rest_of_object(sc)
+                return
+        if not c:
+            return
+    except (StreamError, json.JSONDecodeError, UnicodeDecodeError, zlib.error, RecursionError) as e:
+        where = f"after {count} records: " if count else ""
+        yield _error(name, f"unreadable document {where}{type(e).__name__}: {e}")
+        return
+    # not a list of records: read it whole (a pretty-printed record, an EventList...)
+    try:
+        rest = sc.buf[sc.pos :] + "".join(sc.chunks)
+    except (StreamError, UnicodeDecodeError, zlib.error) as e:
+        yield _error(name, f"unreadable document: {type(e).__name__}: {e}")
+        return
+    yield from _document(rest.encode("utf-8", "surrogatepass"), name)
+
+
+def _skip_rest_of_object(sc: Scanner) -> None:
+    """After the records array: the object's other members (skipped), its ``}`` and nothing else."""
+    while True:
+        c = sc.peek()
+        if c == "}":
+            sc.pos += 1
+            break
+        if c == ",":
+            sc.pos += 1
+            continue
+        if c != '"':
+            raise StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
+        sc.value()
+        if sc.peek() != ":":
+            raise StreamError("expected ':' after a key")
+        sc.pos += 1
+        sc.value()
+    if sc.peek():
+        raise StreamError("content after the top-level object")
+
+
 def _auto(stream: IO[Any] | gzip.GzipFile, name: str) -> Iterator[Item]:
     """Read a stream of unknown layout: JSON Lines when its first line is a record, else one document."""
     first = b""
@@ -127,10 +221,7 @@ def _auto(stream: IO[Any] | gzip.GzipFile, name: str) -> Iterator[Item]:
             yield _error(f"{name}:{lineno}", _decode_error(head, error), head)
             yield from _lines(stream, name, start=lineno + 1)
             return
-    rest = stream.read()
-    if isinstance(rest, str):
-        rest = rest.encode("utf-8", "surrogateescape")
-    yield from _document(first + rest, name)
+    yield from _stream_document(_Prefixed(first, stream), name)
 
 
 #: Rows read from a Parquet file at a time (one record batch; a row group is read in several).
@@ -173,15 +264,12 @@ def _read_file(path: str) -> Iterator[Item]:
         # The layout is recognised from the content, not the name: a `.log` may hold one
         # pretty-printed document, a `.json` JSON Lines. `.json` is read whole (then as lines if it
         # is not one document); anything else streams as JSON Lines when its first line is a record.
-        if low.endswith(".gz"):
-            with gzip.open(path, "rb") as gz:
-                if inner.endswith(".json"):
-                    yield from _document(gz.read(), path)
-                else:
-                    yield from _auto(gz, path)
-        elif low.endswith(".json"):
+        if inner.endswith(".json"):  # gzip or not: detected by its magic bytes
             with open(path, "rb") as f:
-                yield from _document(f.read(), path)
+                yield from _stream_document(f, path)
+        elif low.endswith(".gz"):
+            with gzip.open(path, "rb") as gz:
+                yield from _auto(gz, path)
         else:
             with open(path, "rb") as f:
                 yield from _auto(f, path)

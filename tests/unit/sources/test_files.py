@@ -98,7 +98,8 @@ def test_gzip_by_inner_name_and_by_content(tmp_path: Path) -> None:
     plain_doc = tmp_path / "pretty.gz"
     plain_doc.write_bytes(gzip.compress(json.dumps([A, B], indent=2).encode()))
 
-    assert read(doc) == [(str(doc), {"Records": [A, B]})]
+    # a CloudTrail file is streamed record by record (bounded memory; batches count records)
+    assert read(doc) == [(f"{doc}#Records[0]", A), (f"{doc}#Records[1]", B)]
     items = read(lines)
     assert ok(items) == [(f"{lines}:1", A), (f"{lines}:3", B)]
     assert [e.location for e in errors(items)] == [f"{lines}:2"]
@@ -190,12 +191,14 @@ def test_count_hint_none_for_stdin(tmp_path: Path) -> None:
 def test_the_layout_is_recognised_from_the_content_whatever_the_name(tmp_path: Path) -> None:
     pretty = json.dumps({"records": [A, B]}, indent=2)
     cases = {
-        "pretty.log": (pretty, [{"records": [A, B]}]),
+        "pretty.log": (pretty, [A, B]),  # a diagnostic-settings file: its records one by one
         "pretty-array.txt": (json.dumps([A, B], indent=2), [A, B]),
         "no-extension": (json.dumps(A, indent=4), [A]),
         "lines.json": (f"{json.dumps(A)}\n{json.dumps(B)}\n", [A, B]),
         "lines.txt": (f"{json.dumps(A)}\n{json.dumps(B)}\n", [A, B]),
-        "pretty.jsonl": (pretty, [{"records": [A, B]}]),
+        "pretty.jsonl": (pretty, [A, B]),
+        "pretty-record.log": (json.dumps({"kind": "EventList", "items": [A]}, indent=2),
+                              [{"kind": "EventList", "items": [A]}]),
     }
     for name, (text, expected) in cases.items():
         (tmp_path / name).write_text(text)
@@ -213,3 +216,53 @@ def test_json_lines_in_a_log_file_still_stream_with_line_numbers(tmp_path: Path)
     items = read(path)
     assert [loc for loc, _ in ok(items)] == [f"{path}:1", f"{path}:3"]
     assert [e.location for e in errors(items)] == [f"{path}:2"]
+
+
+class _CountingReader:
+    """A byte stream that records how much of it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        out = self._data.read(size)
+        self.read_bytes += len(out)
+        return out
+
+
+def test_a_large_records_file_or_array_is_read_record_by_record_not_whole() -> None:
+    from adscore.sources.files import _stream_document
+
+    record = {"eventVersion": "1.09", "eventName": "DescribeInstances", "pad": "x" * 900}
+    for doc in ({"Records": [record] * 12_000}, [record] * 12_000):
+        raw = json.dumps(doc, separators=(",", ":")).encode()  # about 11 MB, CloudTrail's compact layout
+        for data in (raw, gzip.compress(raw, 1)):
+            reader = _CountingReader(data)
+            items = _stream_document(reader, "big")
+            first = next(items)
+            assert first[1] == record
+            assert reader.read_bytes < 3 * 2**20, "the first record must come before the file is read"
+            assert sum(1 for _ in items) == 12_000 - 1
+
+
+def test_damage_in_a_streamed_file_costs_only_what_follows_it(tmp_path: Path) -> None:
+    records = [{"eventName": f"E{i}", "eventVersion": "1.09"} for i in range(5000)]
+    data = gzip.compress(json.dumps({"Records": records}).encode())
+    p = tmp_path / "damaged.json.gz"
+    p.write_bytes(data[: len(data) // 2])  # cut in the middle, as a failed copy leaves it
+    items = read(p)
+    good = ok(items)
+    [err] = errors(items)
+    assert 0 < len(good) < 5000 and [obj for _, obj in good] == records[: len(good)]
+    assert good[1][0] == f"{p}#Records[1]"
+    assert "gzip" in err.reason and f"after {len(good)} records" in err.reason
+
+
+def test_content_after_the_top_level_array_is_reported(tmp_path: Path) -> None:
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps([A]) + "\n}}}")
+    items = read(p)
+    assert ok(items) == [(f"{p}[0]", A)]
+    [err] = errors(items)
+    assert "after 1 records" in err.reason
