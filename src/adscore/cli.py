@@ -212,15 +212,18 @@ def replay(
         _fail(exc)
         return
     fmt = output or ("table" if sys.stdout.isatty() else "jsonl")
-    total = BatchReport()
-    read_errors: list[RecordError] = []
+    total = BatchReport()  # counts only: alerts stream out per batch, errors are printed as they come
+    read_errors = 0
+    errors = 0
+    sent = 0
     bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
 
     def good_items() -> Iterator[tuple[str, Any]]:
+        nonlocal read_errors
         for item in read_inputs(list(paths)):
             bar.advance()
             if isinstance(item, RecordError):
-                read_errors.append(item)
+                read_errors += 1
                 _report_errors([item])
             else:
                 yield item
@@ -234,10 +237,15 @@ def replay(
                     break
                 report = engine.run(chunk)
             _report_errors(report.errors)
-            total.merge(report)
+            errors += len(report.errors)
+            sent += len(report.sent)
             if fmt == "jsonl" or fmt == "ocsf":
                 _emit(report.sent, fmt, sys.stdout)
                 sys.stdout.flush()
+                report.sent.clear()  # memory stays flat however many alerts a replay raises
+            report.alerts.clear()
+            report.errors.clear()
+            total.merge(report)
     finally:
         bar.stop()
         engine.store.close()
@@ -245,14 +253,14 @@ def replay(
             tmp.cleanup()
     if fmt == "table":
         _emit(total.sent, fmt, sys.stdout)
-    total.counts["records"] += len(read_errors)
-    total.counts["errors"] += len(read_errors)
+    total.counts["records"] += read_errors
+    total.counts["errors"] += read_errors
     s = total.summary()
     c = s["counts"]
     _err(
         f"adscore replay: {c.get('records', 0)} records, {c.get('events', 0)} events, "
         f"{c.get('errors', 0)} errors, {c.get('suppressed', 0)} suppressed, "
-        f"{len(total.sent)} alerts ({c.get('deduplicated', 0)} already sent)"
+        f"{sent} alerts ({c.get('deduplicated', 0)} already sent)"
     )
     if s["alerts_by_detection"]:
         _err("  by detection: " + ", ".join(f"{k}={v}" for k, v in sorted(s["alerts_by_detection"].items())))
@@ -261,7 +269,7 @@ def replay(
         sys.exit(1)
     if c.get("records", 0) == 0:
         _no_records("replay", paths)
-    if strict and (read_errors or total.errors):
+    if strict and (read_errors or errors):
         sys.exit(2)
 
 
