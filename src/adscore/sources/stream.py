@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import zlib
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -116,6 +118,7 @@ class Scanner:
         self.buf = ""
         self.pos = 0
         self.eof = False
+        self.spaced = False  # records are separated by whitespace (see next_record_fast)
 
     def fill(self, want: int) -> None:
         """Drop consumed text and read until ``want`` unconsumed characters or the end."""
@@ -172,6 +175,12 @@ class Scanner:
 
 
 
+@lru_cache(maxsize=64)
+def _separator(key: str) -> re.Pattern[str]:
+    """``}`` ``,`` ``{"key":`` with any whitespace between: the boundary of two records that start with ``key``."""
+    return re.compile(r"\}[ \t\r\n]*,[ \t\r\n]*\{" + re.escape(key) + r"[ \t\r\n]*:")
+
+
 def next_record_fast(sc: Scanner) -> Any:
     """Decode the record at the cursor with orjson when its end can be found cheaply, else None.
 
@@ -181,8 +190,10 @@ def next_record_fast(sc: Scanner) -> Any:
     text can only be structure; it may still close a *nested* object, but then
     the slice is not a complete JSON value and orjson rejects it. A slice that
     parses is therefore exactly one record. Anything else (the last record of
-    the buffer, pretty-printed files, values orjson refuses such as NaN or
-    lone surrogates) returns None and the caller uses ``json.raw_decode``.
+    the buffer, values orjson refuses such as NaN or lone surrogates) returns
+    None and the caller uses ``json.raw_decode``. Records separated by
+    whitespace (an array written one record per line, or pretty-printed) are
+    found by the same boundary with whitespace allowed around the comma.
     """
     buf = sc.buf
     pos = sc.pos
@@ -191,9 +202,19 @@ def next_record_fast(sc: Scanner) -> Any:
     q = buf.find('"', pos + 2, pos + 66)
     if q < 0:
         return None
-    end = buf.find("},{" + buf[pos + 1 : q + 1] + ":", q)
+    key = buf[pos + 1 : q + 1]
+    # A failed search scans the whole buffer, so the layout that found the last boundary is tried
+    # first: compact (CloudTrail's own), or with whitespace around the comma (an array written one
+    # record per line, or pretty-printed; raw whitespace cannot occur inside a JSON string).
+    end = -1
+    if not sc.spaced:
+        end = buf.find("},{" + key + ":", q)
     if end < 0:
-        return None
+        m = _separator(key).search(buf, q)
+        if m is None:
+            return None
+        end = m.start()
+        sc.spaced = True
     try:
         v = orjson.loads(buf[pos : end + 1])
     except orjson.JSONDecodeError:
