@@ -43,7 +43,7 @@ from adscore import actions
 from adscore.events import UNKNOWN_PRINCIPAL, Event, Principal, RecordError, Resource
 from adscore.sources.common import excerpt, parse_time
 from adscore.sources.stream import Readable as _Readable
-from adscore.sources.stream import Scanner, StreamError, iter_array, iter_text
+from adscore.sources.stream import Scanner, StreamError, iter_array, iter_members, iter_text
 
 __all__ = [
     "CLOUDTRAIL_DETAIL_TYPES",
@@ -1461,19 +1461,7 @@ def iter_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[d
         if c != "{":
             raise StreamError("not a JSON object" if c else "empty file")
         sc.pos += 1
-        while True:
-            c = sc.peek()
-            if c == "}":
-                break
-            if c == ",":
-                sc.pos += 1
-                continue
-            if c != '"':
-                raise StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
-            key = sc.value()
-            if sc.peek() != ":":
-                raise StreamError("expected ':' after a key")
-            sc.pos += 1
+        for key in iter_members(sc):
             if key == "Records" and sc.peek() == "[":
                 sc.pos += 1
                 found = True

@@ -219,12 +219,9 @@ def _parse_activity(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
     if not op:
         return [_err("missing operationName", loc, rec)]
     t = rec.get("time") or rec.get("eventTimestamp")
-    if t is None:
-        return [_err("missing time", loc, rec)]
-    try:
-        when = parse_time(t)
-    except ValueError as e:
-        return [_err(str(e), loc, rec)]
+    when = _time_of(t, loc, rec)
+    if isinstance(when, RecordError):
+        return [when]
     resource_id = get_str(rec, "resourceId") or ""
     props = rec.get("properties")
     if not isinstance(props, dict):
@@ -626,12 +623,9 @@ def _parse_graph(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
     if not isinstance(props, dict):
         return [_err("Graph activity record has no 'properties' object", loc, rec)]
     t = rec.get("time") or props.get("timeGenerated")
-    if t is None:
-        return [_err("missing time", loc, rec)]
-    try:
-        when = parse_time(t)
-    except ValueError as e:
-        return [_err(str(e), loc, rec)]
+    when = _time_of(t, loc, rec)
+    if isinstance(when, RecordError):
+        return [when]
     method = (get_str(props, "requestMethod", n=16) or "").upper()
     uri = get_str(props, "requestUri", n=8192)
     if not method or not uri:
@@ -729,12 +723,9 @@ def _data_plane_principal(rec: dict[str, Any], service: str, account_name: str |
 
 def _parse_data_plane(rec: dict[str, Any], loc: str, service: str) -> list[Event | RecordError]:
     t = rec.get("time")
-    if t is None:
-        return [_err("missing time", loc, rec)]
-    try:
-        when = parse_time(t)
-    except ValueError as e:
-        return [_err(str(e), loc, rec)]
+    when = _time_of(t, loc, rec)
+    if isinstance(when, RecordError):
+        return [when]
     op = get_str(rec, "operationName", n=200)
     if not op:
         return [_err(f"{service} log record has no operationName", loc, rec)]
@@ -942,12 +933,9 @@ def _parse_signin(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
     if not isinstance(props, dict):
         props = {}
     t = rec.get("time") or props.get("createdDateTime")
-    if t is None:
-        return [_err("missing time", loc, rec)]
-    try:
-        when = parse_time(t)
-    except ValueError as e:
-        return [_err(str(e), loc, rec)]
+    when = _time_of(t, loc, rec)
+    if isinstance(when, RecordError):
+        return [when]
     result = rec.get("resultType")
     if result is None:
         result = get_path(props, "status", "errorCode")
@@ -997,12 +985,9 @@ def _parse_entra_audit(rec: dict[str, Any], loc: str) -> list[Event | RecordErro
     if not isinstance(props, dict):
         props = {}
     t = rec.get("time") or props.get("activityDateTime")
-    if t is None:
-        return [_err("missing time", loc, rec)]
-    try:
-        when = parse_time(t)
-    except ValueError as e:
-        return [_err(str(e), loc, rec)]
+    when = _time_of(t, loc, rec)
+    if isinstance(when, RecordError):
+        return [when]
     op = get_str(rec, "operationName", n=300) or get_str(props, "activityDisplayName", n=300)
     if not op:
         return [_err("missing operationName", loc, rec)]
@@ -1047,6 +1032,16 @@ def _parse_entra_audit(rec: dict[str, Any], loc: str) -> list[Event | RecordErro
 # ------------------------------------------------------------------------------------------------
 # small helpers
 # ------------------------------------------------------------------------------------------------
+def _time_of(t: Any, loc: str, rec: Any) -> datetime | RecordError:
+    """A record's time, or the RecordError that says why it has none."""
+    if t is None:
+        return _err("missing time", loc, rec)
+    try:
+        return parse_time(t)
+    except ValueError as e:
+        return _err(str(e), loc, rec)
+
+
 def _err(reason: str, location: str, obj: Any) -> RecordError:
     return RecordError(family=FAMILY, reason=reason, location=location, excerpt=excerpt(obj))
 

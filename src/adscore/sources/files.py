@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from adscore.events import RecordError
-from adscore.sources.stream import Scanner, StreamError, iter_array, iter_text
+from adscore.sources.stream import Scanner, StreamError, iter_array, iter_members, iter_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -173,20 +173,7 @@ def _stream_document(raw: Readable, name: str) -> Iterator[Item]:
 
 def _skip_rest_of_object(sc: Scanner) -> None:
     """After the records array: the object's other members (skipped), its ``}`` and nothing else."""
-    while True:
-        c = sc.peek()
-        if c == "}":
-            sc.pos += 1
-            break
-        if c == ",":
-            sc.pos += 1
-            continue
-        if c != '"':
-            raise StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
-        sc.value()
-        if sc.peek() != ":":
-            raise StreamError("expected ':' after a key")
-        sc.pos += 1
+    for _key in iter_members(sc):
         sc.value()
     if sc.peek():
         raise StreamError("content after the top-level object")

@@ -33,6 +33,7 @@ __all__ = [
     "StreamError",
     "iter_array",
     "iter_bytes",
+    "iter_members",
     "iter_text",
     "next_record_fast",
 ]
@@ -239,3 +240,26 @@ def iter_array(sc: Scanner) -> Iterator[Any]:
         if v is None:
             v = sc.value()
         yield v
+
+
+def iter_members(sc: Scanner) -> Iterator[str]:
+    """The keys of the JSON object whose ``{`` the cursor has just passed, then past its ``}``.
+
+    After each key the cursor is on that member's value, which the caller consumes
+    (``sc.value()``, or :func:`iter_array` after its ``[``) before asking for the next key.
+    """
+    while True:
+        c = sc.peek()
+        if c == "}":
+            sc.pos += 1
+            return
+        if c == ",":
+            sc.pos += 1
+            continue
+        if c != '"':
+            raise StreamError(f"unexpected {c!r} in the top-level object" if c else "file ends early")
+        key = sc.value()
+        if sc.peek() != ":":
+            raise StreamError("expected ':' after a key")
+        sc.pos += 1
+        yield key
