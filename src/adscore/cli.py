@@ -16,6 +16,7 @@ from adscore.errors import AdscoreError, ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from datetime import datetime
 
     from adscore.events import RecordError
 
@@ -33,17 +34,31 @@ def _check_inputs(command: str, paths: Sequence[str]) -> None:
     """Exit 2 with a clear message when an input path does not exist (before any work is done)."""
     import os
 
-    missing = [p for p in paths if p != "-" and not os.path.exists(p)]
+    from adscore.sources.objects import SCHEMES, is_object_url
+
+    missing = [p for p in paths if p != "-" and not is_object_url(p) and not os.path.exists(p)]
     for path in missing:
-        hint = " (object storage URLs are not read yet: download the objects first)" if "://" in path else ""
+        hint = f" (object storage URLs read: {', '.join(SCHEMES)})" if "://" in path else ""
         _err(f"adscore {command}: no such file or directory: {path!r}{hint}")
     if missing:
         sys.exit(2)
 
 
+_DAY_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A naive command-line time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC)
+
+
 def _no_records(command: str, paths: Sequence[str]) -> None:
     """Exit 2: the inputs exist but hold no record (an empty file, a folder with no log files)."""
-    _err(f"adscore {command}: no records in {', '.join(repr(p) for p in paths)}")
+    _err(f"adscore {command}: no readable records in {', '.join(repr(p) for p in paths)}")
     sys.exit(2)
 
 
@@ -183,6 +198,10 @@ def _emit(alerts: Sequence[Any], output: str, stream: IO[str]) -> None:
 @click.option("--sink", "sinks", multiple=True, help="Also send alerts to this sink URL (repeatable).")
 @click.option("--strict", is_flag=True, help="Exit with status 2 if any record cannot be read.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
+@click.option("--since", type=click.DateTime(_DAY_FORMATS), default=None,
+              help="s3:// inputs: only objects whose key names this day (UTC) or a later one.")
+@click.option("--until", type=click.DateTime(_DAY_FORMATS), default=None,
+              help="s3:// inputs: only objects whose key names this day (UTC) or an earlier one.")
 def replay(
     paths: tuple[str, ...],
     config: str | None,
@@ -191,8 +210,13 @@ def replay(
     sinks: tuple[str, ...],
     strict: bool,
     progress: bool | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> None:
-    """Run every detection over PATHS and print the alerts; a summary goes to stderr."""
+    """Run every detection over PATHS (files, directories, -, s3://bucket/prefix) and print the alerts.
+
+    A summary goes to stderr.
+    """
     from adscore.engine import BatchReport, paused_gc
     from adscore.events import RecordError
     from adscore.runtime import build_engine
@@ -220,7 +244,7 @@ def replay(
 
     def good_items() -> Iterator[tuple[str, Any]]:
         nonlocal read_errors
-        for item in read_inputs(list(paths)):
+        for item in read_inputs(list(paths), since=_utc(since), until=_utc(until)):
             bar.advance()
             if isinstance(item, RecordError):
                 read_errors += 1
@@ -253,6 +277,7 @@ def replay(
             tmp.cleanup()
     if fmt == "table":
         _emit(total.sent, fmt, sys.stdout)
+    readable = total.counts.get("records", 0)
     total.counts["records"] += read_errors
     total.counts["errors"] += read_errors
     s = total.summary()
@@ -267,7 +292,7 @@ def replay(
     if total.sink_error:
         _err(f"adscore replay: alerts not delivered: {total.sink_error}")
         sys.exit(1)
-    if c.get("records", 0) == 0:
+    if readable == 0:  # nothing read (a missing bucket, an empty prefix, only unreadable files)
         _no_records("replay", paths)
     if strict and (read_errors or errors):
         sys.exit(2)

@@ -22,14 +22,16 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from adscore.events import RecordError
+from adscore.sources.objects import is_object_url, read_objects
 from adscore.sources.stream import Scanner, StreamError, iter_array, iter_members, iter_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
 
     from adscore.sources.stream import Readable
 
-__all__ = ["SUFFIXES", "count_hint", "read_inputs"]
+__all__ = ["SUFFIXES", "count_hint", "read_inputs", "stream_document"]
 
 Item = tuple[str, Any] | RecordError
 
@@ -124,7 +126,7 @@ class _Prefixed:
         return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
 
 
-def _stream_document(raw: Readable, name: str) -> Iterator[Item]:
+def stream_document(raw: Readable, name: str) -> Iterator[Item]:
     """Read one JSON document in bounded memory, record by record where it is a list of records.
 
     A top-level array yields its elements (``name[i]``); an object whose first member is a
@@ -208,7 +210,7 @@ def _auto(stream: IO[Any] | gzip.GzipFile, name: str) -> Iterator[Item]:
             yield _error(f"{name}:{lineno}", _decode_error(head, error), head)
             yield from _lines(stream, name, start=lineno + 1)
             return
-    yield from _stream_document(_Prefixed(first, stream), name)
+    yield from stream_document(_Prefixed(first, stream), name)
 
 
 #: Rows read from a Parquet file at a time (one record batch; a row group is read in several).
@@ -253,7 +255,7 @@ def _read_file(path: str) -> Iterator[Item]:
         # is not one document); anything else streams as JSON Lines when its first line is a record.
         if inner.endswith(".json"):  # gzip or not: detected by its magic bytes
             with open(path, "rb") as f:
-                yield from _stream_document(f, path)
+                yield from stream_document(f, path)
         elif low.endswith(".gz"):
             with gzip.open(path, "rb") as gz:
                 yield from _auto(gz, path)
@@ -288,17 +290,27 @@ def _walk(directory: str) -> Iterator[str]:
                 yield path
 
 
-def read_inputs(paths: Sequence[str], *, stdin: IO[bytes] | IO[str] | None = None) -> Iterator[Item]:
+def read_inputs(
+    paths: Sequence[str],
+    *,
+    stdin: IO[bytes] | IO[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[Item]:
     """Yield ``(location, record)`` pairs, or ``RecordError`` for what cannot be read.
 
     Parameters
     ----------
     paths : Sequence[str]
-        Files, directories (read recursively, sorted; only ``.json``, ``.jsonl``,
-        ``.ndjson``, ``.log`` and ``.gz``; hidden files skipped) or ``-`` for stdin.
+        Files, directories (read recursively, sorted; hidden files skipped; files
+        named ``.json``, ``.jsonl``, ``.ndjson``, ``.log``, ``.gz``, ``.parquet``, or
+        whose content opens as JSON), ``-`` for stdin, or ``s3://bucket/prefix``.
     stdin : IO | None
         Stream used for ``-`` (default ``sys.stdin``); read as JSON Lines when its
         first line is a record, else as one document.
+    since, until : datetime | None
+        For object-store URLs: only the objects whose key names a day in this range
+        (keys without a day are always read).
 
     Returns
     -------
@@ -312,7 +324,9 @@ def read_inputs(paths: Sequence[str], *, stdin: IO[bytes] | IO[str] | None = Non
     ...     print(item)
     """
     for path in paths:
-        if path == "-":
+        if is_object_url(path):
+            yield from read_objects(path, since=since, until=until)
+        elif path == "-":
             stream: Any = stdin if stdin is not None else sys.stdin
             yield from _auto(getattr(stream, "buffer", stream), "<stdin>")
         elif os.path.isdir(path):
@@ -328,7 +342,7 @@ def count_hint(paths: Sequence[str]) -> int | None:
     """Return the total size in bytes of what :func:`read_inputs` would read (None for stdin)."""
     total = 0
     for path in paths:
-        if path == "-":
+        if path == "-" or is_object_url(path):
             return None
         try:
             if os.path.isdir(path):

@@ -232,14 +232,14 @@ class _CountingReader:
 
 
 def test_a_large_records_file_or_array_is_read_record_by_record_not_whole() -> None:
-    from adscore.sources.files import _stream_document
+    from adscore.sources.files import stream_document
 
     record = {"eventVersion": "1.09", "eventName": "DescribeInstances", "pad": "x" * 900}
     for doc in ({"Records": [record] * 12_000}, [record] * 12_000):
         raw = json.dumps(doc, separators=(",", ":")).encode()  # about 11 MB, CloudTrail's compact layout
         for data in (raw, gzip.compress(raw, 1)):
             reader = _CountingReader(data)
-            items = _stream_document(reader, "big")
+            items = stream_document(reader, "big")
             first = next(items)
             assert first[1] == record
             assert reader.read_bytes < 3 * 2**20, "the first record must come before the file is read"
