@@ -1,4 +1,4 @@
-"""The ``adscore`` command line: events, replay, detections, ads, state, package, emulate."""
+"""The ``adscore`` command line: events, replay, backfill, detections, ads, state, package, emulate."""
 
 from __future__ import annotations
 
@@ -403,6 +403,44 @@ def package(cloud: str, out: Path, arch: str, python_version: str) -> None:
     mod = import_module(f"adscore.packaging.{cloud}")
     path: Path = mod.build(out, arch, python_version=python_version) if cloud == "aws" else mod.build(out)
     click.echo(f"{path} {path.stat().st_size / 1_048_576:.1f} MiB")
+
+
+@main.command()
+@click.argument("cloud", type=click.Choice(["aws", "azure", "gcp"]))
+@click.argument("source")
+@click.option("--since", type=click.DateTime(_DAY_FORMATS), default=None, help="Only objects of this day (UTC) or later.")
+@click.option("--until", type=click.DateTime(_DAY_FORMATS), default=None, help="Only objects of this day (UTC) or earlier.")
+@click.option("--queue", default=None, help="AWS: the queue URL or name (default: <name-prefix>-cloudtrail-files).")
+@click.option("--name-prefix", default="adscore", show_default=True, help="The Terraform module's name_prefix.")
+def backfill(
+    cloud: str, source: str, since: datetime | None, until: datetime | None, queue: str | None, name_prefix: str
+) -> None:
+    """Hand an archive (SOURCE: s3://bucket/prefix) to CLOUD's deployed function, which processes it in parallel.
+
+    AWS: every CloudTrail object under the prefix is announced to the function's SQS queue as the S3
+    notification S3 sends for a new object, so the deployed sqs function reads it as a live file.
+    """
+    if cloud != "aws":
+        _err(f"adscore backfill {cloud}: not available yet (aws is); replay the archive with `adscore replay`")
+        sys.exit(2)
+    from adscore.backfill import backfill_aws
+
+    try:
+        result = backfill_aws(
+            source, queue=queue, name_prefix=name_prefix, since=_utc(since), until=_utc(until),
+            progress=sys.stderr.isatty(),
+        )  # fmt: skip
+    except AdscoreError as exc:
+        _fail(exc)
+        return
+    _err(
+        f"adscore backfill aws: {result.objects} objects ({result.bytes / 2**20:.1f} MiB) announced to the "
+        f"function's queue, {len(result.failed)} failed"
+    )
+    if result.failed or result.objects == 0:
+        if result.objects == 0:
+            _err(f"adscore backfill aws: no log objects under {source!r} in that range")
+        sys.exit(2)
 
 
 @main.command()

@@ -22,7 +22,7 @@ from adscore.events import RecordError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["SCHEMES", "is_object_url", "key_day", "read_objects"]
+__all__ = ["SCHEMES", "is_object_url", "key_day", "list_objects", "read_objects"]
 
 SCHEMES = ("s3://",)
 """Object-store URL schemes ``adscore replay`` reads."""
@@ -65,6 +65,45 @@ def _error(location: str, reason: str) -> RecordError:
     return RecordError(family="input", reason=reason[:1024], location=location, excerpt="")
 
 
+def list_objects(
+    url: str, *, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[tuple[str, str, int, str] | str]:
+    """``(bucket, key, size, region)`` of every log object under ``url`` in the day range, or an error text.
+
+    CloudTrail's digest and Insight files, zero-byte objects and folder markers are left out.
+    """
+    if not url.startswith("s3://"):
+        yield f"unsupported object store URL {url!r} (supported: {', '.join(SCHEMES)})"
+        return
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        yield "reading s3:// needs boto3: pip install 'adscore[aws]'"
+        return
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        yield "no bucket in the URL (s3://BUCKET/PREFIX)"
+        return
+    client = _s3_client()
+    region = str(client.meta.region_name or "us-east-1")
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", ()):
+                key = obj["Key"]
+                if not obj.get("Size") or any(s in f"/{key}" for s in _SKIPPED) or key.endswith("/"):
+                    continue
+                if _in_range(key, since, until):
+                    yield bucket, key, int(obj["Size"]), region
+    except (ClientError, BotoCoreError) as e:
+        yield f"cannot list {url}: {_reason(e)}"
+
+
+def _s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
 def read_objects(
     url: str, *, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[tuple[str, Any] | RecordError]:
@@ -76,39 +115,24 @@ def read_objects(
     """
     from adscore.sources.files import stream_document
 
-    if not url.startswith("s3://"):
-        yield _error(url, f"unsupported object store URL (supported: {', '.join(SCHEMES)})")
-        return
-    try:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError:
-        yield _error(url, "reading s3:// needs boto3: pip install 'adscore[aws]'")
-        return
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    if not bucket:
-        yield _error(url, "no bucket in the URL (s3://BUCKET/PREFIX)")
-        return
-    client = boto3.client("s3")
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", ()):
-                key = obj["Key"]
-                if not obj.get("Size") or any(s in f"/{key}" for s in _SKIPPED) or key.endswith("/"):
-                    continue
-                if not _in_range(key, since, until):
-                    continue
-                location = f"s3://{bucket}/{key}"
-                try:
-                    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                    try:
-                        yield from stream_document(body, location)
-                    finally:
-                        body.close()
-                except (ClientError, BotoCoreError, OSError) as e:
-                    yield _error(location, f"cannot read the object: {_reason(e)}")
-    except (ClientError, BotoCoreError) as e:
-        yield _error(url, f"cannot list {url}: {_reason(e)}")
+    client = None
+    for item in list_objects(url, since=since, until=until):
+        if isinstance(item, str):
+            yield _error(url, item)
+            continue
+        from botocore.exceptions import BotoCoreError, ClientError  # there: list_objects found boto3
+
+        bucket, key, _size, _region = item
+        location = f"s3://{bucket}/{key}"
+        client = client or _s3_client()
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            try:
+                yield from stream_document(body, location)
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError, OSError) as e:
+            yield _error(location, f"cannot read the object: {_reason(e)}")
 
 
 def _reason(exc: Exception) -> str:
