@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,3 +110,48 @@ def test_an_empty_prefix_or_a_missing_bucket_exits_non_zero(aws_env: MotoServer)
     assert code == 2 and "no readable records" in stderr
     code, _, stderr = _alerts("s3://no-such-bucket/AWSLogs/")
     assert code == 2 and "NoSuchBucket" in stderr
+
+
+# --------------------------------------------------------------------------- Azure Blob (Azurite)
+
+from tests.integration import azurite as _azurite  # noqa: E402
+
+azurite = _azurite.azurite  # the session fixture
+
+
+def test_replay_from_azure_blob_reads_a_diagnostic_container_as_the_files_on_disk(
+    azurite: _azurite.Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob import ContainerClient
+
+    # GIVEN an Activity Log archive as diagnostic settings write it to a storage account: one
+    # PT1H.json per hour (JSON Lines) under resourceId=/.../y=/m=/d=/h=/m=00/
+    records = [json.loads(line) for f in sorted((REPO / "examples" / "azure").glob("*.jsonl"))
+               for line in f.read_text().splitlines() if line.strip()]  # fmt: skip
+    flat = []
+    for r in records:
+        flat.extend(r["records"] if isinstance(r, dict) and isinstance(r.get("records"), list) else [r])
+    hours: dict[str, list[str]] = defaultdict(list)
+    for r in flat:
+        t = str(r.get("time") or r.get("eventTime") or "2026-03-14T00")
+        hours[f"y={t[:4]}/m={t[5:7]}/d={t[8:10]}/h={t[11:13]}"].append(json.dumps(r))
+    container = f"insights-logs-{uuid.uuid4().hex[:8]}"
+    client = ContainerClient.from_connection_string(azurite.connection_string, container)
+    client.create_container()
+    local = tmp_path / "local"
+    for hour, lines in hours.items():
+        key = f"resourceId=/SUBSCRIPTIONS/00000000-1111-2222-3333-444444444444/{hour}/m=00/PT1H.json"
+        client.upload_blob(key, ("\n".join(lines) + "\n").encode())
+        (local / key).parent.mkdir(parents=True, exist_ok=True)
+        (local / key).write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+
+    # WHEN the container and the same files on disk are replayed THEN the alerts are the same
+    code_disk, on_disk, err_disk = _alerts(str(local))
+    code_az, from_az, err_az = _alerts(f"az://{container}/resourceId=/")
+    assert code_disk == 0 and code_az == 0, err_az
+    assert on_disk and from_az == on_disk
+    assert err_az.split("adscore replay: ", 1)[1].split(",")[0] == err_disk.split("adscore replay: ", 1)[1].split(",")[0]
+    # a container that does not exist names the service's error and exits non-zero
+    code, _, stderr = _alerts("az://no-such-container/x")
+    assert code == 2 and "ContainerNotFound" in stderr

@@ -12,6 +12,7 @@ reading goes on.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import orjson
 
 from adscore.events import RecordError
 from adscore.sources.objects import is_object_url, read_objects
-from adscore.sources.stream import Scanner, StreamError, iter_array, iter_members, iter_text
+from adscore.sources.stream import Scanner, StreamError, iter_array, iter_bytes, iter_members, iter_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from adscore.sources.stream import Readable
 
-__all__ = ["SUFFIXES", "count_hint", "read_inputs", "stream_document"]
+__all__ = ["SUFFIXES", "count_hint", "read_inputs", "stream_document", "stream_object"]
 
 Item = tuple[str, Any] | RecordError
 
@@ -179,6 +180,45 @@ def _skip_rest_of_object(sc: Scanner) -> None:
         sc.value()
     if sc.peek():
         raise StreamError("content after the top-level object")
+
+
+class _ChunkIO(io.RawIOBase):
+    """A readable raw stream over an iterator of byte chunks (for :class:`io.BufferedReader`)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buf:
+            self._buf = next(self._chunks, b"")
+            if not self._buf:
+                return 0
+        n = min(len(target), len(self._buf))
+        target[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def stream_object(raw: Readable, name: str) -> Iterator[Item]:
+    """A stored object of any layout, gzipped or not (by its magic bytes), in bounded memory.
+
+    JSON Lines (an Azure diagnostic container's ``PT1H.json``, a log sink's files) stream line by
+    line; a document (a CloudTrail file, a JSON array) streams record by record. A read that fails
+    part-way (network, truncated gzip) ends the object with one error; what was read stays read.
+    """
+    reader = io.BufferedReader(_ChunkIO(iter_bytes(raw)), buffer_size=1 << 20)
+    count = 0
+    try:
+        for item in _auto(reader, name):
+            count += 1
+            yield item
+    except (StreamError, zlib.error, OSError, EOFError) as e:
+        where = f"after {count} records: " if count else ""
+        yield _error(name, f"unreadable object {where}{type(e).__name__}: {e}")
 
 
 def _auto(stream: IO[Any] | gzip.GzipFile, name: str) -> Iterator[Item]:
