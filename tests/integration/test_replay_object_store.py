@@ -155,3 +155,49 @@ def test_replay_from_azure_blob_reads_a_diagnostic_container_as_the_files_on_dis
     # a container that does not exist names the service's error and exits non-zero
     code, _, stderr = _alerts("az://no-such-container/x")
     assert code == 2 and "ContainerNotFound" in stderr
+
+
+# --------------------------------------------------------------------------- Cloud Storage (local JSON API server)
+
+
+def test_replay_from_gcs_reads_a_log_sink_folder_as_the_files_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against tests/integration/gcs_fake.py: no GCS emulator runs here; it checks each request against the JSON API."""
+    from tests.integration.gcs_fake import FakeGCS
+
+    # GIVEN GCP audit log entries as a log sink writes them to Cloud Storage: JSON Lines per hour
+    # under cloudaudit.googleapis.com/activity/YYYY/MM/DD/, one object big enough to be read in ranges
+    entries = [json.loads(line) for f in sorted((REPO / "examples" / "gcp").glob("*.jsonl"))
+               for line in f.read_text().splitlines() if line.strip()]  # fmt: skip
+    by_day: dict[str, list[str]] = defaultdict(list)
+    for e in entries:
+        t = str(e.get("timestamp") or e.get("time") or "2026-03-14")
+        by_day[t[:10].replace("-", "/")].append(json.dumps(e))
+    local = tmp_path / "local"
+    with FakeGCS() as gcs:
+        for day, lines in by_day.items():
+            key = f"cloudaudit.googleapis.com/activity/{day}/00:00:00_00:59:59_S0.json"
+            data = ("\n".join(lines) + "\n").encode()
+            gcs.put("org-audit-sink", key, data)
+            (local / key).parent.mkdir(parents=True, exist_ok=True)
+            (local / key).write_bytes(data)
+        big = "\n".join(json.dumps(e) for e in entries * 40) + "\n"  # over a few MiB: ranged reads
+        gcs.put("org-audit-sink", "cloudaudit.googleapis.com/data_access/2020/01/01/big.json", big.encode())
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test-project")
+
+        # WHEN the sink folder and the same files on disk are replayed THEN the alerts are the same
+        code_disk, on_disk, _ = _alerts(str(local))
+        code_gs, from_gs, err_gs = _alerts("gs://org-audit-sink/cloudaudit.googleapis.com/activity/")
+        assert code_disk == 0 and code_gs == 0, err_gs
+        assert on_disk and from_gs == on_disk
+        # the big object is read in full, through ranges
+        code, _, stderr = _alerts("gs://org-audit-sink/cloudaudit.googleapis.com/data_access/")
+        assert code == 0 and f"adscore replay: {len(entries) * 40} records" in stderr, stderr
+        # a bucket that does not exist is the API's 404, and exits non-zero
+        code, _, stderr = _alerts("gs://no-such-bucket/x")
+        assert code == 2 and "NotFound" in stderr and "no readable records" in stderr
+        assert gcs.rejected == []
+        big_reads = [r for path, r in gcs.requests if "big.json" in path and "/download/" in path]
+        assert len(big_reads) > 1 and all(r and r.startswith("bytes=") for r in big_reads)  # ranged, not whole

@@ -8,6 +8,8 @@ Insight files, zero-byte objects and folder markers are skipped by name.
 
 - ``s3://bucket/prefix``: boto3 (``pip install 'adscore[aws]'``), the standard credential chain
   and ``AWS_ENDPOINT_URL``.
+- ``gs://bucket/prefix``: google-cloud-storage (``pip install 'adscore[gcs]'``), Application
+  Default Credentials (``STORAGE_EMULATOR_HOST`` for an emulator);
 - ``az://container/prefix`` (the account from ``AZURE_STORAGE_CONNECTION_STRING``, else
   ``AZURE_STORAGE_ACCOUNT`` with ``DefaultAzureCredential``) and
   ``https://<account>.blob.core.windows.net/<container>/<prefix>``: azure-storage-blob
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMES", "is_object_url", "key_day", "list_objects", "read_objects"]
 
-SCHEMES = ("s3://", "az://", "https://<account>.blob.core.windows.net/")
+SCHEMES = ("s3://", "gs://", "az://", "https://<account>.blob.core.windows.net/")
 """Object-store URLs ``adscore replay`` reads."""
 _AZURE_HTTPS = re.compile(r"^https://([a-z0-9]+)\.blob\.core\.windows\.net/([^/]+)/?(.*)$")
 _DAY = re.compile(r"/(?:y=)?(\d{4})/(?:m=)?(\d{2})/(?:d=)?(\d{2})(?:/|$)")
@@ -41,7 +43,7 @@ _SKIPPED = ("/CloudTrail-Digest/", "/CloudTrail-Insight/")
 
 def is_object_url(path: str) -> bool:
     """True for a URL this module reads."""
-    return path.startswith(("s3://", "az://")) or _AZURE_HTTPS.match(path) is not None
+    return path.startswith(("s3://", "gs://", "az://")) or _AZURE_HTTPS.match(path) is not None
 
 
 def key_day(key: str) -> date | None:
@@ -117,6 +119,33 @@ class _S3(_Store):
         return f"s3://{self.bucket}/{key}"
 
 
+class _GCS(_Store):
+    def __init__(self, url: str) -> None:
+        import google.cloud.storage as storage
+        from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+
+        self.url = url
+        self.bucket, _, self.prefix = url[len("gs://") :].partition("/")
+        if not self.bucket:
+            raise ValueError("no bucket in the URL (gs://BUCKET/PREFIX)")
+        try:
+            self.client = storage.Client()
+        except GoogleAuthError as e:
+            raise ValueError(f"gs:// needs Application Default Credentials: {str(e).splitlines()[0][:200]}") from e
+        self.errors = (GoogleAPIError, GoogleAuthError)
+
+    def listing(self) -> Iterator[tuple[str, int]]:
+        for blob in self.client.list_blobs(self.bucket, prefix=self.prefix or None):
+            yield blob.name, int(blob.size or 0)
+
+    def open(self, key: str) -> Any:
+        return self.client.bucket(self.bucket).blob(key).open("rb", chunk_size=1 << 20)
+
+    def location(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+
 class _Chunks:
     """``read(n)`` over an iterator of byte chunks (an Azure download)."""
 
@@ -181,6 +210,8 @@ def _store(url: str) -> _Store | str:
     if url.startswith("s3://"):
         factory: type[_Store] = _S3
         extra = "aws"
+    elif url.startswith("gs://"):
+        factory, extra = _GCS, "gcs"
     elif url.startswith("az://") or _AZURE_HTTPS.match(url):
         factory, extra = _AzureBlob, "azure"
     else:
