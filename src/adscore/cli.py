@@ -75,36 +75,60 @@ def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 
 class _Progress:
-    """A progress bar on stderr when it is a terminal (rich), silent otherwise."""
+    """Progress on stderr when it is a terminal (rich), silent otherwise.
+
+    Shows the records read and their rate, and, for local inputs whose size is known, the bytes
+    read of the total with the transfer rate and the time left.
+    """
 
     def __init__(self, paths: Sequence[str], enabled: bool) -> None:
         self._progress: Any = None
         self._task: Any = None
+        self._records = 0
         if not enabled:
             return
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
+            DownloadColumn,
             Progress,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
         )
 
+        from adscore.sources.files import count_hint
+
+        total = count_hint(paths)
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("[progress.description]{task.description}"),
+            TextColumn("{task.fields[records]:,} records ({task.fields[rate]:,.0f}/s)"),
             BarColumn(),
-            MofNCompleteColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
         )
-        self._task = self._progress.add_task("records", total=None)
+        self._task = self._progress.add_task("replay", total=total or None, records=0, rate=0.0)
         self._progress.start()
 
     def advance(self, n: int = 1) -> None:
+        """Count ``n`` more records."""
+        if self._progress is None:
+            return
+        self._records += n
+        if self._records % 500 == 0:
+            elapsed = self._progress.tasks[0].elapsed or 0.0
+            rate = self._records / elapsed if elapsed > 0 else 0.0
+            self._progress.update(self._task, records=self._records, rate=rate)
+
+    def bytes_read(self, n: int) -> None:
+        """Count ``n`` more bytes read from the inputs (``read_inputs(on_bytes=...)``)."""
         if self._progress is not None:
             self._progress.advance(self._task, n)
 
@@ -141,7 +165,7 @@ def events(paths: tuple[str, ...], strict: bool, progress: bool | None) -> None:
     errors: list[RecordError] = []
     bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
     try:
-        for item in read_inputs(list(paths)):
+        for item in read_inputs(list(paths), on_bytes=bar.bytes_read):
             n_records += 1
             bar.advance()
             if isinstance(item, RecordError):
@@ -244,7 +268,7 @@ def replay(
 
     def good_items() -> Iterator[tuple[str, Any]]:
         nonlocal read_errors
-        for item in read_inputs(list(paths), since=_utc(since), until=_utc(until)):
+        for item in read_inputs(list(paths), since=_utc(since), until=_utc(until), on_bytes=bar.bytes_read):
             bar.advance()
             if isinstance(item, RecordError):
                 read_errors += 1

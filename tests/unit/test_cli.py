@@ -191,7 +191,7 @@ def test_a_missing_path_or_object_store_url_exits_2_before_any_work(
 ) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(_ct(1)) + "\n")
-    for missing in (str(tmp_path / "nope.json"), "gs://bucket/AWSLogs/"):
+    for missing in (str(tmp_path / "nope.json"), "ftp://host/AWSLogs/"):
         result = runner.invoke(main, [command, str(good), missing])
         assert result.exit_code == 2
         assert f"no such file or directory: {missing!r}" in result.stderr

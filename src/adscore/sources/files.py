@@ -27,7 +27,7 @@ from adscore.sources.objects import is_object_url, read_objects
 from adscore.sources.stream import Scanner, StreamError, iter_array, iter_bytes, iter_members, iter_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from datetime import datetime
 
     from adscore.sources.stream import Readable
@@ -283,24 +283,51 @@ def _parquet(path: str) -> Iterator[Item]:
         yield _error(f"{path}#row{row}", f"unreadable Parquet data: {str(e)[:300]}")
 
 
-def _read_file(path: str) -> Iterator[Item]:
+class _CountingRaw(io.RawIOBase):
+    """A raw file that reports how many bytes have been read from it (for progress)."""
+
+    def __init__(self, raw: io.RawIOBase, on_bytes: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        n = self._raw.readinto(target) or 0
+        if n:
+            self._on_bytes(n)
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open(path: str, on_bytes: Callable[[int], None] | None) -> io.BufferedReader:
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with the buffered reader
+    return io.BufferedReader(raw if on_bytes is None else _CountingRaw(raw, on_bytes), 1 << 20)
+
+
+def _read_file(path: str, on_bytes: Callable[[int], None] | None = None) -> Iterator[Item]:
     low = path.lower()
     if low.endswith(".parquet"):
         yield from _parquet(path)
+        if on_bytes is not None:
+            on_bytes(os.path.getsize(path))
         return
     inner = low[:-3] if low.endswith(".gz") else low
     try:
         # The layout is recognised from the content, not the name: a `.log` may hold one
         # pretty-printed document, a `.json` JSON Lines. `.json` is read whole (then as lines if it
         # is not one document); anything else streams as JSON Lines when its first line is a record.
-        if inner.endswith(".json"):  # gzip or not: detected by its magic bytes
-            with open(path, "rb") as f:
+        with _open(path, on_bytes) as f:
+            if inner.endswith(".json"):  # gzip or not: detected by its magic bytes
                 yield from stream_document(f, path)
-        elif low.endswith(".gz"):
-            with gzip.open(path, "rb") as gz:
-                yield from _auto(gz, path)
-        else:
-            with open(path, "rb") as f:
+            elif low.endswith(".gz"):
+                with gzip.GzipFile(fileobj=f, mode="rb") as gz:
+                    yield from _auto(gz, path)
+            else:
                 yield from _auto(f, path)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         yield _error(path, f"unreadable gzip file: {e or type(e).__name__}")
@@ -336,6 +363,7 @@ def read_inputs(
     stdin: IO[bytes] | IO[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[Item]:
     """Yield ``(location, record)`` pairs, or ``RecordError`` for what cannot be read.
 
@@ -351,6 +379,9 @@ def read_inputs(
     since, until : datetime | None
         For object-store URLs: only the objects whose key names a day in this range
         (keys without a day are always read).
+    on_bytes : callable, optional
+        Called with the number of bytes read from a local file, as they are read (progress
+        against :func:`count_hint`).
 
     Returns
     -------
@@ -371,9 +402,9 @@ def read_inputs(
             yield from _auto(getattr(stream, "buffer", stream), "<stdin>")
         elif os.path.isdir(path):
             for f in _walk(path):
-                yield from _read_file(f)
+                yield from _read_file(f, on_bytes)
         elif os.path.exists(path):
-            yield from _read_file(path)
+            yield from _read_file(path, on_bytes)
         else:
             yield _error(path, "no such file or directory")
 

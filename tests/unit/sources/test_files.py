@@ -266,3 +266,13 @@ def test_content_after_the_top_level_array_is_reported(tmp_path: Path) -> None:
     assert ok(items) == [(f"{p}[0]", A)]
     [err] = errors(items)
     assert "after 1 records" in err.reason
+
+
+def test_on_bytes_reports_every_byte_read_against_count_hint(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps(A) + "\n" + json.dumps(B) + "\n")
+    (tmp_path / "b.json.gz").write_bytes(gzip.compress(json.dumps({"Records": [A, B]}).encode()))
+    (tmp_path / "c.log").write_text(json.dumps([A], indent=2))
+    seen: list[int] = []
+    items = list(read_inputs([str(tmp_path)], on_bytes=seen.append))
+    assert len(ok(items)) == 5
+    assert sum(seen) == count_hint([str(tmp_path)])  # the progress bar reaches its total
