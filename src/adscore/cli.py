@@ -46,6 +46,23 @@ def _check_inputs(command: str, paths: Sequence[str]) -> None:
 
 _DAY_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
 
+_detections_option = click.option(
+    "--detections", "detection_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="A folder of your own detection modules (repeatable; setting detection_paths).",
+)
+
+
+def _catalogue(config: str | None, detection_dirs: tuple[str, ...]) -> Any:
+    """Built-in and user detections for these settings; exit 2 naming the bad setting or file."""
+    from adscore.detections import catalogue_for
+    from adscore.settings import load_settings
+
+    try:
+        return catalogue_for(load_settings(config, detection_paths=detection_dirs or None))
+    except ConfigError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
 
 def _utc(value: datetime | None) -> datetime | None:
     """A naive command-line time is UTC."""
@@ -226,6 +243,7 @@ def _emit(alerts: Sequence[Any], output: str, stream: IO[str]) -> None:
               help="s3:// inputs: only objects whose key names this day (UTC) or a later one.")
 @click.option("--until", type=click.DateTime(_DAY_FORMATS), default=None,
               help="s3:// inputs: only objects whose key names this day (UTC) or an earlier one.")
+@_detections_option
 def replay(
     paths: tuple[str, ...],
     config: str | None,
@@ -236,6 +254,7 @@ def replay(
     progress: bool | None,
     since: datetime | None,
     until: datetime | None,
+    detection_dirs: tuple[str, ...],
 ) -> None:
     """Run every detection over PATHS (files, directories, -, s3://bucket/prefix) and print the alerts.
 
@@ -253,7 +272,7 @@ def replay(
         tmp = tempfile.TemporaryDirectory(prefix="adscore-")
         state = f"sqlite:///{Path(tmp.name) / 'state.db'}"
     try:
-        settings = load_settings(config, state=state)
+        settings = load_settings(config, state=state, detection_paths=detection_dirs or None)
         all_sinks = list(settings.sinks) + list(sinks)
         engine = build_engine(settings, sinks=all_sinks)
     except AdscoreError as exc:
@@ -324,11 +343,11 @@ def replay(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def detections(as_json: bool) -> None:
-    """List every detection with its technique, severity and the actions it watches."""
-    from adscore.detections import load_catalogue
-
-    cat = load_catalogue()
+@click.option("--config", "config", type=str, default=None, help="Settings YAML (its detection_paths are listed too).")
+@_detections_option
+def detections(as_json: bool, config: str | None, detection_dirs: tuple[str, ...]) -> None:
+    """List every detection (built-in and yours) with its technique, severity and the actions it watches."""
+    cat = _catalogue(config, detection_dirs)
     if as_json:
         for d in cat:
             click.echo(
@@ -359,12 +378,13 @@ def detections(as_json: bool) -> None:
 @click.argument("detection_id", required=False)
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write one <id>.md per detection into this directory.")
-def ads(detection_id: str | None, out: Path | None) -> None:
-    """Render each detection's ADS report in Markdown."""
+@click.option("--config", "config", type=str, default=None, help="Settings YAML (its detection_paths too).")
+@_detections_option
+def ads(detection_id: str | None, out: Path | None, config: str | None, detection_dirs: tuple[str, ...]) -> None:
+    """Render each detection's ADS report in Markdown (built-in and yours)."""
     from adscore.ads import render_ads
-    from adscore.detections import load_catalogue
 
-    cat = load_catalogue()
+    cat = _catalogue(config, detection_dirs)
     chosen = [d for d in cat if detection_id in (None, d.id, d.module_name)]
     if not chosen:
         _err(f"adscore ads: no detection {detection_id!r}; see `adscore detections`")
@@ -378,16 +398,53 @@ def ads(detection_id: str | None, out: Path | None) -> None:
     click.echo("\n\n---\n\n".join(render_ads(d) for d in chosen))
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--config", "config", type=str, default=None, help="Settings YAML every case starts from.")
+@_detections_option
+def test_cases(paths: tuple[str, ...], config: str | None, detection_dirs: tuple[str, ...]) -> None:
+    """Run detection case files (fire_*.yaml, quiet_*.yaml; folders searched) and print pass or fail.
+
+    A case holds records (or files) and the alerts that must fire, or the detections that must stay
+    quiet (the format of the project's tests/cases/). Built-in and your detections run, over the
+    settings of --config and each case's own. Exit 1 when any case fails, 2 when none is found.
+    """
+    from adscore.testing import case_paths, run_case
+
+    cases: list[Path] = []
+    for p in map(Path, paths):
+        cases.extend(case_paths(p) if p.is_dir() else [p])
+    if not cases:
+        _err(f"adscore test: no fire_*.yaml or quiet_*.yaml case in {', '.join(paths)}")
+        sys.exit(2)
+    failed = 0
+    for path in cases:
+        try:
+            result = run_case(path, config=config, detection_paths=detection_dirs)
+            problems = result.problems
+        except (AdscoreError, ValueError, OSError) as exc:
+            problems = [f"cannot run: {exc}"]
+        status = "PASS" if not problems else "FAIL"
+        failed += bool(problems)
+        click.echo(f"{status}  {path}")
+        for problem in problems:
+            click.echo(f"      - {problem}")
+    click.echo(f"{len(cases) - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
 @main.command("validate-settings")
 @click.option("--config", "config", type=str, default=None)
-def validate_settings(config: str | None) -> None:
-    """Check a settings file (and ADSCORE_* variables); exit 2 naming the first bad setting."""
+@_detections_option
+def validate_settings(config: str | None, detection_dirs: tuple[str, ...]) -> None:
+    """Check a settings file (and ADSCORE_* variables, and user detections); exit 2 naming the first bad setting."""
     from adscore.engine import Engine
     from adscore.settings import load_settings
     from adscore.state.memory import MemoryStateStore
 
     try:
-        s = load_settings(config)
+        s = load_settings(config, detection_paths=detection_dirs or None)
         Engine(s, MemoryStateStore())
     except ConfigError as exc:
         _fail(exc)
@@ -420,12 +477,25 @@ def state_init(url: str) -> None:
 @click.option("--arch", type=click.Choice(["x86_64", "arm64"]), default="x86_64", help="AWS Lambda architecture.")
 @click.option("--python", "python_version", type=click.Choice(["3.11", "3.12", "3.13"]), default="3.11",
               help="AWS Lambda Python runtime (the Terraform module's python_runtime).")
-def package(cloud: str, out: Path, arch: str, python_version: str) -> None:
-    """Build the deployment zip for CLOUD's function (for the Terraform modules), from the locked versions."""
+@_detections_option
+def package(cloud: str, out: Path, arch: str, python_version: str, detection_dirs: tuple[str, ...]) -> None:
+    """Build the deployment zip for CLOUD's function (for the Terraform modules), from the locked versions.
+
+    --detections copies your detection modules into the zip's detections/ folder; point
+    ADSCORE_DETECTION_PATHS at it (/var/task/detections, /home/site/wwwroot/detections, /workspace/detections).
+    """
     from importlib import import_module
 
     mod = import_module(f"adscore.packaging.{cloud}")
-    path: Path = mod.build(out, arch, python_version=python_version) if cloud == "aws" else mod.build(out)
+    folders = [Path(d) for d in detection_dirs]
+    try:
+        if cloud == "aws":
+            path: Path = mod.build(out, arch, python_version=python_version, detections=folders)
+        else:
+            path = mod.build(out, detections=folders)
+    except AdscoreError as exc:
+        _fail(exc)
+        return
     click.echo(f"{path} {path.stat().st_size / 1_048_576:.1f} MiB")
 
 

@@ -206,7 +206,7 @@ class Engine:
     sink : AlertSink, optional
         Where new alerts go; None collects them in the report only.
     catalogue : sequence of Detection, optional
-        Default: every detection in :mod:`adscore.detections`.
+        Default: every built-in detection, then the user detections of ``settings.detection_paths``.
 
     Example
     -------
@@ -222,9 +222,9 @@ class Engine:
         catalogue: Sequence[Detection] | None = None,
     ) -> None:
         if catalogue is None:
-            from adscore.detections import load_catalogue
+            from adscore.detections import catalogue_for
 
-            catalogue = load_catalogue()
+            catalogue = catalogue_for(settings)  # built-in, then the user's (settings.detection_paths)
         self.settings = settings
         self.store = store
         self.sink = sink

@@ -30,6 +30,7 @@ import yaml
 from adscore.settings import load_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from adscore.alerts import Alert
@@ -57,12 +58,25 @@ def load_case(path: Path) -> dict[str, Any]:
     return data
 
 
-def run_records(records: list[Any], settings: dict[str, Any] | None = None, *, store_url: str = "memory://") -> BatchReport:
-    """Run every detection over ``records`` (one batch) and return the report."""
+def run_records(
+    records: list[Any],
+    settings: dict[str, Any] | None = None,
+    *,
+    store_url: str = "memory://",
+    config: str | None = None,
+    detection_paths: Sequence[str] = (),
+) -> BatchReport:
+    """Run every detection (built-in and ``detection_paths``') over ``records`` (one batch) and return the report.
+
+    ``config`` is a settings file the case's own ``settings`` are laid over.
+    """
     from adscore.engine import Engine
     from adscore.state import open_store
 
-    s = load_settings(None, **(settings or {}), state=store_url)
+    overrides = dict(settings or {})
+    if detection_paths:
+        overrides["detection_paths"] = tuple(detection_paths)
+    s = load_settings(config, **overrides, state=store_url)
     engine = Engine(s, open_store(s.state))
     return engine.run([(f"record[{i}]", r) for i, r in enumerate(records)])
 
@@ -96,8 +110,10 @@ def _match(alert: Alert, exp: dict[str, Any]) -> list[str]:
     return why
 
 
-def run_case(path: Path, root: Path | None = None) -> CaseResult:
-    """Run one case file and check its expectations."""
+def run_case(
+    path: Path, root: Path | None = None, *, config: str | None = None, detection_paths: Sequence[str] = ()
+) -> CaseResult:
+    """Run one case file and check its expectations (``config`` and ``detection_paths`` as :func:`run_records`)."""
     case = load_case(path)
     records: list[Any] = list(case.get("records") or [])
     for rel in case.get("files") or []:
@@ -107,7 +123,7 @@ def run_case(path: Path, root: Path | None = None) -> CaseResult:
         for item in read_inputs([str(base / rel)]):
             if isinstance(item, tuple):
                 records.append(item[1])
-    report = run_records(records, case.get("settings"))
+    report = run_records(records, case.get("settings"), config=config, detection_paths=detection_paths)
     result = CaseResult(path, report)
     for err in report.errors:
         if not case.get("allow_errors"):

@@ -34,6 +34,7 @@ __all__ = [
     "EXCLUDED_DIRS",
     "EXCLUDED_FILES",
     "PackagingError",
+    "add_user_detections",
     "build_wheel",
     "compile_bytecode",
     "human_size",
@@ -152,6 +153,41 @@ def locked_requirements(
     if not pins:
         raise PackagingError(f"{requirements} lists no requirements")
     return pins
+
+
+USER_DETECTIONS_DIR = "detections"
+"""Folder of the zip root that ``--detections`` copies user detection modules into."""
+
+
+def add_user_detections(target: Path, folders: Sequence[Path]) -> list[str]:
+    """Check the user detections of ``folders`` and copy their modules into ``target/detections/``.
+
+    The function then loads them with ``ADSCORE_DETECTION_PATHS`` naming that folder
+    (``/var/task/detections`` on Lambda, ``/home/site/wwwroot/detections`` on Azure,
+    ``/workspace/detections`` on Cloud Functions).
+
+    Raises
+    ------
+    PackagingError
+        A detection breaks the contract (the same checks as at start: file and field named).
+    """
+    if not folders:
+        return []
+    from adscore.detections import load_user_detections
+    from adscore.errors import ConfigError
+
+    try:
+        detections = load_user_detections([str(f) for f in folders])
+    except ConfigError as exc:
+        raise PackagingError(str(exc)) from exc
+    out = target / USER_DETECTIONS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        for det in detections:
+            source = Path(folder) / f"{det.module_name}.py"
+            if source.is_file():
+                (out / source.name).write_bytes(source.read_bytes())
+    return sorted(d.id for d in detections)
 
 
 def remove_cli_only(package: Path) -> list[str]:

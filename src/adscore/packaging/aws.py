@@ -30,9 +30,14 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from adscore.packaging import (
     PackagingError,
+    add_user_detections,
     build_wheel,
     compile_bytecode,
     human_size,
@@ -75,7 +80,12 @@ def platform_tags(arch: str, python_version: str = PYTHON_VERSION) -> list[str]:
 
 
 def build(
-    out_dir: Path, arch: str = "x86_64", *, include_sdk: bool = False, python_version: str = PYTHON_VERSION
+    out_dir: Path,
+    arch: str = "x86_64",
+    *,
+    include_sdk: bool = False,
+    python_version: str = PYTHON_VERSION,
+    detections: Sequence[Path] = (),
 ) -> Path:
     """Build ``adscore-aws-lambda-<arch>.zip`` in ``out_dir`` and print its size.
 
@@ -89,6 +99,9 @@ def build(
         Ship boto3/botocore too (default: use the runtime's).
     python_version : str
         The function's runtime, one of :data:`PYTHON_VERSIONS`.
+    detections : sequence of Path
+        Folders of user detections, copied into ``detections/`` (set
+        ``ADSCORE_DETECTION_PATHS=/var/task/detections``).
 
     Returns
     -------
@@ -129,6 +142,7 @@ def build(
         )
         removed = [] if include_sdk else list(RUNTIME_PROVIDED)
         remove_cli_only(target / "adscore")
+        add_user_detections(target, detections)
         for name in HANDLER_FILES:
             source = functions / name
             if not source.is_file():

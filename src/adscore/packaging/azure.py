@@ -24,9 +24,14 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 from adscore.packaging import (
     PackagingError,
+    add_user_detections,
     build_wheel,
     human_size,
     locked_requirements,
@@ -55,7 +60,7 @@ SITE_PACKAGES = Path(".python_packages") / "lib" / "site-packages"
 ZIP_NAME = "adscore-azure-functions.zip"
 
 
-def build(out_dir: Path) -> Path:
+def build(out_dir: Path, *, detections: Sequence[Path] = ()) -> Path:
     """Build ``adscore-azure-functions.zip`` in ``out_dir`` and print its size.
 
     Parameters
@@ -97,6 +102,7 @@ def build(out_dir: Path) -> Path:
             raise PackagingError("azure-functions is missing from the install")
         for name in APP_FILES:
             (package / name).write_bytes((app / name).read_bytes())
+        add_user_detections(package, detections)  # ADSCORE_DETECTION_PATHS=/home/site/wwwroot/detections
         unzipped = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
         zip_path = zip_dir(package, Path(out_dir) / ZIP_NAME)
     print(

@@ -24,8 +24,20 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adscore.packaging import CLI_ONLY, PackagingError, human_size, locked_requirements, project_root, zip_dir
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+from adscore.packaging import (
+    CLI_ONLY,
+    PackagingError,
+    add_user_detections,
+    human_size,
+    locked_requirements,
+    project_root,
+    zip_dir,
+)
 
 __all__ = ["PYTHON_VERSION", "ZIP_NAME", "build"]
 
@@ -34,7 +46,7 @@ PYTHON_VERSION = "3.11"
 ZIP_NAME = "adscore-gcp-function.zip"
 
 
-def build(out_dir: Path) -> Path:
+def build(out_dir: Path, *, detections: Sequence[Path] = ()) -> Path:
     """Build ``adscore-gcp-function.zip`` in ``out_dir`` and print its size.
 
     Parameters
@@ -71,6 +83,7 @@ def build(out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="adscore-package-") as tmp:
         work = Path(tmp)
         shutil.copy2(main, work / "main.py")
+        add_user_detections(work, detections)  # ADSCORE_DETECTION_PATHS=/workspace/detections
         shutil.copy2(requirements_file, work / "requirements.txt")
         shutil.copytree(
             package, work / "adscore", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *CLI_ONLY)
