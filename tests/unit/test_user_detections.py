@@ -100,7 +100,7 @@ def _folder(tmp_path: Path, name: str, text: str) -> Path:
         ("acme_snapshot_copy_region", "X = 1\n", "defines no DETECTION"),
         ("acme_snapshot_copy_region", SOURCE.replace('DETECTION_ID = "acme.snapshot_copy_region"', 'DETECTION_ID = "Acme Copy"'),
          "is not family.name"),
-    ],  # fmt: skip
+    ],
     ids=["file name", "built-in id", "unknown action", "import error", "empty ADS field", "no DETECTION", "bad id"],
 )
 def test_a_broken_user_detection_is_refused_naming_the_file_and_the_field(
