@@ -5,7 +5,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh aws,azure,gcp,cli,emulate,lake,gcs,dev
+scripts/setup.sh aws,azure,gcp,cli,emulate,lake,gcs,sigma,dev
 # npm ci installs exactly package-lock.json; skipped (offline) when node_modules was installed from it
 npm_lock="$(sha256sum package-lock.json | cut -c1-16)"
 if [ ! -x node_modules/.bin/azurite-table ] || [ "$(cat node_modules/.adscore-lock 2>/dev/null)" != "$npm_lock" ]; then

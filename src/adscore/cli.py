@@ -46,19 +46,30 @@ def _check_inputs(command: str, paths: Sequence[str]) -> None:
 
 _DAY_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
 
-_detections_option = click.option(
-    "--detections", "detection_dirs", multiple=True, type=click.Path(file_okay=False),
-    help="A folder of your own detection modules (repeatable; setting detection_paths).",
-)
+def _detections_option(f: Any) -> Any:
+    """``--detections DIR`` and ``--sigma DIR`` (both repeatable): the user's detections and Sigma rules."""
+    f = click.option(
+        "--sigma", "sigma_dirs", multiple=True, type=click.Path(exists=True),
+        help="A folder (or file) of Sigma rules (repeatable; setting sigma_paths).",
+    )(f)
+    return click.option(
+        "--detections", "detection_dirs", multiple=True, type=click.Path(file_okay=False),
+        help="A folder of your own detection modules (repeatable; setting detection_paths).",
+    )(f)
 
 
-def _catalogue(config: str | None, detection_dirs: tuple[str, ...]) -> Any:
-    """Built-in and user detections for these settings; exit 2 naming the bad setting or file."""
+def _extra(detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]) -> dict[str, Any]:
+    """Settings overrides for the --detections and --sigma flags given."""
+    return {"detection_paths": detection_dirs or None, "sigma_paths": sigma_dirs or None}
+
+
+def _catalogue(config: str | None, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...] = ()) -> Any:
+    """Built-in, user and Sigma detections for these settings; exit 2 naming the bad setting or file."""
     from adscore.detections import catalogue_for
     from adscore.settings import load_settings
 
     try:
-        return catalogue_for(load_settings(config, detection_paths=detection_dirs or None))
+        return catalogue_for(load_settings(config, **_extra(detection_dirs, sigma_dirs)))
     except ConfigError as exc:
         _fail(exc)
         raise  # unreachable: _fail exits
@@ -255,6 +266,7 @@ def replay(
     since: datetime | None,
     until: datetime | None,
     detection_dirs: tuple[str, ...],
+    sigma_dirs: tuple[str, ...],
 ) -> None:
     """Run every detection over PATHS (files, directories, -, s3://bucket/prefix) and print the alerts.
 
@@ -272,7 +284,7 @@ def replay(
         tmp = tempfile.TemporaryDirectory(prefix="adscore-")
         state = f"sqlite:///{Path(tmp.name) / 'state.db'}"
     try:
-        settings = load_settings(config, state=state, detection_paths=detection_dirs or None)
+        settings = load_settings(config, state=state, **_extra(detection_dirs, sigma_dirs))
         all_sinks = list(settings.sinks) + list(sinks)
         engine = build_engine(settings, sinks=all_sinks)
     except AdscoreError as exc:
@@ -345,9 +357,9 @@ def replay(
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--config", "config", type=str, default=None, help="Settings YAML (its detection_paths are listed too).")
 @_detections_option
-def detections(as_json: bool, config: str | None, detection_dirs: tuple[str, ...]) -> None:
-    """List every detection (built-in and yours) with its technique, severity and the actions it watches."""
-    cat = _catalogue(config, detection_dirs)
+def detections(as_json: bool, config: str | None, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]) -> None:
+    """List every detection (built-in, yours and Sigma rules) with its technique, severity and the actions it watches."""
+    cat = _catalogue(config, detection_dirs, sigma_dirs)
     if as_json:
         for d in cat:
             click.echo(
@@ -380,11 +392,14 @@ def detections(as_json: bool, config: str | None, detection_dirs: tuple[str, ...
               help="Write one <id>.md per detection into this directory.")
 @click.option("--config", "config", type=str, default=None, help="Settings YAML (its detection_paths too).")
 @_detections_option
-def ads(detection_id: str | None, out: Path | None, config: str | None, detection_dirs: tuple[str, ...]) -> None:
-    """Render each detection's ADS report in Markdown (built-in and yours)."""
+def ads(
+    detection_id: str | None, out: Path | None, config: str | None, detection_dirs: tuple[str, ...],
+    sigma_dirs: tuple[str, ...],
+) -> None:
+    """Render each detection's ADS report in Markdown (built-in, yours and Sigma rules)."""
     from adscore.ads import render_ads
 
-    cat = _catalogue(config, detection_dirs)
+    cat = _catalogue(config, detection_dirs, sigma_dirs)
     chosen = [d for d in cat if detection_id in (None, d.id, d.module_name)]
     if not chosen:
         _err(f"adscore ads: no detection {detection_id!r}; see `adscore detections`")
@@ -402,7 +417,9 @@ def ads(detection_id: str | None, out: Path | None, config: str | None, detectio
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--config", "config", type=str, default=None, help="Settings YAML every case starts from.")
 @_detections_option
-def test_cases(paths: tuple[str, ...], config: str | None, detection_dirs: tuple[str, ...]) -> None:
+def test_cases(
+    paths: tuple[str, ...], config: str | None, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]
+) -> None:
     """Run detection case files (fire_*.yaml, quiet_*.yaml; folders searched) and print pass or fail.
 
     A case holds records (or files) and the alerts that must fire, or the detections that must stay
@@ -420,7 +437,7 @@ def test_cases(paths: tuple[str, ...], config: str | None, detection_dirs: tuple
     failed = 0
     for path in cases:
         try:
-            result = run_case(path, config=config, detection_paths=detection_dirs)
+            result = run_case(path, config=config, detection_paths=detection_dirs, sigma_paths=sigma_dirs)
             problems = result.problems
         except (AdscoreError, ValueError, OSError) as exc:
             problems = [f"cannot run: {exc}"]
@@ -437,19 +454,46 @@ def test_cases(paths: tuple[str, ...], config: str | None, detection_dirs: tuple
 @main.command("validate-settings")
 @click.option("--config", "config", type=str, default=None)
 @_detections_option
-def validate_settings(config: str | None, detection_dirs: tuple[str, ...]) -> None:
+def validate_settings(config: str | None, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]) -> None:
     """Check a settings file (and ADSCORE_* variables, and user detections); exit 2 naming the first bad setting."""
     from adscore.engine import Engine
     from adscore.settings import load_settings
     from adscore.state.memory import MemoryStateStore
 
     try:
-        s = load_settings(config, detection_paths=detection_dirs or None)
+        s = load_settings(config, **_extra(detection_dirs, sigma_dirs))
         Engine(s, MemoryStateStore())
     except ConfigError as exc:
         _fail(exc)
         return
     click.echo(f"settings OK: state={s.state.split('://')[0]}://…, {len(s.sinks)} sinks, {len(s.suppressions)} suppressions")
+
+
+@main.group()
+def sigma() -> None:
+    """Sigma rules: check which load (setting sigma_paths, --sigma DIR on replay, test, detections)."""
+
+
+@sigma.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def sigma_check(paths: tuple[str, ...]) -> None:
+    """Report, per rule under PATHS, whether it loads, or why not (unsupported rules never stop the others)."""
+    from adscore.sigma import check_rules
+
+    try:
+        reports = check_rules(list(paths))
+    except ConfigError as exc:
+        _fail(exc)
+        return
+    if not reports:
+        _err(f"adscore sigma check: no Sigma rules in {', '.join(paths)}")
+        sys.exit(2)
+    for r in reports:
+        status = "loaded" if r.loaded else "unsupported"
+        detail = f": {r.reason}" if r.reason else ""
+        click.echo(f"{status:<12} {r.kind:<12} {r.title} ({r.rule_id or 'no id'}) [{r.path}]{detail}")
+    loaded = sum(r.loaded for r in reports)
+    click.echo(f"{loaded} loaded, {len(reports) - loaded} unsupported")
 
 
 @main.group()
@@ -478,7 +522,9 @@ def state_init(url: str) -> None:
 @click.option("--python", "python_version", type=click.Choice(["3.11", "3.12", "3.13"]), default="3.11",
               help="AWS Lambda Python runtime (the Terraform module's python_runtime).")
 @_detections_option
-def package(cloud: str, out: Path, arch: str, python_version: str, detection_dirs: tuple[str, ...]) -> None:
+def package(
+    cloud: str, out: Path, arch: str, python_version: str, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]
+) -> None:
     """Build the deployment zip for CLOUD's function (for the Terraform modules), from the locked versions.
 
     --detections copies your detection modules into the zip's detections/ folder; point

@@ -206,8 +206,9 @@ class Settings(BaseSettings):
     alert_dedup_hours: float = Field(default=24.0, gt=0)
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     detection_paths: Annotated[tuple[str, ...], NoDecode] = ()
+    sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
 
-    @field_validator("sinks", "org_accounts", "disabled", "detection_paths", mode="before")
+    @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
     def _comma_list(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -65,6 +65,7 @@ def run_records(
     store_url: str = "memory://",
     config: str | None = None,
     detection_paths: Sequence[str] = (),
+    sigma_paths: Sequence[str] = (),
 ) -> BatchReport:
     """Run every detection (built-in and ``detection_paths``') over ``records`` (one batch) and return the report.
 
@@ -76,6 +77,8 @@ def run_records(
     overrides = dict(settings or {})
     if detection_paths:
         overrides["detection_paths"] = tuple(detection_paths)
+    if sigma_paths:
+        overrides["sigma_paths"] = tuple(sigma_paths)
     s = load_settings(config, **overrides, state=store_url)
     engine = Engine(s, open_store(s.state))
     return engine.run([(f"record[{i}]", r) for i, r in enumerate(records)])
@@ -111,7 +114,12 @@ def _match(alert: Alert, exp: dict[str, Any]) -> list[str]:
 
 
 def run_case(
-    path: Path, root: Path | None = None, *, config: str | None = None, detection_paths: Sequence[str] = ()
+    path: Path,
+    root: Path | None = None,
+    *,
+    config: str | None = None,
+    detection_paths: Sequence[str] = (),
+    sigma_paths: Sequence[str] = (),
 ) -> CaseResult:
     """Run one case file and check its expectations (``config`` and ``detection_paths`` as :func:`run_records`)."""
     case = load_case(path)
@@ -123,7 +131,9 @@ def run_case(
         for item in read_inputs([str(base / rel)]):
             if isinstance(item, tuple):
                 records.append(item[1])
-    report = run_records(records, case.get("settings"), config=config, detection_paths=detection_paths)
+    report = run_records(
+        records, case.get("settings"), config=config, detection_paths=detection_paths, sigma_paths=sigma_paths
+    )
     result = CaseResult(path, report)
     for err in report.errors:
         if not case.get("allow_errors"):

@@ -178,7 +178,12 @@ def load_user_detections(paths: Sequence[str]) -> tuple[Detection, ...]:
 
 
 def catalogue_for(settings: Settings) -> tuple[Detection, ...]:
-    """What an engine with these settings runs: the built-in detections, then the user's."""
-    if not settings.detection_paths:
-        return load_catalogue()
-    return load_catalogue() + load_user_detections(settings.detection_paths)
+    """What an engine with these settings runs: the built-in detections, the user's, then the Sigma rules'."""
+    catalogue = load_catalogue()
+    if settings.detection_paths:
+        catalogue += load_user_detections(settings.detection_paths)
+    if settings.sigma_paths:
+        from adscore.sigma import load_sigma
+
+        catalogue += load_sigma(settings.sigma_paths)
+    return catalogue
