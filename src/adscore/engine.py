@@ -28,6 +28,7 @@ from adscore.alerts import Alert, alert_id, make_alert
 from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
 from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError
+from adscore.send import SendBudget, deliver
 from adscore.sources import parse_record
 from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor, principal_names
@@ -264,21 +265,24 @@ class Engine:
         return [b.detection for b in self._bound.values()]
 
     # ------------------------------------------------------------------ batch
-    def run(self, items: Iterable[tuple[str, Any]], *, send: bool = True) -> BatchReport:
+    def run(
+        self, items: Iterable[tuple[str, Any]], *, send: bool = True, budget: SendBudget | None = None
+    ) -> BatchReport:
         """Process one batch of ``(record_ref, raw_record)`` pairs.
 
         Returns a :class:`BatchReport`; never raises for bad records. A state
         failure marks the records whose writes were lost as failed; a sink
-        failure releases the claims of the unsent alerts (so a retry sends them)
-        and marks the records behind them as failed.
+        failure gives back the leases of the unsent alerts (so a retry sends them)
+        and marks the records behind them as failed. The send is bounded by
+        ``budget`` (default ``send_timeout_seconds``; see :mod:`adscore.send`).
 
         The cyclic garbage collector is paused while the batch runs (:func:`paused_gc`):
         otherwise it would take about an eighth of a replay's time finding nothing.
         """
         with paused_gc():
-            return self._run(items, send=send)
+            return self._run(items, send=send, budget=budget)
 
-    def _run(self, items: Iterable[tuple[str, Any]], *, send: bool) -> BatchReport:
+    def _run(self, items: Iterable[tuple[str, Any]], *, send: bool, budget: SendBudget | None) -> BatchReport:
         report = BatchReport()
         counts = report.counts
         events: list[tuple[str, Event]] = []
@@ -394,7 +398,7 @@ class Engine:
             alerts.append((alert, refs))
         counts["alerts"] += len(alerts)
         if send:
-            self._deliver(alerts, report)
+            self._deliver(alerts, report, budget)
         return report
 
     # ------------------------------------------------------------------ helpers
@@ -450,36 +454,5 @@ class Engine:
             window_start=f.window_start,
         )
 
-    def _deliver(self, alerts: list[tuple[Alert, set[str]]], report: BatchReport) -> None:
-        to_send: list[tuple[Alert, set[str], datetime]] = []
-        for alert, refs in alerts:
-            try:
-                won = self.store.claim(f"alert|{alert.id}", alert.last_seen, self.dedup)
-            except StateError as exc:
-                report.state_error = report.state_error or exc
-                for r in refs:
-                    report.failed.setdefault(r, f"alert claim failed: {exc}")
-                continue
-            if not won:
-                report.counts["deduplicated"] += 1
-                continue
-            to_send.append((alert, refs, alert.last_seen))
-        if not to_send:
-            return
-        if self.sink is None:
-            report.sent.extend(a for a, _, _ in to_send)
-            return
-        try:
-            self.sink.send([a for a, _, _ in to_send])
-            report.sent.extend(a for a, _, _ in to_send)
-        except SinkError as exc:
-            unsent = set(exc.unsent) if exc.unsent else {a.id for a, _, _ in to_send}
-            report.sink_error = exc
-            for alert, refs, _ in to_send:
-                if alert.id in unsent:
-                    self.store.release(f"alert|{alert.id}")
-                    for r in refs:
-                        report.failed.setdefault(r, f"alert {alert.id} not delivered: {exc}")
-                else:
-                    report.sent.append(alert)
-        report.counts["sent"] += len(report.sent)
+    def _deliver(self, alerts: list[tuple[Alert, set[str]]], report: BatchReport, budget: SendBudget | None) -> None:
+        deliver(self.store, self.sink, alerts, report, self.dedup, budget or SendBudget.of(self.settings))

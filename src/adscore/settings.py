@@ -204,6 +204,7 @@ class Settings(BaseSettings):
     disabled: Annotated[tuple[str, ...], NoDecode] = ()
     severity_overrides: dict[str, Severity] = Field(default_factory=dict)
     alert_dedup_hours: float = Field(default=24.0, gt=0)
+    send_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400)
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     detection_paths: Annotated[tuple[str, ...], NoDecode] = ()
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()

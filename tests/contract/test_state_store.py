@@ -18,7 +18,17 @@ import pytest
 
 from adscore.errors import ConfigError
 from adscore.state import open_store
-from adscore.state.base import MAX_SET_MEMBERS, BatchedState, StateStore, WriteBatch, fit_key, make_key
+from adscore.state.base import (
+    LEASE_PENDING,
+    LEASE_SENT,
+    LEASE_WON,
+    MAX_SET_MEMBERS,
+    BatchedState,
+    StateStore,
+    WriteBatch,
+    fit_key,
+    make_key,
+)
 from adscore.state.memory import MemoryStateStore
 from adscore.state.sqlite import SqliteStateStore
 from adscore.windows import epoch_seconds, expiry, window_keys
@@ -148,6 +158,57 @@ def test_claim_is_won_once_until_released_or_expired(store_factory: Factory) -> 
     assert other.claim("alert:abc", T0 + MINUTE, timedelta(hours=1)) is True
     # expired at T0 + 1h + 1min: can be won again
     assert store.claim("alert:abc", T0 + timedelta(hours=1, minutes=1), timedelta(hours=1)) is True
+
+
+# --------------------------------------------------------------------------- send leases
+
+WALL = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # the wall clock of a sender, far from the event times
+LEASE = timedelta(seconds=30)
+
+
+def test_lease_is_won_once_and_stays_pending_until_confirmed(store_factory: Factory) -> None:
+    store, other = store_factory(), store_factory()
+    assert store.lease("alert|a1", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    # GIVEN the winner has not confirmed WHEN another sender asks within the lease THEN it must retry later
+    assert other.lease("alert|a1", T0, DAY, now=WALL + timedelta(seconds=29), lease=LEASE) == LEASE_PENDING
+    assert other.lease("alert|a2", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    store.confirm("alert|a1", T0, DAY)
+    assert other.lease("alert|a1", T0 + MINUTE, DAY, now=WALL + MINUTE, lease=LEASE) == LEASE_SENT
+    assert store.lease("alert|a1", T0, DAY, now=WALL, lease=LEASE) == LEASE_SENT
+
+
+def test_a_pending_lease_older_than_its_lease_is_taken_again(store_factory: Factory) -> None:
+    # GIVEN a sender killed mid-send: its lease is pending, never confirmed
+    store, retry = store_factory(), store_factory()
+    assert store.lease("alert|k", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    # WHEN the retry comes after the lease THEN it sends (never "already sent" for what was not sent)
+    assert retry.lease("alert|k", T0, DAY, now=WALL + LEASE, lease=LEASE) == LEASE_WON
+    assert store.lease("alert|k", T0, DAY, now=WALL + LEASE, lease=LEASE) == LEASE_PENDING
+
+
+def test_unlease_lets_a_retry_send_at_once(store_factory: Factory) -> None:
+    store, retry = store_factory(), store_factory()
+    assert store.lease("alert|u", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    store.unlease("alert|u")
+    store.unlease("alert|u")  # idempotent
+    assert retry.lease("alert|u", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+
+
+def test_a_confirmed_send_deduplicates_by_event_time_only(store_factory: Factory) -> None:
+    store = store_factory()
+    assert store.lease("alert|t", T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    store.confirm("alert|t", T0, DAY)
+    # the wall clock moving on does not end the dedup window; event time past it does
+    assert store.lease("alert|t", T0 + MINUTE, DAY, now=WALL + 10 * DAY, lease=LEASE) == LEASE_SENT
+    assert store.lease("alert|t", T0 + DAY + MINUTE, DAY, now=WALL + 10 * DAY, lease=LEASE) == LEASE_WON
+
+
+def test_lease_keys_take_hostile_text(store_factory: Factory) -> None:
+    store = store_factory()
+    key = "alert|" + "\x00/%#?\u2028" * 200
+    assert store.lease(key, T0, DAY, now=WALL, lease=LEASE) == LEASE_WON
+    store.confirm(key, T0, DAY)
+    assert store.lease(key, T0, DAY, now=WALL, lease=LEASE) == LEASE_SENT
 
 
 # --------------------------------------------------------------------------- primitives
@@ -431,3 +492,27 @@ def test_sqlite_claim_is_won_by_exactly_one_process(tmp_path: Path) -> None:
         worker.join(timeout=120)
         assert worker.exitcode == 0
     assert sorted(outcomes) == [False] * (procs - 1) + [True]
+
+
+def _lease_worker(path: str, barrier: object, results: object) -> None:
+    store = SqliteStateStore(path)
+    barrier.wait()  # type: ignore[attr-defined]
+    results.put(store.lease("alert|once", T0, DAY, now=WALL, lease=LEASE))  # type: ignore[attr-defined]
+    store.close()
+
+
+def test_sqlite_lease_is_won_by_exactly_one_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    SqliteStateStore(path).close()
+    procs = 4
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_lease_worker, args=(path, barrier, results)) for _ in range(procs)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in range(procs)]
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert sorted(outcomes) == [LEASE_PENDING] * (procs - 1) + [LEASE_WON]

@@ -22,6 +22,14 @@ and nothing is ever read, changed and written back.
   own event time (``at``): the first writer wins.
 - **Claims** (key -> exists). ``claim`` inserts when absent or expired and
   says whether this caller won; ``release`` deletes.
+- **Send leases** (built on the two kinds above, so every backend has them):
+  ``lease`` takes a claim that expires by the *wall clock* after the send
+  budget and answers ``won``, ``sent`` (a confirmed send marker exists) or
+  ``pending`` (another sender holds a live lease and has not confirmed);
+  ``confirm`` writes the send marker (a PUT that lives ``ttl`` in event time);
+  ``unlease`` gives the lease back. A sender killed mid-send leaves a pending
+  lease that anyone may take again once it expires: at least once, and never
+  "already sent" for an alert that was not.
 
 Time and expiry
 ---------------
@@ -69,6 +77,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLEANUP_GRACE",
+    "LEASE_PENDING",
+    "LEASE_SENT",
+    "LEASE_WON",
     "MAX_KEY_LEN",
     "MAX_MEMBER_LEN",
     "MAX_SET_MEMBERS",
@@ -99,6 +110,13 @@ MAX_VALUE_LEN = 8192
 """Longer values (characters) are truncated."""
 CLEANUP_GRACE = timedelta(days=30)
 """Items whose expiry is older than the wall clock minus this may be deleted."""
+
+LEASE_WON = "won"
+""":meth:`StateStore.lease` answer: this caller holds the lease and must send, then confirm."""
+LEASE_SENT = "sent"
+""":meth:`StateStore.lease` answer: the send was confirmed earlier (deduplicated)."""
+LEASE_PENDING = "pending"
+""":meth:`StateStore.lease` answer: another sender holds a live, unconfirmed lease: retry later."""
 
 _HASH_PREFIX = "sha256:"
 _MICROSECOND = timedelta(microseconds=1)
@@ -349,6 +367,18 @@ class StateStore(StateView, Protocol):
         """Delete a claim (idempotent)."""
         ...
 
+    def lease(self, key: str, at: datetime, ttl: timedelta, *, now: datetime, lease: timedelta) -> str:
+        """Take the send lease of ``key`` until wall-clock ``now + lease``: ``won``, ``sent`` or ``pending``."""
+        ...
+
+    def confirm(self, key: str, at: datetime, ttl: timedelta) -> None:
+        """Mark the send of ``key`` confirmed until event time ``at + ttl``."""
+        ...
+
+    def unlease(self, key: str) -> None:
+        """Give the send lease of ``key`` back (the send failed and nothing is in flight)."""
+        ...
+
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
         """Members of each set key; every requested key is in the result (missing -> empty)."""
         ...
@@ -539,6 +569,47 @@ class StateStoreBase(ABC):
     def release(self, key: str) -> None:
         """Give a claim back (for example when the alert it guarded failed to send)."""
         self.release_item(fit_key(key))
+
+    def lease(self, key: str, at: datetime, ttl: timedelta, *, now: datetime, lease: timedelta) -> str:
+        """Take the send lease of ``key``: a claim that stays pending until :meth:`confirm`.
+
+        Parameters
+        ----------
+        key : str
+            What is sent (``alert|<id>``).
+        at : datetime
+            Event time of what is sent (the send marker is read at this time).
+        ttl : timedelta
+            How long a confirmed send deduplicates, in event time.
+        now : datetime
+            The wall clock: leases expire by it, whatever the event time.
+        lease : timedelta
+            The send budget (or the invocation's remaining time): after it, a pending lease
+            may be taken again, so a sender killed mid-send strands nothing.
+
+        Returns
+        -------
+        str
+            :data:`LEASE_WON` (send, then :meth:`confirm`), :data:`LEASE_SENT` (confirmed
+            earlier) or :data:`LEASE_PENDING` (another sender holds a live lease).
+
+        Example
+        -------
+        >>> store.lease("alert|a1", t, DAY, now=wall, lease=timedelta(seconds=60))  # doctest: +SKIP
+        'won'
+        """
+        won = self.claim_item(fit_key(f"{key}|lease"), expiry(now, lease), epoch_seconds(now))
+        if self.recall(f"{key}|sent", at) is not None:
+            return LEASE_SENT
+        return LEASE_WON if won else LEASE_PENDING
+
+    def confirm(self, key: str, at: datetime, ttl: timedelta) -> None:
+        """Write the send marker of ``key`` (one PUT); the lease then expires on its own."""
+        self.remember(f"{key}|sent", "sent", at, ttl)
+
+    def unlease(self, key: str) -> None:
+        """Delete the send lease of ``key`` so a retry may send at once."""
+        self.release_item(fit_key(f"{key}|lease"))
 
 
 # --------------------------------------------------------------------------- per-batch cache

@@ -1,0 +1,169 @@
+"""Send a batch's alerts within a budget, each under a lease that stays pending until the send is confirmed.
+
+For every new alert the sender takes the alert's send lease
+(:meth:`~adscore.state.base.StateStore.lease`): ``won`` sends, ``sent`` is
+deduplicated, ``pending`` (another sender holds a live lease) fails the records
+behind the alert so the platform retries them later. The whole send is bounded
+by :class:`SendBudget`: the invocation's remaining time in a function,
+``send_timeout_seconds`` in the CLI. After the send:
+
+- a delivered alert is confirmed (its send marker is written);
+- an alert the sink reported as failed has its lease given back and its records failed;
+- an alert still in flight when the budget ran out keeps its lease (the send may
+  yet land) and its records are failed: the retry sends it once the lease expires.
+
+A sender killed mid-send leaves only pending leases, which expire after the
+budget: nothing is ever counted "already sent" without having been sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from adscore.errors import SinkError, StateError
+from adscore.state.base import LEASE_PENDING, LEASE_SENT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from adscore.alerts import Alert
+    from adscore.engine import BatchReport
+    from adscore.settings import Settings
+    from adscore.sinks.base import AlertSink
+    from adscore.state.base import StateStore
+
+log = logging.getLogger("adscore.send")
+
+#: Time kept back from a function's remaining time for what follows the send (logging, answering).
+RESERVE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendBudget:
+    """How long the send of one batch's alerts may take, and how long its leases last.
+
+    Attributes
+    ----------
+    seconds : float
+        The whole send (every attempt of every sink) stops waiting after this.
+    lease : float
+        A pending lease may be taken again after this (at least ``seconds``).
+    """
+
+    seconds: float
+    lease: float
+
+    @classmethod
+    def of(cls, settings: Settings, remaining_seconds: float | None = None) -> SendBudget:
+        """The budget of a function invocation (its remaining time) or of the CLI (``send_timeout_seconds``).
+
+        Example
+        -------
+        >>> SendBudget.of(settings, remaining_seconds=30.0)  # doctest: +SKIP
+        SendBudget(seconds=28.0, lease=30.0)
+        """
+        if remaining_seconds is None:
+            return cls(settings.send_timeout_seconds, settings.send_timeout_seconds)
+        remaining = max(remaining_seconds, 1.0)
+        return cls(max(remaining - RESERVE_SECONDS, 0.5), remaining)
+
+
+def deliver(
+    store: StateStore,
+    sink: AlertSink | None,
+    alerts: Sequence[tuple[Alert, set[str]]],
+    report: BatchReport,
+    dedup: timedelta,
+    budget: SendBudget,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Lease, send within the budget, confirm; record what happened in ``report`` (see the module docstring)."""
+    now = (clock or _utcnow)()
+    lease = timedelta(seconds=budget.lease)
+    to_send: list[tuple[Alert, set[str]]] = []
+    pending = 0
+    for alert, refs in alerts:
+        try:
+            answer = store.lease(f"alert|{alert.id}", alert.last_seen, dedup, now=now, lease=lease)
+        except StateError as exc:
+            report.state_error = report.state_error or exc
+            for r in refs:
+                report.failed.setdefault(r, f"alert claim failed: {exc}")
+            continue
+        if answer == LEASE_SENT:
+            report.counts["deduplicated"] += 1
+        elif answer == LEASE_PENDING:
+            pending += 1
+            for r in refs:
+                report.failed.setdefault(
+                    r, f"alert {alert.id} is being sent by another invocation (lease pending)"
+                )
+        else:
+            to_send.append((alert, refs))
+    if pending:
+        report.counts["pending"] += pending
+        report.sink_error = report.sink_error or SinkError(
+            f"{pending} alert(s) held by another sender's pending lease; retry after {budget.lease:g} s"
+        )
+    if not to_send:
+        return
+    unsent, in_flight, error = _send_within(sink, [a for a, _ in to_send], budget.seconds)
+    if error is not None:
+        report.sink_error = report.sink_error or error
+    for alert, refs in to_send:
+        key = f"alert|{alert.id}"
+        if alert.id not in unsent:
+            report.sent.append(alert)
+            try:
+                store.confirm(key, alert.last_seen, dedup)
+            except StateError as exc:  # sent; a redelivery may send it again once the lease expires
+                log.warning("alert %s sent but not confirmed: %s", alert.id, exc)
+            continue
+        for r in refs:
+            report.failed.setdefault(r, f"alert {alert.id} not delivered: {error}")
+        if not in_flight:
+            try:
+                store.unlease(key)
+            except StateError as exc:  # the lease then expires on its own
+                log.warning("lease of alert %s not given back: %s", alert.id, exc)
+    report.counts["sent"] += len(report.sent)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _send_within(
+    sink: AlertSink | None, alerts: list[Alert], seconds: float
+) -> tuple[set[str], bool, SinkError | None]:
+    """Send ``alerts`` waiting at most ``seconds``; return (unsent ids, still in flight, error)."""
+    if sink is None:
+        return set(), False, None
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            sink.send(alerts)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="adscore-send", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    ids = {a.id for a in alerts}
+    if not outcome:
+        log.error("send of %d alert(s) still running after its budget of %.1f s", len(alerts), seconds)
+        return ids, True, SinkError(f"send budget of {seconds:g} s exhausted", unsent=tuple(sorted(ids)))
+    exc = outcome[0]
+    if exc is None:
+        return set(), False, None
+    if isinstance(exc, SinkError):
+        return (set(exc.unsent) & ids if exc.unsent else ids), False, exc
+    log.warning("sink raised %s", type(exc).__name__)
+    return ids, False, SinkError(f"sink raised {type(exc).__name__}", unsent=tuple(sorted(ids)))
