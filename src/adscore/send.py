@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -40,6 +41,8 @@ log = logging.getLogger("adscore.send")
 
 #: Time kept back from a function's remaining time for what follows the send (logging, answering).
 RESERVE_SECONDS = 2.0
+#: How long a sender waits for another sender's pending lease to be confirmed before asking for a retry.
+MAX_WAIT_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +85,50 @@ def deliver(
     *,
     clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """Lease, send within the budget, confirm; record what happened in ``report`` (see the module docstring)."""
-    now = (clock or _utcnow)()
-    lease = timedelta(seconds=budget.lease)
+    """Lease, send within the budget, confirm; record what happened in ``report`` (see the module docstring).
+
+    An alert another sender holds (``pending``) is looked at again, with backoff, for at most
+    :data:`MAX_WAIT_SECONDS` (and half the budget): concurrent instances sending the same alert
+    usually see its send confirmed in that time and deduplicate instead of asking for a retry.
+    """
+    wall = clock or _utcnow
+    started = time.monotonic()
+    deadline = started + budget.seconds
+    waiting = list(alerts)
+    wait_until = started + min(MAX_WAIT_SECONDS, budget.seconds / 2)
+    delay = 0.05
+    while True:
+        to_send, waiting = _lease(store, waiting, report, dedup, wall(), timedelta(seconds=budget.lease))
+        if to_send:
+            _send_and_confirm(store, sink, to_send, report, dedup, max(deadline - time.monotonic(), 0.0))
+        if not waiting or time.monotonic() + delay > wait_until:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    if waiting:
+        report.counts["pending"] += len(waiting)
+        report.sink_error = report.sink_error or SinkError(
+            f"{len(waiting)} alert(s) held by another sender's pending lease; retry after {budget.lease:g} s"
+        )
+        for alert, refs in waiting:
+            for r in refs:
+                report.failed.setdefault(
+                    r, f"alert {alert.id} is being sent by another invocation (lease pending)"
+                )
+    report.counts["sent"] = len(report.sent)
+
+
+def _lease(
+    store: StateStore,
+    alerts: Sequence[tuple[Alert, set[str]]],
+    report: BatchReport,
+    dedup: timedelta,
+    now: datetime,
+    lease: timedelta,
+) -> tuple[list[tuple[Alert, set[str]]], list[tuple[Alert, set[str]]]]:
+    """Take each alert's lease: (the alerts to send, the alerts another sender holds)."""
     to_send: list[tuple[Alert, set[str]]] = []
-    pending = 0
+    pending: list[tuple[Alert, set[str]]] = []
     for alert, refs in alerts:
         try:
             answer = store.lease(f"alert|{alert.id}", alert.last_seen, dedup, now=now, lease=lease)
@@ -98,21 +140,21 @@ def deliver(
         if answer == LEASE_SENT:
             report.counts["deduplicated"] += 1
         elif answer == LEASE_PENDING:
-            pending += 1
-            for r in refs:
-                report.failed.setdefault(
-                    r, f"alert {alert.id} is being sent by another invocation (lease pending)"
-                )
+            pending.append((alert, refs))
         else:
             to_send.append((alert, refs))
-    if pending:
-        report.counts["pending"] += pending
-        report.sink_error = report.sink_error or SinkError(
-            f"{pending} alert(s) held by another sender's pending lease; retry after {budget.lease:g} s"
-        )
-    if not to_send:
-        return
-    unsent, in_flight, error = _send_within(sink, [a for a, _ in to_send], budget.seconds)
+    return to_send, pending
+
+
+def _send_and_confirm(
+    store: StateStore,
+    sink: AlertSink | None,
+    to_send: list[tuple[Alert, set[str]]],
+    report: BatchReport,
+    dedup: timedelta,
+    seconds: float,
+) -> None:
+    unsent, in_flight, error = _send_within(sink, [a for a, _ in to_send], seconds)
     if error is not None:
         report.sink_error = report.sink_error or error
     for alert, refs in to_send:
@@ -131,7 +173,6 @@ def deliver(
                 store.unlease(key)
             except StateError as exc:  # the lease then expires on its own
                 log.warning("lease of alert %s not given back: %s", alert.id, exc)
-    report.counts["sent"] += len(report.sent)
 
 
 def _utcnow() -> datetime:

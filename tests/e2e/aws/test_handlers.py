@@ -108,8 +108,8 @@ def test_eventbridge_event_alerts_through_sns_with_filterable_attributes(
     }
     assert received["subject"].startswith(f"[adscore] {alert['severity']}: snap-0feedface0000001")
     assert summary["alerts_by_detection"] == {SHARED: 1}
-    # AND the table holds the claim that deduplicates it, with event-time expiry and a later purge
-    claim = aws_stack.items()[(f"alert|{alert['id']}", "claim")]
+    # AND the table holds the confirmed send that deduplicates it, with event-time expiry and a later purge
+    claim = aws_stack.items()[(f"alert|{alert['id']}|sent", "value")]
     assert claim["purge_at"] - claim["expires_at"] == 30 * 86400
 
 

@@ -144,7 +144,9 @@ def test_the_state_table_holds_what_the_detections_wrote(examples_run: tuple[Emu
     kinds = {item["RowKey"] for item in result.state_items}
     assert {"set", "claim"} <= kinds
     claims = {item["k"] for item in result.state_items if item["RowKey"] == "claim"}
-    assert {f"alert|{a['id']}" for a in result.alerts} <= claims  # each alert was claimed once, then sent
+    assert {f"alert|{a['id']}|lease" for a in result.alerts} <= claims  # each alert was leased, then sent
+    confirmed = {item["k"] for item in result.state_items if item["RowKey"] == "value"}
+    assert {f"alert|{a['id']}|sent" for a in result.alerts} <= confirmed  # and its send confirmed
     assert result.endpoints["webhook receiver"].startswith("http://127.0.0.1:")
     assert "AccountName=devstoreaccount1" in result.env["AZURE_STORAGE_CONNECTION_STRING"]
 

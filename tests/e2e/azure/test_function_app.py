@@ -53,8 +53,9 @@ def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 def claim_entity(env: AppEnv, alert_id: str) -> dict[str, Any] | None:
-    pk = encode_key(fit_key(f"alert|{alert_id}"))
-    return next((e for e in env.entities() if e["PartitionKey"] == pk and e["RowKey"] == "claim"), None)
+    """The confirmed send that deduplicates the alert (its lease is a claim; the confirmation a value)."""
+    pk = encode_key(fit_key(f"alert|{alert_id}|sent"))
+    return next((e for e in env.entities() if e["PartitionKey"] == pk and e["RowKey"] == "value"), None)
 
 
 # --------------------------------------------------------------------------- the app's shape

@@ -98,7 +98,9 @@ def test_examples_are_all_delivered_signed_and_stored(examples_run: tuple[Emulat
     assert {"set", "value", "claim"} <= kinds
     assert len(result.state_items) == sum(1 for line in lines if "state_item" in line)
     claims = {i["key"] for i in result.state_items if i["kind"] == "claim"}
-    assert {f"alert|{a['id']}" for a in result.alerts} <= claims  # each alert was claimed in the store
+    assert {f"alert|{a['id']}|lease" for a in result.alerts} <= claims  # each alert was leased in the store
+    confirmed = {i["key"] for i in result.state_items if i["kind"] == "value"}
+    assert {f"alert|{a['id']}|sent" for a in result.alerts} <= confirmed  # and its send confirmed
     summary = lines[-1]["summary"]
     assert summary["alerts"] == len(result.alerts) and summary["failed"] == 0
 
@@ -327,8 +329,8 @@ def test_state_in_the_firestore_emulator() -> None:
     )
     assert result.alerts_by_detection() == {"snapshot.off_hours": 1} and result.failed == 0
     assert "firestore://adscore-state?database=adscore" in err.getvalue()
-    assert {f"alert|{result.alerts[0]['id']}"} <= {
-        i["key"] for i in result.state_items if i["kind"] == "claim"
+    assert {f"alert|{result.alerts[0]['id']}|sent"} <= {
+        i["key"] for i in result.state_items if i["kind"] == "value"
     }
 
 
