@@ -76,8 +76,10 @@ class BatchReport:
     alerts : alerts produced in this batch (sent, or deduplicated against an earlier send)
     sent : alerts handed to the sinks in this batch
     errors : records that could not be read, with their reasons
-    failed : record refs the platform must retry or dead-letter (unreadable records,
-        records whose state could not be saved, records behind alerts that could not be sent)
+    unreadable : ref -> (reason, raw record) of the items holding a record that could not be read:
+        the runtime dead-letters them (retrying cannot help)
+    failed : record refs the platform must retry (records whose state could not be saved,
+        records behind alerts that could not be sent)
     counts : records, events, duplicates, routed, suppressed, findings, alerts, deduplicated, state_reads, state_writes
     suppressed : suppression reason -> count
     state_error, sink_error : set when the store or a sink failed after its retries
@@ -86,6 +88,7 @@ class BatchReport:
     alerts: list[Alert] = field(default_factory=list)
     sent: list[Alert] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    unreadable: dict[str, tuple[str, Any]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)
@@ -98,6 +101,7 @@ class BatchReport:
         self.alerts.extend(other.alerts)
         self.sent.extend(other.sent)
         self.errors.extend(other.errors)
+        self.unreadable.update(other.unreadable)
         self.failed.update(other.failed)
         self.counts.update(other.counts)
         self.suppressed.update(other.suppressed)
@@ -293,7 +297,8 @@ class Engine:
             for item in parse_record(raw, ref):
                 if isinstance(item, RecordError):
                     report.errors.append(item)
-                    report.failed.setdefault(ref, f"unreadable: {item.reason}")
+                    if ref not in report.unreadable:
+                        report.unreadable[ref] = (item.reason, raw)
                     counts["errors"] += 1
                     continue
                 n_events += 1

@@ -1,32 +1,44 @@
-"""One runtime for the CLI and the three cloud functions: build the engine once, run batches.
+"""One runtime for the CLI and the three cloud functions: build the engine once, run deliveries.
 
-All three functions and ``adscore replay`` share :func:`get_engine` and
-:func:`run_batch`, and so one failure policy:
+Every cloud function hands its trigger's payload, unwrapped by :mod:`adscore.deliveries`
+into records with provenance, to :func:`run_delivery`, which applies the one failure policy:
 
-- an unreadable record is reported with its reason and listed in
-  ``BatchReport.failed`` (the platform retries or dead-letters it);
-- a state write that fails after retries lists the records whose state was
-  lost in ``failed``;
-- an alert that cannot be sent after retries has its claim released and the
-  records behind it listed in ``failed``, and ``BatchReport.sink_error`` is set;
-  :func:`raise_for_delivery` turns that into an exception for platforms that
-  retry a whole invocation (EventBridge, Event Grid, Event Hub, Pub/Sub).
+- an unreadable record (one the delivery could not decode, or one no parser could read)
+  goes to the dead-letter store (setting ``deadletter``) with its bytes and reason: it is
+  never dropped and never retried forever;
+- a state write that fails after retries, an alert that cannot be sent within the send
+  budget, an alert another sender holds under a pending lease, or a message the delivery
+  deferred, makes exactly the messages behind them retry: :attr:`DeliveryResult.retry`
+  lists their indexes (SQS ``batchItemFailures``), :meth:`DeliveryResult.raise_for_retry`
+  raises for platforms that retry a whole invocation (EventBridge, CloudWatch Logs,
+  Event Grid, Event Hub) and a Pub/Sub handler nacks by raising too;
+- a dead letter that cannot be stored makes its message retry instead.
+
+The send of a batch's alerts is bounded by the invocation's remaining time when the
+platform tells it (``remaining_seconds``), else by ``send_timeout_seconds``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adscore.errors import ConfigError
+from adscore.errors import AdscoreError, ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
+    from adscore.deadletter import DeadLetter, DeadLetterStore
+    from adscore.deliveries import Item
     from adscore.engine import BatchReport, Engine
     from adscore.settings import Settings
+
+log = logging.getLogger("adscore.runtime")
 
 #: Secret references by prefix -> "module:function" fetching the secret's value (lazy import).
 SECRET_RESOLVERS: dict[str, str] = {
@@ -118,6 +130,9 @@ def reset_engine() -> None:
                 _engine.store.close()
         finally:
             _engine = None
+    from adscore.deadletter import forget_deadletters
+
+    forget_deadletters()
     for hook in hooks:
         hook()
 
@@ -133,3 +148,182 @@ def raise_for_delivery(report: BatchReport) -> None:
         raise report.sink_error
     if report.state_error is not None:
         raise report.state_error
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+class DeliveryDeferred(AdscoreError):
+    """Some messages of a delivery were not processed now; the platform must deliver them again."""
+
+
+@dataclass
+class DeliveryResult:
+    """What :func:`run_delivery` did with one platform delivery.
+
+    Attributes
+    ----------
+    report : BatchReport
+        The engine's report, with the delivery's own unreadable and skipped items added.
+    retry : dict[int, str]
+        Message index -> why the platform must deliver it again.
+    message_ids : dict[int, str]
+        Message index -> the platform's message id, where the delivery named one.
+    dead_lettered : int
+        Letters written to the dead-letter store.
+    error : AdscoreError | None
+        Why messages are retried (state, sink, dead-letter store, deferral).
+    """
+
+    report: BatchReport
+    retry: dict[int, str] = field(default_factory=dict)
+    message_ids: dict[int, str] = field(default_factory=dict)
+    dead_lettered: int = 0
+    error: AdscoreError | None = None
+
+    def retry_ids(self, count: int) -> list[str]:
+        """The platform ids of the messages to retry, in batch order (for SQS ``batchItemFailures``)."""
+        return [self.message_ids.get(i, f"missing-message-id-{i}") for i in sorted(self.retry) if i < count]
+
+    def raise_for_retry(self) -> None:
+        """Raise when any message must be delivered again (platforms that retry a whole invocation)."""
+        if self.retry:
+            raise self.error or DeliveryDeferred("; ".join(sorted(set(self.retry.values())))[:1000])
+
+    def summary(self) -> dict[str, Any]:
+        """The report's summary plus ``dead_lettered`` and ``retry_messages``."""
+        return {
+            **self.report.summary(),
+            "dead_lettered": self.dead_lettered,
+            "retry_messages": len(self.retry),
+        }
+
+
+def deadletter_store(engine: Engine) -> DeadLetterStore | None:
+    """The dead-letter store the engine's settings name (opened once per process), or None."""
+    url = engine.settings.deadletter_url
+    if url is None:
+        return None
+    from adscore.deadletter import open_deadletter
+
+    return open_deadletter(url)
+
+
+def run_delivery(
+    items: Iterable[Item],
+    *,
+    source: str,
+    engine: Engine | None = None,
+    remaining_seconds: float | None = None,
+    final: bool = False,
+) -> DeliveryResult:
+    """Run one platform delivery through the engine and apply the one failure policy (module docstring).
+
+    Parameters
+    ----------
+    items : Iterable[Item]
+        What a :mod:`adscore.deliveries` function (or a streaming reader) made of the payload.
+    source : str
+        The entry point (``aws.sqs_handler``), written on each dead letter.
+    engine : Engine, optional
+        Default :func:`get_engine`.
+    remaining_seconds : float, optional
+        The invocation's remaining time: the send budget and the leases follow it.
+    final : bool
+        The platform will not retry again (an Event Hub batch's last retry): the records of the
+        messages to retry are dead-lettered too, with the reason.
+
+    Returns
+    -------
+    DeliveryResult
+
+    Example
+    -------
+    >>> result = run_delivery(unwrap_eventbridge(event), source="aws.eventbridge_handler")  # doctest: +SKIP
+    >>> result.raise_for_retry()  # doctest: +SKIP
+    """
+    from adscore.deadletter import DeadLetter, DeadLetterError
+    from adscore.deliveries import Deferred, Record, Unreadable, as_bytes
+    from adscore.events import RecordError
+    from adscore.send import SendBudget
+
+    engine = engine or get_engine()
+    message_of: dict[str, int] = {}
+    raws: dict[str, Any] = {}
+    letters: list[tuple[int, DeadLetter]] = []
+    result_ids: dict[int, str] = {}
+    deferred: dict[int, str] = {}
+    skipped: Counter[str] = Counter()
+    errors: list[RecordError] = []
+
+    def records() -> Iterator[tuple[str, Any]]:
+        for item in items:
+            where = item.where
+            if where.message_id is not None:
+                result_ids.setdefault(where.message, where.message_id)
+            if isinstance(item, Record):
+                message_of[where.location] = where.message
+                if final:
+                    raws[where.location] = item.raw
+                yield where.location, item.raw
+            elif isinstance(item, Unreadable):
+                letter = DeadLetter(item.body, item.reason, where.location, source, where.message_id)
+                letters.append((where.message, letter))
+                errors.append(
+                    RecordError(family="delivery", reason=item.reason[:500], location=where.location)
+                )
+            elif isinstance(item, Deferred):
+                deferred.setdefault(where.message, item.reason)
+            else:
+                skipped[item.reason] += 1
+
+    report = engine.run(records(), budget=SendBudget.of(engine.settings, remaining_seconds))
+    report.errors.extend(errors)
+    report.counts["errors"] += len(errors)
+    for reason, n in skipped.items():
+        report.counts[f"skipped_{reason}"] += n
+    result = DeliveryResult(report, dict(deferred), result_ids)
+    result.error = report.state_error or report.sink_error
+    if deferred and result.error is None:
+        result.error = DeliveryDeferred(next(iter(deferred.values())))
+    for ref, reason in report.failed.items():
+        result.retry.setdefault(message_of.get(ref, 0), reason)
+    for ref, (reason, raw) in report.unreadable.items():
+        m = message_of.get(ref, 0)
+        letters.append((m, DeadLetter(as_bytes(raw), reason, ref, source, result_ids.get(m))))
+    if final:
+        for ref, reason in report.failed.items():
+            m = message_of.get(ref, 0)
+            letters.append((m, DeadLetter(as_bytes(raws.get(ref)), f"not processed: {reason}", ref, source)))
+    keep = [(m, letter) for m, letter in letters if final or m not in result.retry]
+    if keep:
+        _dead_letter(engine, keep, result, DeadLetterError)
+    return result
+
+
+def _dead_letter(
+    engine: Engine,
+    letters: Sequence[tuple[int, DeadLetter]],
+    result: DeliveryResult,
+    error_type: type[AdscoreError],
+) -> None:
+    """Store ``letters``; when that fails, have their messages retried instead (nothing is dropped)."""
+    try:
+        store = deadletter_store(engine)
+        if store is None:
+            for _, letter in letters[:50]:
+                log.warning(
+                    "unreadable record not kept (set the deadletter setting to keep it): %s: %s",
+                    letter.location[:200],
+                    letter.reason[:300],
+                )
+            result.report.counts["unreadable_not_kept"] += len(letters)
+            return
+        store.put([letter for _, letter in letters])
+        result.dead_lettered += len(letters)
+        result.report.counts["dead_lettered"] += len(letters)
+    except (error_type, ConfigError) as exc:
+        log.error("dead letters not stored (%s); their messages will be retried", exc)
+        result.error = result.error or exc
+        for m, _ in letters:
+            result.retry.setdefault(m, f"dead letter not stored: {exc}")

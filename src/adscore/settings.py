@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     severity_overrides: dict[str, Severity] = Field(default_factory=dict)
     alert_dedup_hours: float = Field(default=24.0, gt=0)
     send_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    deadletter: str | None = None
+    deadletter_topic: str | None = Field(default=None, exclude=True)
+    """Older name of a ``pubsub://`` dead-letter store (``ADSCORE_DEADLETTER_TOPIC=projects/P/topics/T``)."""
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     detection_paths: Annotated[tuple[str, ...], NoDecode] = ()
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
@@ -222,6 +225,29 @@ class Settings(BaseSettings):
         if "://" not in v:
             raise ValueError(f"{v!r} is not a state URL (sqlite:///path, dynamodb://table, azuretable://table, firestore://collection, memory://)")
         return v
+
+    @field_validator("deadletter")
+    @classmethod
+    def _deadletter_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from adscore.deadletter import STORES
+
+        scheme = v.split("://", 1)[0].lower() if "://" in v else ""
+        if scheme not in STORES:
+            raise ValueError(
+                f"{v[:80]!r} is not a dead-letter URL (sqs://, s3://, azqueue://, azblob://, pubsub://, file://)"
+            )
+        return v.strip()
+
+    @property
+    def deadletter_url(self) -> str | None:
+        """The dead-letter store URL: ``deadletter``, else ``pubsub://`` + the older ``deadletter_topic``."""
+        if self.deadletter:
+            return self.deadletter
+        if self.deadletter_topic and self.deadletter_topic.strip():
+            return f"pubsub://{self.deadletter_topic.strip()}"
+        return None
 
     @classmethod
     def settings_customise_sources(

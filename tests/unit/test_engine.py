@@ -195,7 +195,8 @@ def test_malformed_record_is_reported_and_the_rest_processed() -> None:
     recs.insert(2, {"what": "is this"})
     report = engine().run(items(recs))
     assert len(report.alerts) == 1
-    assert set(report.failed) == {"r1", "r2"}
+    assert set(report.unreadable) == {"r1", "r2"} and not report.failed  # dead-lettered, not retried
+    assert report.unreadable["r2"][1] == {"what": "is this"}
     assert all(e.reason for e in report.errors)
     assert report.counts["errors"] == 2
 
