@@ -1,16 +1,13 @@
-"""AWS Lambda entry points. No detection logic: unwrap, run the shared engine, report failures.
+"""AWS Lambda entry points: read the trigger, unwrap it, run the shared runtime, map its answer.
 
-- ``handler.eventbridge_handler``: an EventBridge rule's ``AWS API Call via CloudTrail`` event.
-- ``handler.sqs_handler``: SQS batches of EventBridge events or S3 notifications of new CloudTrail
-  files (streamed from S3). Enable ``ReportBatchItemFailures`` on the event source mapping.
-- ``handler.cloudwatch_logs_handler``: CloudWatch Logs subscriptions (CloudTrail, EKS audit).
+- ``eventbridge_handler``: an EventBridge rule's ``AWS API Call via CloudTrail`` event.
+- ``sqs_handler``: SQS batches of EventBridge events (or SNS envelopes of them) or S3 notifications of
+  new CloudTrail files (streamed). Enable ``ReportBatchItemFailures`` on the event source mapping.
+- ``cloudwatch_logs_handler``: CloudWatch Logs subscriptions (CloudTrail, EKS audit).
 
-Configuration comes from the environment only (``ADSCORE_STATE``, ``ADSCORE_SINKS``,
-``ADSCORE_CONFIG``, ``ADSCORE_WEBHOOK_SECRET``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``); the engine is
-built on the first invocation and reused. Failure policy (:mod:`adscore.runtime`): SQS reports
-exactly the failed messages; the asynchronous handlers raise on a state or sink failure, so Lambda
-retries them or sends them to the on-failure destination; an unreadable record is logged and
-counted (retrying it cannot help).
+The failure policy is :func:`adscore.runtime.run_delivery`'s: an unreadable record goes to the
+dead-letter store (``ADSCORE_DEADLETTER``) with its bytes and reason; a state or sink failure makes
+exactly its messages retry (``batchItemFailures``, or raising for the asynchronous handlers).
 """
 
 from __future__ import annotations
@@ -21,6 +18,8 @@ import lambda_adapter as adapter
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from adscore import runtime
+from adscore.deliveries.cwlogs import unwrap_cwlogs
+from adscore.deliveries.eventbridge import unwrap_eventbridge
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,11 +33,14 @@ tracer = Tracer(service="adscore")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """One EventBridge event; raises when its state or alerts could not be saved or sent."""
-    report = runtime.run_batch([adapter.eventbridge_item(event)])
-    adapter.publish(report, logger, metrics)
-    runtime.raise_for_delivery(report)
-    return report.summary()
+    """One EventBridge event; raises when it must be delivered again."""
+    remaining = context.get_remaining_time_in_millis() / 1000
+    result = runtime.run_delivery(
+        unwrap_eventbridge(event), source="aws.eventbridge_handler", remaining_seconds=remaining
+    )
+    summary = adapter.publish(result, logger, metrics)
+    result.raise_for_retry()
+    return summary
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -46,20 +48,23 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
 @metrics.log_metrics(capture_cold_start_metric=True)
 def sqs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An SQS batch; returns ``batchItemFailures`` naming exactly the messages to redeliver."""
-    delivery = adapter.SqsDelivery(event.get("Records") or [], context.get_remaining_time_in_millis)
-    report = runtime.run_batch(delivery.items())
-    delivery.merge_into(report)
-    failed = delivery.failures(report)
-    adapter.publish(report, logger, metrics, failed_messages=len(failed))
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    records = event.get("Records") or []
+    items = adapter.sqs_items(records, context.get_remaining_time_in_millis)
+    remaining = context.get_remaining_time_in_millis() / 1000
+    result = runtime.run_delivery(items, source="aws.sqs_handler", remaining_seconds=remaining)
+    adapter.publish(result, logger, metrics)
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in result.retry_ids(len(records))]}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def cloudwatch_logs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """A CloudWatch Logs subscription payload; raises when state or alerts could not be saved or sent."""
-    report = runtime.run_batch([adapter.cwlogs_item(event)])
-    adapter.publish(report, logger, metrics)
-    runtime.raise_for_delivery(report)
-    return report.summary()
+    """A CloudWatch Logs subscription payload; raises when it must be delivered again."""
+    remaining = context.get_remaining_time_in_millis() / 1000
+    result = runtime.run_delivery(
+        unwrap_cwlogs(event), source="aws.cloudwatch_logs_handler", remaining_seconds=remaining
+    )
+    summary = adapter.publish(result, logger, metrics)
+    result.raise_for_retry()
+    return summary

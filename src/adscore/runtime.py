@@ -243,7 +243,7 @@ def run_delivery(
     >>> result.raise_for_retry()  # doctest: +SKIP
     """
     from adscore.deadletter import DeadLetter, DeadLetterError
-    from adscore.deliveries import Deferred, Record, Unreadable, as_bytes
+    from adscore.deliveries import Deferred, Record, Skipped, Unreadable, as_bytes
     from adscore.events import RecordError
     from adscore.send import SendBudget
 
@@ -274,14 +274,15 @@ def run_delivery(
                 )
             elif isinstance(item, Deferred):
                 deferred.setdefault(where.message, item.reason)
+            elif isinstance(item, Skipped):
+                skipped[f"skipped_{item.reason}"] += 1
             else:
-                skipped[item.reason] += 1
+                skipped[item.name] += 1
 
     report = engine.run(records(), budget=SendBudget.of(engine.settings, remaining_seconds))
     report.errors.extend(errors)
     report.counts["errors"] += len(errors)
-    for reason, n in skipped.items():
-        report.counts[f"skipped_{reason}"] += n
+    report.counts.update(skipped)
     result = DeliveryResult(report, dict(deferred), result_ids)
     result.error = report.state_error or report.sink_error
     if deferred and result.error is None:

@@ -10,7 +10,8 @@ Each module of this package turns one platform payload shape into a stream of
   dead-letters them (retrying cannot help);
 - :class:`Deferred`: a message not read now (time ran out, a read failed midway):
   the runtime has the platform retry it;
-- :class:`Skipped`: something deliberately left out (a CloudTrail digest file), counted by reason.
+- :class:`Skipped`: something deliberately left out (a CloudTrail digest file), counted by reason;
+- :class:`Counted`: a delivery-level count (``s3_objects``).
 
 :func:`adscore.runtime.run_delivery` takes this stream and applies the one failure policy.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Deferred", "Item", "Provenance", "Record", "Skipped", "Unreadable", "as_bytes"]
+__all__ = ["Counted", "Deferred", "Item", "Provenance", "Record", "Skipped", "Unreadable", "as_bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,15 @@ class Skipped:
     where: Provenance
 
 
-Item = Record | Unreadable | Deferred | Skipped
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A delivery-level count for the report (``s3_objects``: one CloudTrail file opened)."""
+
+    name: str
+    where: Provenance
+
+
+Item = Record | Unreadable | Deferred | Skipped | Counted
 
 
 def as_bytes(value: Any) -> bytes:

@@ -20,6 +20,8 @@ class S3Object:
     key: str
     size: int | None
     where: Provenance
+    notification: bytes
+    """The notification's bytes: what is dead-lettered when a record of the file cannot be read."""
 
 
 def unwrap_s3(body: dict[str, Any], where: Provenance) -> list[S3Object | Skipped | Unreadable]:
@@ -38,7 +40,7 @@ def unwrap_s3(body: dict[str, Any], where: Provenance) -> list[S3Object | Skippe
         bucket, key, size = obj
         wanted, reason = is_cloudtrail_object(key, size)
         if wanted:
-            out.append(S3Object(bucket, key, size, where))
+            out.append(S3Object(bucket, key, size, where, as_bytes(body)))
         else:
             out.append(Skipped(reason, where))
     return out

@@ -262,6 +262,11 @@ class Names:
         return f"{self.prefix}-failed-invocations"
 
     @property
+    def unreadable(self) -> str:
+        """The dead-letter store of unreadable records (``ADSCORE_DEADLETTER=sqs://...``)."""
+        return f"{self.prefix}-unreadable"
+
+    @property
     def webhook_secret(self) -> str:
         return f"{self.prefix}-webhook-emulated"
 
@@ -332,6 +337,7 @@ def _create_resources(server: MotoServer, names: Names) -> _Stack:
         {"VisibilityTimeout": visibility, "MessageRetentionPeriod": "1209600", "RedrivePolicy": redrive},
     )
     _create_queue(stack, names.failed_invocations, {"MessageRetentionPeriod": "1209600"})
+    _create_queue(stack, names.unreadable, {"MessageRetentionPeriod": "1209600"})
 
     # The user's side: the trail bucket announcing new log files to the module's queue ...
     stack.s3.create_bucket(Bucket=names.bucket)
@@ -382,6 +388,7 @@ def _function_env(stack: _Stack, config: str | None) -> dict[str, str]:
         "ADSCORE_STATE": f"dynamodb://{stack.names.table}",
         "ADSCORE_SINKS": f"sns://{stack.topic_arn}",
         "ADSCORE_WEBHOOK_SECRET": stack.secret_arn,
+        "ADSCORE_DEADLETTER": f"sqs://{stack.names.unreadable}",
         "POWERTOOLS_SERVICE_NAME": "adscore",
         "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
@@ -1070,7 +1077,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
             reporter.note(
                 f"created {names.table}, {names.alerts_topic}, {names.cloudtrail_queue}, "
                 f"{names.events_queue}, "
-                f"{names.dlq}, {names.failed_invocations}; bucket {names.bucket} notifies "
+                f"{names.dlq}, {names.failed_invocations}, {names.unreadable}; bucket {names.bucket} notifies "
                 f"{names.cloudtrail_queue}; {names.tap_queue} subscribed to {names.alerts_topic}"
             )
             with contextlib.redirect_stdout(log_file):  # Powertools binds its log stream at import
@@ -1086,6 +1093,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
             reporter.note("delivering " + ", ".join(paths))
             deliverer.deliver(paths)
             tap.finish()
+            _count_dead_letters(stack, result, reporter)
             if tap.error:
                 reporter.note(f"alert queue unreadable: {tap.error}")
 
@@ -1134,5 +1142,25 @@ def _endpoints(stack: _Stack, log_path: str) -> dict[str, str]:
         "events queue": stack.queues[names.events_queue],
         "dead-letter queue": stack.queues[names.dlq],
         "failed invocations queue": stack.queues[names.failed_invocations],
+        "unreadable records queue": stack.queues[names.unreadable],
         "function logs": log_path,
     }
+
+
+def _count_dead_letters(stack: _Stack, result: EmulationResult, reporter: Reporter) -> None:
+    """Count the letters the functions wrote to the unreadable-records queue as failed, per delivery path."""
+    url = stack.queues[stack.names.unreadable]
+    while True:
+        messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return
+        for m in messages:
+            letter = orjson.loads(m["Body"])
+            source, location = str(letter.get("source")), str(letter.get("location"))
+            path = {
+                "aws.eventbridge_handler": PATH_EVENTBRIDGE,
+                "aws.cloudwatch_logs_handler": PATH_CWLOGS,
+            }.get(source, PATH_S3 if "s3://" in location else "eventbridge -> sqs -> sqs_handler")
+            result.delivery(path).failed += 1
+            reporter.note(f"{source}: {location[:200]}: dead-lettered ({str(letter.get('reason'))[:200]})")
+            stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

@@ -250,6 +250,7 @@ class AwsStack:
     queue_url: str
     bucket: str
     monkeypatch: pytest.MonkeyPatch
+    deadletter_url: str = ""
 
     @property
     def ddb(self) -> Any:
@@ -283,6 +284,19 @@ class AwsStack:
                     }
                 )
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Drain the dead-letter queue (``ADSCORE_DEADLETTER=sqs://...``): each item is a letter's document."""
+        sqs = self.server.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            response = sqs.receive_message(QueueUrl=self.deadletter_url, MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            if not messages:
+                return out
+            for m in messages:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.deadletter_url, ReceiptHandle=m["ReceiptHandle"])
 
     def items(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Every item of the state table, keyed by ``(pk, sk)``, values decoded."""
@@ -321,13 +335,16 @@ def aws_stack(aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     queue_url = aws_env.client("sqs").create_queue(QueueName=f"alerts-{suffix}")["QueueUrl"]
     bucket = f"cloudtrail-{suffix}"
     aws_env.client("s3").create_bucket(Bucket=bucket)
-    stack = AwsStack(aws_env, table, topic_arn, queue_url, bucket, monkeypatch)
+    deadletter = f"adscore-deadletter-{suffix}"
+    deadletter_url = aws_env.client("sqs").create_queue(QueueName=deadletter)["QueueUrl"]
+    stack = AwsStack(aws_env, table, topic_arn, queue_url, bucket, monkeypatch, deadletter_url)
     stack.subscribe()
     monkeypatch.delenv("ADSCORE_CONFIG", raising=False)
     monkeypatch.delenv("ADSCORE_WEBHOOK_SECRET", raising=False)
     stack.use_env(
         ADSCORE_STATE=f"dynamodb://{table}",
         ADSCORE_SINKS=f"sns://{topic_arn}",
+        ADSCORE_DEADLETTER=f"sqs://{deadletter}",
         POWERTOOLS_TRACE_DISABLED="true",
         POWERTOOLS_SERVICE_NAME="adscore",
         POWERTOOLS_DEV="false",

@@ -113,15 +113,19 @@ def test_eventbridge_event_alerts_through_sns_with_filterable_attributes(
     assert claim["purge_at"] - claim["expires_at"] == 30 * 86400
 
 
-def test_unreadable_eventbridge_event_is_counted_not_retried(
+def test_unreadable_eventbridge_event_is_dead_lettered_not_retried(
     aws_stack: AwsStack, handler: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # An event with no CloudTrail detail cannot become readable by retrying: log and count it.
+    # An event with no CloudTrail detail cannot become readable by retrying: it goes to the dead-letter queue.
     broken = {"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "detail": "oops"}
-    summary = handler.eventbridge_handler(broken, LambdaContext())
-    assert summary["errors"] == 1 and summary["failed_records"] == 1
+    summary = handler.eventbridge_handler(broken, LambdaContext())  # returns: Lambda does not retry it
+    assert summary["errors"] == 1 and summary["dead_lettered"] == 1 and summary["retry_messages"] == 0
     assert emf_metrics(capsys.readouterr().out)["errors"] == 1
     assert aws_stack.alerts() == []
+    [letter] = aws_stack.dead_letters()
+    assert json.loads(letter["body"]) == broken
+    assert letter["source"] == "aws.eventbridge_handler" and letter["location"] == "eventbridge:x"
+    assert "detail" in letter["reason"]
 
 
 # --------------------------------------------------------------------------- SQS and S3 CloudTrail files
@@ -198,7 +202,7 @@ def test_same_batch_delivered_three_times_gives_one_alert_and_unchanged_state(
         assert aws_stack.items() == state
 
 
-def test_corrupt_message_and_truncated_file_fail_only_their_own_messages(
+def test_corrupt_message_and_truncated_file_are_dead_lettered_and_the_rest_processed(
     aws_stack: AwsStack, handler: ModuleType
 ) -> None:
     good_file = aws_stack.put_object(trail_key(3), cloudtrail_file([share_public(user="dave")]))
@@ -207,9 +211,13 @@ def test_corrupt_message_and_truncated_file_fail_only_their_own_messages(
     ids = ["m-good-event", "m-corrupt", "m-good-file", "m-truncated"]
     batch = sqs_event([eventbridge(share_public(user="frank")), '{"Records": [', good_file, truncated], ids)
     result = handler.sqs_handler(batch, LambdaContext())
-    assert result == {
-        "batchItemFailures": [{"itemIdentifier": "m-corrupt"}, {"itemIdentifier": "m-truncated"}]
-    }
+    # retrying cannot mend them: nothing is redelivered, both are in the dead-letter queue with their bytes
+    assert result == {"batchItemFailures": []}
+    letters = {letter["message_id"]: letter for letter in aws_stack.dead_letters()}
+    assert set(letters) == {"m-corrupt", "m-truncated"}
+    assert letters["m-corrupt"]["body"] == '{"Records": [' and "not JSON" in letters["m-corrupt"]["reason"]
+    assert json.loads(letters["m-truncated"]["body"]) == truncated  # the notification, to redrive the file
+    assert trail_key(4) in letters["m-truncated"]["reason"]
     # the good messages' alerts were delivered; the truncated file's records before the damage too
     names = Counter(a["alert"]["principal"]["name"] for a in aws_stack.alerts())
     assert names["dave"] == 1 and names["frank"] == 1
@@ -267,6 +275,41 @@ def test_cloudwatch_logs_eks_audit_log_group(aws_stack: AwsStack, handler: Modul
     assert summary["errors"] == 0 and summary["counts"]["events"] == 1
 
 
+def test_unreadable_cloudwatch_logs_payload_is_dead_lettered(
+    aws_stack: AwsStack, handler: ModuleType
+) -> None:
+    broken = {"awslogs": {"data": "H4sI-not-gzip"}}
+    summary = handler.cloudwatch_logs_handler(broken, LambdaContext())
+    assert summary["dead_lettered"] == 1 and summary["retry_messages"] == 0
+    [letter] = aws_stack.dead_letters()
+    assert json.loads(letter["body"]) == broken and "awslogs.data" in letter["reason"]
+    assert letter["source"] == "aws.cloudwatch_logs_handler"
+
+
+def test_unreadable_records_go_to_the_dead_letter_bucket_too(
+    aws_stack: AwsStack, handler: ModuleType
+) -> None:
+    # GIVEN the dead-letter store is a bucket (s3://BUCKET/PREFIX) instead of a queue
+    aws_stack.use_env(ADSCORE_DEADLETTER=f"s3://{aws_stack.bucket}/deadletter")
+    batch = sqs_event(["not json", eventbridge(share_public(user="kim"))], ["m-bad", "m-good"])
+    assert handler.sqs_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    s3 = aws_stack.server.client("s3")
+    [obj] = s3.list_objects_v2(Bucket=aws_stack.bucket, Prefix="deadletter/")["Contents"]
+    assert obj["Key"].startswith("deadletter/aws.sqs_handler/")
+    letter = json.loads(s3.get_object(Bucket=aws_stack.bucket, Key=obj["Key"])["Body"].read())
+    assert letter["body"] == "not json" and letter["message_id"] == "m-bad"
+    assert [a["alert"]["principal"]["name"] for a in aws_stack.alerts()] == ["kim"]
+
+
+def test_a_dead_letter_store_that_fails_makes_its_message_retry(
+    aws_stack: AwsStack, handler: ModuleType
+) -> None:
+    aws_stack.use_env(ADSCORE_DEADLETTER="sqs://no-such-queue")
+    batch = sqs_event(["not json", eventbridge(share_public(user="lee"))], ["m-bad", "m-good"])
+    assert handler.sqs_handler(batch, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
+    assert [a["alert"]["principal"]["name"] for a in aws_stack.alerts()] == ["lee"]
+
+
 # --------------------------------------------------------------------------- delivery failures
 
 
@@ -279,7 +322,7 @@ def test_unreachable_topic_fails_the_invocation_and_a_retry_delivers(
     # WHEN the alert cannot be published, the asynchronous invocation fails (Lambda retries it)
     with pytest.raises(SinkError):
         handler.eventbridge_handler(event, LambdaContext())
-    # AND the claim was released, so the retry is not deduplicated away
+    # AND the lease was given back, so the retry is not deduplicated away
     assert not [k for k in aws_stack.items() if k[1] == "claim"]
     # WHEN the topic is back and Lambda retries, the alert arrives once
     assert sns.create_topic(Name=aws_stack.topic_arn.rsplit(":", 1)[1])["TopicArn"] == aws_stack.topic_arn
