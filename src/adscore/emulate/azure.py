@@ -512,7 +512,7 @@ def _dead_letters(
     """Count the records the app dead-lettered, per trigger, and name the first few."""
     from azure.storage.blob import ContainerClient
 
-    paths = {"on_event_grid": PATH_EVENT_GRID, "on_event_hub": PATH_EVENT_HUB}
+    paths = {"azure.on_event_grid": PATH_EVENT_GRID, "azure.on_event_hub": PATH_EVENT_HUB}
     shown = 0
     with ContainerClient.from_connection_string(connection_string, FUNCTION_DEAD_LETTER) as client:
         for blob in client.list_blobs():
@@ -524,7 +524,7 @@ def _dead_letters(
                     doc = orjson.loads(client.download_blob(blob.name).readall())
                 except (orjson.JSONDecodeError, OSError):
                     doc = {}
-                ref = str(doc.get("ref", ""))
+                ref = str(doc.get("location", ""))
                 where = deliverer.origin.get(ref, ref)
                 reporter.note(f"dead-lettered {where[:200]}: {str(doc.get('reason', '?'))[:200]}")
 

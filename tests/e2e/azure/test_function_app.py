@@ -160,9 +160,9 @@ def test_an_event_type_adscore_does_not_read_is_dead_lettered_not_retried(
     doc = doc[0] if isinstance(doc, list) else doc
     app.on_event_grid(event_grid(doc))  # no exception: Event Grid must not redeliver it
     [dead] = app_env.dead_letters()
-    assert dead["function"] == "on_event_grid" and dead["ref"] == f"eventgrid:{doc['id']}"
+    assert dead["source"] == "azure.on_event_grid" and dead["location"] == f"eventgrid:{doc['id']}"
     assert "unsupported Event Grid event type" in dead["reason"]
-    assert dead["record"]["eventType"] == doc["eventType"]
+    assert json.loads(dead["body"])["eventType"] == doc["eventType"]
 
 
 def test_an_unreachable_webhook_makes_the_function_raise_and_a_retry_delivers(
@@ -192,7 +192,7 @@ def test_the_documented_resource_events_never_crash_the_function(app: ModuleType
     for doc in docs:
         app.on_event_grid(event_grid(doc))
     # each event was either read or dead-lettered with a reason: none was dropped silently
-    dead = {d["ref"]: d["reason"] for d in app_env.dead_letters()}
+    dead = {d["location"]: d["reason"] for d in app_env.dead_letters()}
     assert all(reason for reason in dead.values())
     assert set(dead) <= {f"eventgrid:{d['id']}" for d in docs}
 
@@ -237,12 +237,12 @@ def test_a_corrupt_record_is_dead_lettered_and_the_rest_of_the_batch_processed(
         {"records": graph_sweep()}, truncated, b'{"records": [{"time": "2024-05-14T1', first_sequence=7
     )
     app.on_event_hub(events, Invocation())  # does not raise: retrying cannot mend these records
-    dead = {d["ref"]: d for d in app_env.dead_letters()}
+    dead = {d["location"]: d for d in app_env.dead_letters()}
     assert set(dead) == {"eventhub:8/records[0]", "eventhub:9"}
     assert "properties.log is not valid JSON" in dead["eventhub:8/records[0]"]["reason"]
-    assert dead["eventhub:8/records[0]"]["record"] == truncated["records"][0]
+    assert json.loads(dead["eventhub:8/records[0]"]["body"]) == truncated["records"][0]
     assert "not JSON" in dead["eventhub:9"]["reason"]
-    assert dead["eventhub:9"]["record"] == '{"records": [{"time": "2024-05-14T1'
+    assert dead["eventhub:9"]["body"] == '{"records": [{"time": "2024-05-14T1'
     # the good records were processed: their alert went out
     assert [a["detection"] for a in app_env.alerts()] == ["discovery.api_burst"]
     [summary] = summaries(caplog)
@@ -255,18 +255,21 @@ def test_dead_letters_can_go_to_a_queue(
     from azure.storage.queue import QueueClient
 
     queue = f"dlq{app_env.table[-10:].lower()}"
-    monkeypatch.setenv("ADSCORE_DEADLETTER", f"azurequeue://{queue}")
+    monkeypatch.setenv("ADSCORE_DEADLETTER", f"azqueue://{queue}")
     huge = b"{" + b"\x01" * 200_000  # not JSON, and far over a queue message's 64 KiB once escaped
     app.on_event_hub(event_hub(b"\xff\xfe not json", huge), Invocation())
     client = QueueClient.from_connection_string(app_env.azurite.connection_string, queue)
     docs = {
-        d["ref"]: d
+        d["location"]: d
         for d in (json.loads(base64.b64decode(m.content)) for m in client.receive_messages(max_messages=10))
     }
     assert set(docs) == {"eventhub:100", "eventhub:101"}
     assert all("not JSON" in d["reason"] for d in docs.values())
-    assert docs["eventhub:100"]["record"] == "\ufffd\ufffd not json"
-    assert docs["eventhub:101"]["truncated"] is True and docs["eventhub:101"]["record"].startswith('"{')
+    # the bytes as they came: not UTF-8, so base64; too long for a queue message, so cut and said so
+    assert base64.b64decode(docs["eventhub:100"]["body_base64"]) == b"\xff\xfe not json"
+    assert docs["eventhub:101"]["truncated_from"] == len(huge) and docs["eventhub:101"]["body"].startswith(
+        "{"
+    )
 
 
 def test_a_sink_failure_fails_the_batch_and_the_last_retry_dead_letters_it(
@@ -286,7 +289,7 @@ def test_a_sink_failure_fails_the_batch_and_the_last_retry_dead_letters_it(
         app.on_event_hub(events, Invocation(retry_count=8, max_retry_count=8))
     dead = app_env.dead_letters()
     assert dead and all("not delivered" in d["reason"] for d in dead)
-    assert {d["ref"] for d in dead} <= {f"eventhub:100/records[{i}]" for i in range(24)}
+    assert {d["location"] for d in dead} <= {f"eventhub:100/records[{i}]" for i in range(24)}
 
 
 def test_logs_hold_counts_and_ids_but_no_secret_nor_event(
