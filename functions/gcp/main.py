@@ -1,13 +1,14 @@
-"""Cloud Functions (2nd gen) entry points for adscore. No detection logic lives here.
+"""Cloud Functions (2nd gen) entry points: read the trigger, unwrap it, run the shared runtime, map its answer.
 
 - ``on_pubsub``: CloudEvent (Eventarc ``google.cloud.pubsub.topic.v1.messagePublished``), one
   Pub/Sub message holding one LogEntry from a Cloud Logging sink.
-- ``on_pubsub_push``: HTTP, the body of a Pub/Sub push subscription.
+- ``on_pubsub_push``: HTTP, the body of a Pub/Sub push subscription (what ``infra/gcp`` deploys).
 - ``on_k8s_audit``: HTTP, an API server audit webhook posting an ``audit.k8s.io`` EventList.
 
-Configuration comes from the environment only (``ADSCORE_STATE``, ``ADSCORE_SINKS``,
-``ADSCORE_CONFIG``, ``ADSCORE_WEBHOOK_SECRET``, ``ADSCORE_DEADLETTER_TOPIC``): see README.md.
-Returning normally acknowledges the message; an exception answers 500, so Pub/Sub redelivers.
+The failure policy is :func:`adscore.runtime.run_delivery`'s: an unreadable message goes to the
+dead-letter store (``ADSCORE_DEADLETTER=pubsub://projects/P/topics/T``) with its bytes and reason
+and is acknowledged; a state or sink failure raises (HTTP 500), so Pub/Sub redelivers (nack).
+A LogEntry already processed (its ``insertId`` marked done) is acknowledged without running again.
 """
 
 from __future__ import annotations
@@ -17,34 +18,52 @@ from typing import TYPE_CHECKING, Any
 import functions_framework
 from flask import request
 
-from adscore.cloud import gcp
+from adscore import runtime
+from adscore.cloud.gcp import log_delivery
+from adscore.deliveries.k8s_webhook import unwrap_k8s_webhook
+from adscore.deliveries.pubsub import done_marker, unwrap_pubsub
 
 if TYPE_CHECKING:
     import flask
     from cloudevents.http import CloudEvent
 
 
+def _pubsub(delivery: Any, headers: dict[str, str], source: str) -> None:
+    items = unwrap_pubsub(delivery)
+    marker = done_marker(items)
+    result = runtime.run_delivery(items, source=source, done=marker)
+    insert_id = items[0].raw.get("insertId") if marker else None  # type: ignore[union-attr]
+    fields = {
+        "message_id": items[0].where.message_id,
+        "insert_id": str(insert_id)[:200] if insert_id else None,
+    }
+    log_delivery(result, headers, delivery, fields)
+    result.raise_for_retry()
+
+
 @functions_framework.cloud_event
 def on_pubsub(cloud_event: CloudEvent) -> None:
-    """Eventarc Pub/Sub CloudEvent (binary or structured mode)."""
-    delivery: dict[str, Any] = {**cloud_event.get_attributes(), "data": cloud_event.get_data()}
+    """Eventarc Pub/Sub CloudEvent (binary or structured mode); raising nacks it."""
     headers = dict(request.headers)
     if cloud_event.get("traceparent"):
         headers["traceparent"] = str(cloud_event.get("traceparent"))
-    gcp.handle_pubsub(delivery, headers)
+    _pubsub({**cloud_event.get_attributes(), "data": cloud_event.get_data()}, headers, "gcp.on_pubsub")
 
 
 @functions_framework.http
 def on_pubsub_push(req: flask.Request) -> tuple[str, int]:
-    """Pub/Sub push subscription: 2xx acknowledges, anything else is redelivered."""
-    gcp.handle_pubsub(req.get_json(silent=True, force=True), dict(req.headers))
+    """Pub/Sub push subscription: 2xx acknowledges, an exception (500) has Pub/Sub redeliver."""
+    _pubsub(req.get_json(silent=True, force=True), dict(req.headers), "gcp.on_pubsub_push")
     return "", 204
 
 
 @functions_framework.http
 def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int]:
-    """Kubernetes API server audit webhook (EventList)."""
-    result = gcp.handle_k8s_audit(req.get_json(silent=True, force=True), dict(req.headers))
-    if result.status == "rejected":
-        return {"error": result.reason}, 400
-    return {"alerts": result.alerts}, 200
+    """Kubernetes API server audit webhook (EventList); 400 when nothing in it could be read."""
+    items = unwrap_k8s_webhook(req.get_data(), req.get_json(silent=True, force=True))
+    result = runtime.run_delivery(items, source="gcp.on_k8s_audit")
+    log_delivery(result, dict(req.headers))
+    result.raise_for_retry()
+    if result.letters and not result.report.counts.get("events"):
+        return {"error": result.letters[0].reason[:300]}, 400
+    return {"alerts": [a.id for a in result.report.sent]}, 200

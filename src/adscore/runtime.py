@@ -24,6 +24,7 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from adscore.errors import AdscoreError, ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+    from datetime import datetime
 
     from adscore.deadletter import DeadLetter, DeadLetterStore
     from adscore.deliveries import Item
@@ -153,6 +155,10 @@ def raise_for_delivery(report: BatchReport) -> None:
 # --------------------------------------------------------------------------- deliveries
 
 
+#: How long a delivery's done marker is kept (Pub/Sub keeps unacknowledged messages 7 days).
+DONE_TTL = timedelta(days=7)
+
+
 class DeliveryDeferred(AdscoreError):
     """Some messages of a delivery were not processed now; the platform must deliver them again."""
 
@@ -171,6 +177,10 @@ class DeliveryResult:
         Message index -> the platform's message id, where the delivery named one.
     dead_lettered : int
         Letters written to the dead-letter store.
+    letters : list[DeadLetter]
+        The letters of this delivery (written, or retried when the store failed).
+    duplicate : bool
+        The delivery's done marker said it was processed before: nothing ran.
     error : AdscoreError | None
         Why messages are retried (state, sink, dead-letter store, deferral).
     """
@@ -180,6 +190,8 @@ class DeliveryResult:
     message_ids: dict[int, str] = field(default_factory=dict)
     dead_lettered: int = 0
     error: AdscoreError | None = None
+    letters: list[DeadLetter] = field(default_factory=list)
+    duplicate: bool = False
 
     def retry_ids(self, count: int) -> list[str]:
         """The platform ids of the messages to retry, in batch order (for SQS ``batchItemFailures``)."""
@@ -216,6 +228,7 @@ def run_delivery(
     engine: Engine | None = None,
     remaining_seconds: float | None = None,
     final: bool = False,
+    done: tuple[str, datetime] | None = None,
 ) -> DeliveryResult:
     """Run one platform delivery through the engine and apply the one failure policy (module docstring).
 
@@ -232,6 +245,9 @@ def run_delivery(
     final : bool
         The platform will not retry again (an Event Hub batch's last retry): the records of the
         messages to retry are dead-lettered too, with the reason.
+    done : (key, event time), optional
+        A marker of a delivery processed before (a Cloud Logging entry's ``insertId``): when the
+        state holds ``done`` under it nothing runs; it is written once nothing is left to retry.
 
     Returns
     -------
@@ -248,7 +264,12 @@ def run_delivery(
     from adscore.send import SendBudget
 
     engine = engine or get_engine()
+    if done is not None and engine.store.recall(done[0], done[1]) == "done":
+        from adscore.engine import BatchReport
+
+        return DeliveryResult(BatchReport(), duplicate=True)
     message_of: dict[str, int] = {}
+    bodies: dict[str, bytes] = {}
     raws: dict[str, Any] = {}
     letters: list[tuple[int, DeadLetter]] = []
     result_ids: dict[int, str] = {}
@@ -263,6 +284,8 @@ def run_delivery(
                 result_ids.setdefault(where.message, where.message_id)
             if isinstance(item, Record):
                 message_of[where.location] = where.message
+                if item.body is not None:
+                    bodies[where.location] = item.body
                 if final:
                     raws[where.location] = item.raw
                 yield where.location, item.raw
@@ -291,14 +314,21 @@ def run_delivery(
         result.retry.setdefault(message_of.get(ref, 0), reason)
     for ref, (reason, raw) in report.unreadable.items():
         m = message_of.get(ref, 0)
-        letters.append((m, DeadLetter(as_bytes(raw), reason, ref, source, result_ids.get(m))))
+        body = bodies.get(ref) or as_bytes(raw)
+        letters.append((m, DeadLetter(body, reason, ref, source, result_ids.get(m))))
     if final:
         for ref, reason in report.failed.items():
             m = message_of.get(ref, 0)
             letters.append((m, DeadLetter(as_bytes(raws.get(ref)), f"not processed: {reason}", ref, source)))
     keep = [(m, letter) for m, letter in letters if final or m not in result.retry]
+    result.letters = [letter for _, letter in keep]
     if keep:
         _dead_letter(engine, keep, result, DeadLetterError)
+    if done is not None and not result.retry:
+        try:
+            engine.store.remember(done[0], "done", done[1], DONE_TTL)
+        except AdscoreError as exc:  # the marker only saves work: a redelivery runs the idempotent engine
+            log.warning("could not mark the delivery done: %s", type(exc).__name__)
     return result
 
 

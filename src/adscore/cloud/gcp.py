@@ -1,28 +1,20 @@
-"""GCP glue for the Cloud Function and the core: deliveries, structured logs, dead letters, secrets.
+"""GCP helpers for the Cloud Function and the core: structured logs with the trace, and secrets.
 
-Nothing here decides what is suspicious. :func:`handle_pubsub` takes one Pub/Sub delivery (an
-Eventarc CloudEvent, a push body or a bare message), and applies the one failure policy of
-:mod:`adscore.runtime`:
-
-- a message that cannot be read (bad base64, not JSON, not a log entry) is logged with its
-  reason, published to ``ADSCORE_DEADLETTER_TOPIC`` when one is set, and acknowledged, so it
-  does not come back forever;
-- a LogEntry whose ``insertId`` was already processed is acknowledged without running again
-  (Pub/Sub delivers at least once): a "done" marker is stored, at the entry's event time, only
-  after the entry's state and alerts are saved and sent, so an instance that dies half-way
-  leaves no marker and the redelivery runs the (idempotent) engine again;
-- a state or sink failure raises, so Pub/Sub redelivers the message.
+Nothing here decides what is suspicious nor what a failure means: the function
+(``functions/gcp/main.py``) unwraps its trigger with :mod:`adscore.deliveries.pubsub` and
+:mod:`adscore.deliveries.k8s_webhook` and hands it to :func:`adscore.runtime.run_delivery`,
+whose one failure policy dead-letters unreadable messages (``ADSCORE_DEADLETTER=pubsub://...``)
+and has Pub/Sub redeliver on a state or sink failure.
 
 Google SDKs are imported inside the functions that use them: ``google.cloud.logging``'s
 structured handler only when running on GCP (``K_SERVICE`` or ``FUNCTION_TARGET`` set and
 ``ADSCORE_LOCAL`` not set; elsewhere logs are JSON lines written by the standard library),
-``google.cloud.pubsub`` only to publish a dead letter, ``google.auth`` only to fetch a secret.
+``google.auth`` only to fetch a secret.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -30,8 +22,7 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from adscore.errors import ConfigError
@@ -39,17 +30,12 @@ from adscore.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from adscore.engine import BatchReport, Engine
+    from adscore.runtime import DeliveryResult
 
 __all__ = [
-    "DEDUP_TTL",
-    "Delivery",
     "JsonLineFormatter",
-    "deadletter_topic",
     "fetch_secret",
-    "handle_k8s_audit",
-    "handle_pubsub",
-    "publish_deadletter",
+    "log_delivery",
     "running_on_gcp",
     "setup_logging",
     "trace_context",
@@ -57,8 +43,6 @@ __all__ = [
 
 log = logging.getLogger("adscore.functions.gcp")
 
-DEDUP_TTL = timedelta(days=7)
-"""How long a processed ``insertId`` is remembered (Pub/Sub keeps unacknowledged messages 7 days)."""
 SECRET_MANAGER = "https://secretmanager.googleapis.com"
 _SECRET_NAME = re.compile(
     r"^projects/([^/\s]{1,100})/secrets/([A-Za-z0-9_-]{1,255})(/versions/([A-Za-z0-9_-]{1,64}))?$"
@@ -67,11 +51,9 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?")
 _PROJECT_IN = re.compile(r"projects/([a-z][a-z0-9.:-]{4,61}[a-z0-9])/")
 _MAX_LOGGED_ERRORS = 10
-_MAX_DEADLETTER_BYTES = 9_000_000
 
 _lock = threading.Lock()
 _logging_ready = False
-_publisher: Any = None
 
 
 # ------------------------------------------------------------------------------------------ logs
@@ -193,299 +175,57 @@ def _project_of(delivery: Any) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------ dead letters
+# ------------------------------------------------------------------------------------------ delivery logs
 
 
-def deadletter_topic() -> str | None:
-    """``ADSCORE_DEADLETTER_TOPIC`` (``projects/P/topics/T``), checked, or None when unset.
+def log_delivery(
+    result: DeliveryResult,
+    headers: Mapping[str, str],
+    delivery: Any = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Log what :func:`adscore.runtime.run_delivery` did, as Cloud Logging structured entries with the trace.
 
-    Raises
-    ------
-    ConfigError
-        ``deadletter_topic``: the value is not a topic name.
+    One ``duplicate`` entry for a delivery processed before; one ``rejected`` WARNING per dead letter;
+    one ``alert`` entry per alert sent (ERROR for high and critical); one ``batch`` entry with the counts.
     """
-    value = (os.environ.get("ADSCORE_DEADLETTER_TOPIC") or "").strip()
-    if not value:
-        return None
-    from adscore.sinks.pubsub import topic_name
-
-    return topic_name(value, "deadletter_topic")
-
-
-def _pubsub_publisher() -> Any:
-    global _publisher
-    with _lock:
-        if _publisher is None:
-            from google.cloud.pubsub_v1 import PublisherClient
-            from google.cloud.pubsub_v1.types import BatchSettings
-
-            _publisher = PublisherClient(batch_settings=BatchSettings(max_latency=0.01))
-        return _publisher
-
-
-def _message_of(delivery: Any) -> dict[str, Any] | None:
-    if not isinstance(delivery, dict):
-        return None
-    if "specversion" in delivery:
-        data = delivery.get("data")
-        msg = data.get("message") if isinstance(data, dict) else None
-    else:
-        msg = delivery.get("message", delivery)
-    return msg if isinstance(msg, dict) else None
-
-
-def publish_deadletter(
-    topic: str, delivery: Any, reason: str, location: str, *, timeout: float = 30.0
-) -> str:
-    """Publish an unreadable delivery to the dead-letter topic; return the new message id.
-
-    The message carries the original message's data (decoded from base64 when it can be) and
-    attributes, plus ``adscore_reason``, ``adscore_location`` and ``adscore_message_id``, so it can
-    be inspected and republished to the function's topic once the cause is fixed.
-
-    Raises
-    ------
-    Exception
-        Whatever the publish raised: the caller must not acknowledge the delivery then.
-    """
-    msg = _message_of(delivery)
-    attributes: dict[str, str] = {}
-    data: bytes
-    raw = msg.get("data") if msg is not None else None
-    if isinstance(raw, str):
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            data = raw.encode("utf-8", "replace")
-        attrs = msg.get("attributes") if msg is not None else None
-        if isinstance(attrs, dict):
-            for k, v in list(attrs.items())[:90]:
-                if isinstance(k, str) and isinstance(v, str) and k and not k.startswith("goog"):
-                    attributes[k[:256]] = v[:1024]
-    else:
-        data = json.dumps(delivery, default=str, ensure_ascii=False).encode("utf-8", "replace")
-    message_id = (msg.get("messageId") or msg.get("message_id")) if msg is not None else None
-    attributes["adscore_reason"] = reason[:1024]
-    attributes["adscore_location"] = location[:1024]
-    if isinstance(message_id, str):
-        attributes["adscore_message_id"] = message_id[:256]
-    future = _pubsub_publisher().publish(topic, data[:_MAX_DEADLETTER_BYTES], **attributes)
-    return str(future.result(timeout=timeout))
-
-
-# ------------------------------------------------------------------------------------------ deliveries
-
-
-@dataclass
-class Delivery:
-    """What :func:`handle_pubsub` did with one delivery (the HTTP functions answer from it).
-
-    Attributes
-    ----------
-    status : str
-        ``processed``, ``duplicate`` (insertId seen before) or ``rejected`` (unreadable, acknowledged).
-    reason : str | None
-        Why a delivery was rejected.
-    alerts : list[str]
-        Ids of the alerts sent for it.
-    deadletter_id : str | None
-        The dead-letter message id, when one was published.
-    """
-
-    status: str
-    reason: str | None = None
-    alerts: list[str] = field(default_factory=list)
-    deadletter_id: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _entry_time(entry: dict[str, Any]) -> datetime:
-    from adscore.sources.common import parse_time
-
-    for name in ("timestamp", "receiveTimestamp"):
-        value = entry.get(name)
-        if value is not None:
-            try:
-                return parse_time(value)
-            except (ValueError, TypeError):
-                continue
-    return datetime.now(UTC)
-
-
-def _dedup_key(payload: Any) -> tuple[str, datetime] | None:
-    if not isinstance(payload, dict):
-        return None
-    insert_id = payload.get("insertId")
-    if not isinstance(insert_id, str) or not insert_id:
-        return None
-    from adscore.state.base import make_key
-
-    log_name = payload.get("logName")
-    return make_key("gcp.insert_id", log_name if isinstance(log_name, str) else "", insert_id), _entry_time(
-        payload
-    )
-
-
-def _reject(delivery: Any, reason: str, location: str, extras: dict[str, Any]) -> Delivery:
-    topic = deadletter_topic()
-    deadletter_id = None
-    if topic is not None:
-        deadletter_id = publish_deadletter(topic, delivery, reason, location)
-    log.warning(
-        "rejected unreadable Pub/Sub message: %s",
-        reason[:300],
-        extra={
-            **extras,
-            "json_fields": {
-                "event": "rejected",
-                "reason": reason[:1000],
-                "location": location[:300],
-                "deadletter_topic": topic,
-                "deadletter_message_id": deadletter_id,
-            },
-        },
-    )
-    return Delivery("rejected", reason=reason, deadletter_id=deadletter_id)
-
-
-def _log_report(report: BatchReport, extras: dict[str, Any], fields: dict[str, Any]) -> None:
+    setup_logging()
+    extras = trace_context(headers, _project_of(delivery))
+    fields = dict(fields or {})
+    if result.duplicate:
+        log.info("duplicate delivery of a processed log entry, skipped",
+                 extra={**extras, "json_fields": {"event": "duplicate", **fields}})  # fmt: skip
+        return
+    for letter in result.letters[:_MAX_LOGGED_ERRORS]:
+        log.warning(
+            "rejected unreadable message: %s",
+            letter.reason[:300],
+            extra={**extras, "json_fields": {"event": "rejected", "reason": letter.reason[:1000],
+                                             "location": letter.location[:300], **fields}},
+        )  # fmt: skip
+    report = result.report
     for alert in report.sent:
         level = logging.ERROR if alert.severity in ("high", "critical") else logging.WARNING
+        json_fields = {"event": "alert", "alert_id": alert.id, "detection": alert.detection,
+                       "technique": alert.technique, "alert_severity": alert.severity, **fields}  # fmt: skip
         log.log(
             level,
             "alert %s: %s",
             alert.detection,
             alert.title[:300],
-            extra={
-                **extras,
-                "json_fields": {
-                    "event": "alert",
-                    "alert_id": alert.id,
-                    "detection": alert.detection,
-                    "technique": alert.technique,
-                    "alert_severity": alert.severity,
-                    **fields,
-                },
-            },
+            extra={**extras, "json_fields": json_fields},
         )
-    failed = bool(report.state_error or report.sink_error)
+    errors = [
+        {"location": e.location[:200], "reason": e.reason[:300]} for e in report.errors[:_MAX_LOGGED_ERRORS]
+    ]
     log.log(
-        logging.ERROR if failed else logging.INFO,
+        logging.ERROR if result.retry else logging.INFO,
         "processed %d record(s): %d alert(s) sent",
         report.counts.get("records", 0),
         len(report.sent),
-        extra={
-            **extras,
-            "json_fields": {
-                "event": "batch",
-                "alert_ids": [a.id for a in report.sent],
-                **report.summary(),
-                "record_errors": [
-                    {"location": e.location[:200], "reason": e.reason[:300]}
-                    for e in report.errors[:_MAX_LOGGED_ERRORS]
-                ],
-                **fields,
-            },
-        },
-    )
-
-
-def handle_pubsub(
-    delivery: Any, headers: Mapping[str, str] | None = None, engine: Engine | None = None
-) -> Delivery:
-    """Process one Pub/Sub delivery of a Cloud Logging sink (see the module docstring for the policy).
-
-    Parameters
-    ----------
-    delivery : Any
-        The decoded JSON: a ``messagePublished`` CloudEvent (attributes and ``data``), a push body
-        (``{"message": ..., "subscription": ...}``) or a bare message.
-    headers : Mapping[str, str], optional
-        The HTTP request headers (for the trace).
-    engine : Engine, optional
-        Default :func:`adscore.runtime.get_engine`, built once from the environment.
-
-    Returns
-    -------
-    Delivery
-        What was done; the message can be acknowledged.
-
-    Raises
-    ------
-    adscore.errors.StateError, adscore.errors.SinkError
-        State not saved or alerts not delivered: do not acknowledge, Pub/Sub redelivers.
-    adscore.errors.ConfigError
-        A bad setting (named), at the first delivery.
-    """
-    from adscore.events import RecordError
-    from adscore.runtime import get_engine, raise_for_delivery, run_batch
-    from adscore.sources.gcp import unwrap_pubsub
-
-    setup_logging()
-    extras = trace_context(headers or {}, _project_of(delivery))
-    msg = _message_of(delivery)
-    fields: dict[str, Any] = {"message_id": str(msg.get("messageId", ""))[:200] if msg else None}
-    engine = engine or get_engine()
-    unwrapped = unwrap_pubsub(delivery, "pubsub")
-    if isinstance(unwrapped, RecordError):
-        return _reject(delivery, unwrapped.reason, unwrapped.location, extras)
-    ref, payload = unwrapped[0]
-    dedup = _dedup_key(payload)
-    if dedup is not None:
-        fields["insert_id"] = str(payload.get("insertId"))[:200]
-        if engine.store.recall(dedup[0], dedup[1]) == "done":
-            log.info(
-                "duplicate delivery of a processed log entry, skipped",
-                extra={**extras, "json_fields": {"event": "duplicate", **fields}},
-            )
-            return Delivery("duplicate")
-    report = run_batch([(ref, payload)], engine)
-    _log_report(report, extras, fields)
-    raise_for_delivery(report)
-    unreadable = [r for r in report.failed.values() if r.startswith("unreadable")]
-    result = Delivery("processed", alerts=[a.id for a in report.sent], summary=report.summary())
-    if unreadable:
-        rejected = _reject(delivery, "; ".join(unreadable)[:1000], ref, extras)
-        result = Delivery(
-            "rejected", reason=rejected.reason, deadletter_id=rejected.deadletter_id, summary=result.summary
-        )
-    if dedup is not None:
-        try:
-            engine.store.remember(dedup[0], "done", dedup[1], DEDUP_TTL)
-        except Exception as exc:  # the marker only saves work: a redelivery re-runs the idempotent engine
-            log.warning("could not mark insertId processed: %s", type(exc).__name__, extra=extras)
-    return result
-
-
-def handle_k8s_audit(
-    body: Any, headers: Mapping[str, str] | None = None, engine: Engine | None = None
-) -> Delivery:
-    """Process one Kubernetes audit webhook request (an ``audit.k8s.io`` ``EventList``).
-
-    Returns
-    -------
-    Delivery
-        ``rejected`` (answer 400) when the body cannot be read at all, else ``processed``.
-
-    Raises
-    ------
-    adscore.errors.StateError, adscore.errors.SinkError
-        Answer 5xx: the API server's webhook backend retries the batch.
-    """
-    from adscore.runtime import get_engine, raise_for_delivery, run_batch
-
-    setup_logging()
-    extras = trace_context(headers or {}, _env_project())
-    if not isinstance(body, dict):
-        reason = "the audit webhook body is not a JSON object"
-        log.warning(reason, extra={**extras, "json_fields": {"event": "rejected", "reason": reason}})
-        return Delivery("rejected", reason=reason)
-    report = run_batch([("k8s-audit-webhook", body)], engine or get_engine())
-    _log_report(report, extras, {})
-    raise_for_delivery(report)
-    if report.errors and not report.counts.get("events"):
-        return Delivery("rejected", reason=report.errors[0].reason[:300], summary=report.summary())
-    return Delivery("processed", alerts=[a.id for a in report.sent], summary=report.summary())
+        extra={**extras, "json_fields": {"event": "batch", "alert_ids": [a.id for a in report.sent],
+                                         **result.summary(), "record_errors": errors, **fields}},
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ secrets

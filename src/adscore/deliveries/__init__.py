@@ -55,10 +55,11 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A decoded record for the engine."""
+    """A decoded record for the engine, and its bytes as received when the delivery has them."""
 
     raw: Any
     where: Provenance
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,4 +25,4 @@ def unwrap_k8s_webhook(body: bytes, decoded: Any) -> list[Item]:
     where = Provenance(0, "k8s-audit-webhook", family="kubernetes")
     if not isinstance(decoded, dict):
         return [Unreadable(body, "the audit webhook body is not a JSON object", where)]
-    return [Record(decoded, where)]
+    return [Record(decoded, where, body)]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 
 from adscore.deliveries import Item, Provenance, Record, Unreadable, as_bytes
 from adscore.events import RecordError
+from adscore.sources.common import parse_time
 from adscore.sources.gcp import unwrap_pubsub as decode_pubsub
+from adscore.state.base import make_key
 
 
 def message_of(delivery: Any) -> dict[str, Any] | None:
@@ -50,4 +53,26 @@ def unwrap_pubsub(delivery: Any) -> list[Item]:
     if isinstance(decoded, RecordError):
         where = Provenance(0, decoded.location, message_id=message_id)
         return [Unreadable(message_bytes(delivery), decoded.reason, where)]
-    return [Record(payload, Provenance(0, ref, message_id=message_id)) for ref, payload in decoded]
+    body = message_bytes(delivery)
+    return [Record(payload, Provenance(0, ref, message_id=message_id), body) for ref, payload in decoded]
+
+
+def done_marker(items: list[Item]) -> tuple[str, datetime] | None:
+    """The state key and event time that mark a Cloud Logging entry processed (its ``insertId``), if any.
+
+    Pub/Sub delivers at least once: :func:`adscore.runtime.run_delivery` skips an entry whose marker
+    says ``done`` and writes the marker once the entry's state and alerts are saved and sent.
+    """
+    payload = items[0].raw if len(items) == 1 and isinstance(items[0], Record) else None
+    if not isinstance(payload, dict):
+        return None
+    insert_id, log_name = payload.get("insertId"), payload.get("logName")
+    if not isinstance(insert_id, str) or not insert_id:
+        return None
+    key = make_key("gcp.insert_id", log_name if isinstance(log_name, str) else "", insert_id)
+    for name in ("timestamp", "receiveTimestamp"):
+        try:
+            return key, parse_time(payload[name])
+        except (KeyError, ValueError, TypeError):
+            continue
+    return key, datetime.now(UTC)

@@ -26,6 +26,6 @@ def unwrap_sns(body: dict[str, Any], where: Provenance) -> list[Item]:
     """
     text = str(body["Message"])
     try:
-        return [Record(orjson.loads(text), where)]
+        return [Record(orjson.loads(text), where, text.encode("utf-8", "replace"))]
     except orjson.JSONDecodeError as exc:
         return [Unreadable(text.encode("utf-8", "replace"), f"SNS Message is not JSON: {exc}", where)]

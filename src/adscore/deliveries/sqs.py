@@ -34,4 +34,4 @@ def unwrap_sqs_message(index: int, message: Any) -> list[Item | S3Object]:
         return list(unwrap_s3(body, where))
     if is_sns_envelope(body):
         return list(unwrap_sns(body, where))
-    return [Record(body, where)]
+    return [Record(body, where, raw)]
