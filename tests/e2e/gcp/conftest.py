@@ -131,7 +131,7 @@ def _env(tmp: Path, name: str, webhook_url: str, pubsub: PubSubReceiver, **extra
         "ADSCORE_STATE": f"sqlite:///{tmp / f'{name}-state.db'}",
         "ADSCORE_SINKS": f"{webhook_url},pubsub://{ALERT_TOPIC}",
         "ADSCORE_WEBHOOK_SECRET": f"file://{secret_file}",
-        "ADSCORE_DEADLETTER_TOPIC": DEADLETTER_TOPIC,
+        "ADSCORE_DEADLETTER": f"pubsub://{DEADLETTER_TOPIC}",
         "PUBSUB_EMULATOR_HOST": pubsub.host,
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "WORKERS": "1",
