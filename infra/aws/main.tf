@@ -61,6 +61,7 @@ locals {
     {
       ADSCORE_STATE           = "dynamodb://${aws_dynamodb_table.state.name}"
       ADSCORE_SINKS           = join(",", concat(["sns://${aws_sns_topic.alerts.arn}"], var.webhook_urls))
+      ADSCORE_DEADLETTER      = "sqs://${aws_sqs_queue.unreadable.name}"
       POWERTOOLS_SERVICE_NAME = "adscore"
       POWERTOOLS_LOG_LEVEL    = var.log_level
     },
@@ -72,7 +73,7 @@ locals {
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
 
   dead_letter_queues = merge(
-    { failed_invocations = aws_sqs_queue.failed_invocations.name },
+    { failed_invocations = aws_sqs_queue.failed_invocations.name, unreadable = aws_sqs_queue.unreadable.name },
     local.use_sqs_function ? { redrive = aws_sqs_queue.redrive_dlq[0].name } : {},
   )
 }
@@ -413,6 +414,33 @@ resource "aws_sqs_queue_policy" "failed_invocations" {
   })
 }
 
+# Records no parser can read, with their bytes and reason (ADSCORE_DEADLETTER), from every function:
+# the EventBridge, SQS and CloudWatch Logs paths alike. Retrying them cannot help; redrive once fixed.
+resource "aws_sqs_queue" "unreadable" {
+  name                              = "${var.name_prefix}-unreadable"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_data_key_reuse_period_seconds = 3600
+  tags                              = var.tags
+}
+
+resource "aws_sqs_queue_policy" "unreadable" {
+  queue_url = aws_sqs_queue.unreadable.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "sqs:*"
+        Resource  = aws_sqs_queue.unreadable.arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+}
+
 # ------------------------------------------------------------------------------------------------
 # IAM: one role per function, scoped to this module's resources
 # ------------------------------------------------------------------------------------------------
@@ -459,6 +487,12 @@ data "aws_iam_policy_document" "function" {
     sid       = "PublishAlerts"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]
+  }
+
+  statement {
+    sid       = "DeadLetterUnreadableRecords"
+    actions   = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    resources = [aws_sqs_queue.unreadable.arn]
   }
 
   statement {

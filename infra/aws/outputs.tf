@@ -59,9 +59,9 @@ output "cloudtrail_queue_arn" {
 }
 
 output "dead_letter_queue_urls" {
-  description = "Dead-letter queues: failed_invocations (asynchronous invocations and undeliverable rule events) and redrive (SQS messages that failed max_receive_count times)."
+  description = "Dead-letter queues: failed_invocations (asynchronous invocations and undeliverable rule events), unreadable (records no parser can read, with their bytes and reason, from every function: ADSCORE_DEADLETTER) and redrive (SQS messages that failed max_receive_count times)."
   value = merge(
-    { failed_invocations = aws_sqs_queue.failed_invocations.url },
+    { failed_invocations = aws_sqs_queue.failed_invocations.url, unreadable = aws_sqs_queue.unreadable.url },
     { for q in aws_sqs_queue.redrive_dlq : "redrive" => q.url },
   )
 }

@@ -144,7 +144,7 @@ variable "config_yaml" {
 }
 
 variable "extra_environment" {
-  description = "More ADSCORE_* variables for the functions, e.g. { ADSCORE_DETECTIONS__SNAPSHOT_BURST__THRESHOLD = \"8\" }. The module's own (ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_CONFIG, ADSCORE_WEBHOOK_SECRET, ADSCORE_ORG_ACCOUNTS) cannot be overridden."
+  description = "More ADSCORE_* variables for the functions, e.g. { ADSCORE_DETECTIONS__SNAPSHOT_BURST__THRESHOLD = \"8\" }. The module's own (ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_CONFIG, ADSCORE_WEBHOOK_SECRET, ADSCORE_ORG_ACCOUNTS, ADSCORE_DEADLETTER) cannot be overridden."
   type        = map(string)
   default     = {}
 
@@ -154,8 +154,8 @@ variable "extra_environment" {
   }
 
   validation {
-    condition     = length(setintersection(keys(var.extra_environment), ["ADSCORE_STATE", "ADSCORE_SINKS", "ADSCORE_CONFIG", "ADSCORE_WEBHOOK_SECRET", "ADSCORE_ORG_ACCOUNTS"])) == 0
-    error_message = "extra_environment cannot set ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_CONFIG, ADSCORE_WEBHOOK_SECRET or ADSCORE_ORG_ACCOUNTS: the module sets them."
+    condition     = length(setintersection(keys(var.extra_environment), ["ADSCORE_STATE", "ADSCORE_SINKS", "ADSCORE_CONFIG", "ADSCORE_WEBHOOK_SECRET", "ADSCORE_ORG_ACCOUNTS", "ADSCORE_DEADLETTER"])) == 0
+    error_message = "extra_environment cannot set ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_CONFIG, ADSCORE_WEBHOOK_SECRET, ADSCORE_ORG_ACCOUNTS or ADSCORE_DEADLETTER: the module sets them."
   }
 }
 

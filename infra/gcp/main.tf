@@ -43,9 +43,9 @@ locals {
   environment = merge(
     var.environment,
     {
-      ADSCORE_STATE            = local.state_url
-      ADSCORE_DEADLETTER_TOPIC = google_pubsub_topic.dead_letter.id
-      GOOGLE_CLOUD_PROJECT     = var.project_id
+      ADSCORE_STATE        = local.state_url
+      ADSCORE_DEADLETTER   = "pubsub://${google_pubsub_topic.dead_letter.id}"
+      GOOGLE_CLOUD_PROJECT = var.project_id
     },
     local.sinks_secret ? {} : { ADSCORE_SINKS = local.sinks },
   )

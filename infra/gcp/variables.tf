@@ -234,8 +234,8 @@ variable "environment" {
   }
 
   validation {
-    condition     = length(setintersection(keys(var.environment), ["ADSCORE_STATE", "ADSCORE_SINKS", "ADSCORE_WEBHOOK_SECRET", "ADSCORE_DEADLETTER_TOPIC"])) == 0
-    error_message = "environment cannot set ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_WEBHOOK_SECRET or ADSCORE_DEADLETTER_TOPIC: the module sets them."
+    condition     = length(setintersection(keys(var.environment), ["ADSCORE_STATE", "ADSCORE_SINKS", "ADSCORE_WEBHOOK_SECRET", "ADSCORE_DEADLETTER", "ADSCORE_DEADLETTER_TOPIC"])) == 0
+    error_message = "environment cannot set ADSCORE_STATE, ADSCORE_SINKS, ADSCORE_WEBHOOK_SECRET, ADSCORE_DEADLETTER or ADSCORE_DEADLETTER_TOPIC: the module sets them."
   }
 }
 
