@@ -272,11 +272,12 @@ def replay(
 
     A summary goes to stderr.
     """
-    from adscore.engine import BatchReport, paused_gc
-    from adscore.events import RecordError
-    from adscore.runtime import build_engine
+    from collections import Counter
+
+    from adscore.deliveries.files import unwrap_files
+    from adscore.engine import paused_gc
+    from adscore.runtime import build_engine, run_delivery
     from adscore.settings import load_settings
-    from adscore.sources.files import read_inputs
 
     _check_inputs("replay", paths)
     tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -291,65 +292,59 @@ def replay(
         _fail(exc)
         return
     fmt = output or ("table" if sys.stdout.isatty() else "jsonl")
-    total = BatchReport()  # counts only: alerts stream out per batch, errors are printed as they come
-    read_errors = 0
-    errors = 0
-    sent = 0
+    # counts only: alerts stream out per batch, errors are printed as they come, so memory stays flat
+    counts: Counter[str] = Counter()
+    by_detection: Counter[str] = Counter()
+    table: list[Any] = []
+    sink_error: Exception | None = None
+    errors = sent = 0
     bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
 
-    def good_items() -> Iterator[tuple[str, Any]]:
-        nonlocal read_errors
-        for item in read_inputs(list(paths), since=_utc(since), until=_utc(until), on_bytes=bar.bytes_read):
+    def items() -> Iterator[Any]:
+        for item in unwrap_files(paths, since=_utc(since), until=_utc(until), on_bytes=bar.bytes_read):
             bar.advance()
-            if isinstance(item, RecordError):
-                read_errors += 1
-                _report_errors([item])
-            else:
-                yield item
+            yield item
 
     try:
-        chunks = _chunks(good_items(), settings.batch_size)
+        chunks = _chunks(items(), settings.batch_size)
         while True:
             with paused_gc():  # decoding a chunk allocates as much as evaluating it
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
-                report = engine.run(chunk)
+                report = run_delivery(chunk, source="cli.replay", engine=engine).report
             _report_errors(report.errors)
             errors += len(report.errors)
             sent += len(report.sent)
-            if fmt == "jsonl" or fmt == "ocsf":
+            counts.update(report.counts)
+            by_detection.update(report.by_detection)
+            sink_error = sink_error or report.sink_error
+            if fmt == "table":
+                table.extend(report.sent)
+            else:
                 _emit(report.sent, fmt, sys.stdout)
                 sys.stdout.flush()
-                report.sent.clear()  # memory stays flat however many alerts a replay raises
-            report.alerts.clear()
-            report.errors.clear()
-            total.merge(report)
     finally:
         bar.stop()
         engine.store.close()
         if tmp is not None:
             tmp.cleanup()
     if fmt == "table":
-        _emit(total.sent, fmt, sys.stdout)
-    readable = total.counts.get("records", 0)
-    total.counts["records"] += read_errors
-    total.counts["errors"] += read_errors
-    s = total.summary()
-    c = s["counts"]
+        _emit(table, fmt, sys.stdout)
+    c, readable = counts, counts.get("records", 0)  # records the reader could not decode are "undecoded"
     _err(
-        f"adscore replay: {c.get('records', 0)} records, {c.get('events', 0)} events, "
+        f"adscore replay: {readable + c.get('undecoded', 0)} records, {c.get('events', 0)} events, "
         f"{c.get('errors', 0)} errors, {c.get('suppressed', 0)} suppressed, "
         f"{sent} alerts ({c.get('deduplicated', 0)} already sent)"
     )
-    if s["alerts_by_detection"]:
-        _err("  by detection: " + ", ".join(f"{k}={v}" for k, v in sorted(s["alerts_by_detection"].items())))
-    if total.sink_error:
-        _err(f"adscore replay: alerts not delivered: {total.sink_error}")
+    if by_detection:
+        _err("  by detection: " + ", ".join(f"{k}={v}" for k, v in sorted(by_detection.items())))
+    if sink_error:
+        _err(f"adscore replay: alerts not delivered: {sink_error}")
         sys.exit(1)
     if readable == 0:  # nothing read (a missing bucket, an empty prefix, only unreadable files)
         _no_records("replay", paths)
-    if strict and (read_errors or errors):
+    if strict and errors:
         sys.exit(2)
 
 

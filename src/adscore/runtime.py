@@ -292,9 +292,9 @@ def run_delivery(
             elif isinstance(item, Unreadable):
                 letter = DeadLetter(item.body, item.reason, where.location, source, where.message_id)
                 letters.append((where.message, letter))
-                errors.append(
-                    RecordError(family="delivery", reason=item.reason[:500], location=where.location)
-                )
+                excerpt = item.body[:200].decode("utf-8", "replace")
+                family = where.family or "delivery"
+                errors.append(RecordError(family, item.reason[:500], where.location, excerpt))
             elif isinstance(item, Deferred):
                 deferred.setdefault(where.message, item.reason)
             elif isinstance(item, Skipped):
@@ -305,6 +305,7 @@ def run_delivery(
     report = engine.run(records(), budget=SendBudget.of(engine.settings, remaining_seconds))
     report.errors.extend(errors)
     report.counts["errors"] += len(errors)
+    report.counts["undecoded"] += len(errors)  # received, though not decodable into a record
     report.counts.update(skipped)
     result = DeliveryResult(report, dict(deferred), result_ids)
     result.error = report.state_error or report.sink_error
@@ -342,8 +343,8 @@ def _dead_letter(
     try:
         store = deadletter_store(engine)
         if store is None:
-            for _, letter in letters[:50]:
-                log.warning(
+            for _, letter in letters[:50]:  # the caller reports them too (logs, stderr)
+                log.debug(
                     "unreadable record not kept (set the deadletter setting to keep it): %s: %s",
                     letter.location[:200],
                     letter.reason[:300],
