@@ -1,12 +1,16 @@
-"""``adscore emulate gcp``: the real GCP function on functions-framework, fed as Eventarc feeds it.
+"""``adscore emulate gcp``: the real GCP function on functions-framework, fed as the deployed push subscription feeds it.
 
 What runs where
 ---------------
 - Two ``functions-framework`` processes (the real HTTP server, gunicorn, loading
-  ``functions/gcp/main.py``) on free loopback ports: ``on_pubsub`` (CloudEvent signature) and
-  ``on_k8s_audit`` (HTTP signature). Each is configured only through its environment, the way
-  ``infra/gcp/main.tf`` configures the Cloud Function (``ADSCORE_STATE``, ``ADSCORE_SINKS``,
-  ``ADSCORE_WEBHOOK_SECRET``, ``ADSCORE_CONFIG``, ``GOOGLE_CLOUD_PROJECT``, ``K_SERVICE``...).
+  ``functions/gcp/main.py``) on free loopback ports: ``on_pubsub_push`` (HTTP signature, the entry
+  point ``infra/gcp`` deploys behind its push subscription) and ``on_k8s_audit`` (HTTP signature).
+  Each is configured only through its environment, the way ``infra/gcp/main.tf`` configures the
+  Cloud Function (``ADSCORE_STATE``, ``ADSCORE_SINKS``, ``ADSCORE_WEBHOOK_SECRET``,
+  ``ADSCORE_DEADLETTER``, ``ADSCORE_CONFIG``, ``GOOGLE_CLOUD_PROJECT``, ``K_SERVICE``...).
+- Dead letters: the dead-letter topic in the Pub/Sub emulator when ``PUBSUB_EMULATOR_HOST`` is
+  set (``ADSCORE_DEADLETTER=pubsub://...``, as the module sets it), otherwise a JSON-lines file
+  next to the function logs (``file://``); every letter counts as a failed record.
 - State: the Firestore emulator when ``FIRESTORE_EMULATOR_HOST`` is set (collection
   ``adscore-state`` in database ``adscore``, as the Terraform module names them), otherwise a
   SQLite file in a temporary folder (there is no Firestore emulator without gcloud).
@@ -17,8 +21,9 @@ What runs where
 Delivery
 --------
 Every Cloud Audit ``LogEntry`` (bare, or unwrapped from a Pub/Sub push body, a Pub/Sub message or
-a CloudEvent) is POSTed to ``on_pubsub`` as Eventarc delivers a ``messagePublished`` event: binary
-content mode, one message per request, in input order. Kubernetes ``audit.k8s.io`` events are
+a CloudEvent) is POSTed to ``on_pubsub_push`` as the module's push subscription delivers it: one
+push body (``{"message": ..., "subscription": ...}``) per request, in input order; a 2xx answer
+acknowledges it. Kubernetes ``audit.k8s.io`` events are
 POSTed to ``on_k8s_audit`` as an API server's audit webhook backend posts them: ``EventList``
 batches of up to 400 events (``--audit-webhook-batch-max-size``), one batch per input file at
 most. Other shapes (AWS, Azure, Docker) are skipped with the reason.
@@ -78,10 +83,12 @@ __all__ = [
     "K8S_BATCH",
     "LOGS_TOPIC",
     "PROJECT",
+    "PUSH_SUBSCRIPTION",
     "FunctionServer",
     "cloudevent_request",
     "function_source",
     "missing",
+    "push_request",
     "run",
     "serve",
 ]
@@ -101,7 +108,9 @@ AUDIT_WRITTEN = "google.cloud.audit.log.v1.written"
 #: kube-apiserver ``--audit-webhook-batch-max-size`` default.
 K8S_BATCH = 400
 
-PUBSUB_PATH = "pubsub -> eventarc -> on_pubsub"
+PUBSUB_PATH = "pubsub -> push subscription -> on_pubsub_push"
+#: The push subscription ``infra/gcp`` creates with the default ``name_prefix``.
+PUSH_SUBSCRIPTION = f"{NAME_PREFIX}-audit-logs-push"
 K8S_PATH = "k8s audit webhook -> on_k8s_audit"
 
 _INSTALL = "pip install 'adscore[gcp]'"
@@ -333,6 +342,21 @@ def cloudevent_request(
     return headers, orjson.dumps(body)
 
 
+def push_request(entry: Any, message_id: str, *, project: str = PROJECT) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the push subscription's request carrying one LogEntry (what ``infra/gcp`` deploys).
+
+    Example
+    -------
+    >>> headers, body = push_request({"insertId": "1"}, "42")
+    >>> orjson.loads(body)["subscription"]
+    'projects/adscore-local/subscriptions/adscore-audit-logs-push'
+    """
+    _, event_body = cloudevent_request(entry, message_id, project=project)
+    body = orjson.loads(event_body)
+    body["subscription"] = f"projects/{project}/subscriptions/{PUSH_SUBSCRIPTION}"
+    return {"content-type": "application/json"}, orjson.dumps(body)
+
+
 def _log_entries(obj: dict[str, Any]) -> list[Any] | str:
     """The LogEntries a GCP-shaped record carries (unwrapping Pub/Sub and CloudEvent envelopes), or why not."""
     from adscore.events import RecordError
@@ -418,7 +442,7 @@ class _Run:
 
     def send_entry(self, client: httpx.Client, entry: Any) -> None:
         assert self.pubsub is not None
-        headers, body = cloudevent_request(entry, str(next(self.ids)), project=self.project)
+        headers, body = push_request(entry, str(next(self.ids)), project=self.project)
         status = self._post(self.pubsub, client, headers, body)
         d = self.result.delivery(PUBSUB_PATH)
         d.invocations += 1
@@ -490,16 +514,11 @@ class _Run:
                 self.send_k8s(client, pending)
 
     def count_rejected(self) -> None:
-        """Add what the functions acknowledged but could not read (logged, dead-lettered) to ``failed``."""
-        if self.pubsub is not None and PUBSUB_PATH in self.result.deliveries:
-            rejected = sum(1 for r in self.pubsub.log_records() if r.get("event") == "rejected")
-            self.result.delivery(PUBSUB_PATH).failed += rejected
-        if self.k8s is not None and K8S_PATH in self.result.deliveries:
-            unread = 0
-            for r in self.k8s.log_records():
-                n = r.get("failed_records") if r.get("event") == "batch" else None
-                unread += n if isinstance(n, int) else 0
-            self.result.delivery(K8S_PATH).failed += unread
+        """Add what the functions acknowledged but dead-lettered (one ``rejected`` log entry each) to ``failed``."""
+        for server, path in ((self.pubsub, PUBSUB_PATH), (self.k8s, K8S_PATH)):
+            if server is not None and path in self.result.deliveries:
+                rejected = sum(1 for r in server.log_records() if r.get("event") == "rejected")
+                self.result.delivery(path).failed += rejected
 
 
 # ------------------------------------------------------------------------------------------------
@@ -631,7 +650,7 @@ def _create_topics(host: str, project: str) -> None:
 
 
 def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Reporter) -> EmulationResult:
-    """Serve the GCP function on functions-framework and send ``paths`` through Eventarc's and the audit webhook's path.
+    """Serve the GCP function on functions-framework and send ``paths`` through the push subscription's and the audit webhook's path.
 
     Parameters
     ----------
@@ -683,22 +702,22 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
             env, state_url, sqlite_path = _configure(
                 tmp, project, receiver.url, config, firestore_host, pubsub_host, reporter
             )
-            state.pubsub = _server("on_pubsub", "cloudevent", env, tmp)
+            state.pubsub = _server("on_pubsub_push", "http", env, tmp)
             state.k8s = _server("on_k8s_audit", "http", env, tmp)
             servers = [state.pubsub, state.k8s]
-            reporter.note("starting functions-framework (functions/gcp/main.py): on_pubsub, on_k8s_audit")
+            reporter.note(
+                "starting functions-framework (functions/gcp/main.py): on_pubsub_push, on_k8s_audit"
+            )
             try:
                 serve(servers)
             except RuntimeError as exc:
                 raise AdscoreError(f"functions-framework did not start: {exc}") from exc
             reporter.note(
-                f"on_pubsub (cloudevent) on {state.pubsub.url}, on_k8s_audit (http) on {state.k8s.url}, "
+                f"on_pubsub_push (http) on {state.pubsub.url}, on_k8s_audit (http) on {state.k8s.url}, "
                 f"logs in {tmp}"
             )
             try:
-                reporter.note(
-                    "sending log entries as Eventarc Pub/Sub CloudEvents, audit events as EventLists"
-                )
+                reporter.note("sending log entries as the push subscription does, audit events as EventLists")
                 state.deliver(state.collect(paths))
                 state.count_rejected()
                 if sqlite_path is not None:
@@ -709,10 +728,11 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                     )
                 reporter.state_items(result.state_items)
                 result.endpoints = {
-                    "function on_pubsub (POST Eventarc CloudEvents)": state.pubsub.url,
+                    "function on_pubsub_push (POST push subscription bodies)": state.pubsub.url,
                     "function on_k8s_audit (POST audit EventLists)": state.k8s.url,
                     "webhook receiver": receiver.url,
                     "state": state_url,
+                    "dead letters": env["ADSCORE_DEADLETTER"],
                     "function logs": str(tmp),
                 }
                 result.env = {
@@ -790,15 +810,16 @@ def _configure(
     if pubsub_host is not None:
         _create_topics(pubsub_host, project)
         sinks.insert(0, f"pubsub://projects/{project}/topics/{ALERTS_TOPIC}")
-        env["ADSCORE_DEADLETTER_TOPIC"] = f"projects/{project}/topics/{DEADLETTER_TOPIC}"
+        env["ADSCORE_DEADLETTER"] = f"pubsub://projects/{project}/topics/{DEADLETTER_TOPIC}"
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host
         reporter.note(
             f"Pub/Sub emulator at {pubsub_host}: topics {ALERTS_TOPIC} and {DEADLETTER_TOPIC} created"
         )
     else:
+        env["ADSCORE_DEADLETTER"] = f"file://{tmp / 'dead-letters.jsonl'}"
         reporter.note(
             "Pub/Sub emulator not running (PUBSUB_EMULATOR_HOST unset): alerts go to the signed "
-            "webhook only, no dead-letter topic"
+            f"webhook only, dead letters to {tmp / 'dead-letters.jsonl'}"
         )
     if firestore_host is not None:
         env["FIRESTORE_EMULATOR_HOST"] = firestore_host

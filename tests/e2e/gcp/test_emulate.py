@@ -1,4 +1,4 @@
-"""``adscore emulate gcp`` end to end: the real function on functions-framework, fed as Eventarc feeds it.
+"""``adscore emulate gcp`` end to end: the real function on functions-framework, fed as the push subscription feeds it.
 
 The ADS validation test runs the bundled examples through the emulation and checks, from the file
 names and the catalogue alone, that every detection whose validation they record fires, and that
@@ -89,7 +89,7 @@ def test_examples_are_all_delivered_signed_and_stored(examples_run: tuple[Emulat
     )
     pubsub, k8s = result.deliveries[emulate_gcp.PUBSUB_PATH], result.deliveries[emulate_gcp.K8S_PATH]
     assert pubsub.records + k8s.records == total
-    assert pubsub.invocations == pubsub.records  # one Eventarc request per message
+    assert pubsub.invocations == pubsub.records  # one push request per message
     assert k8s.invocations < k8s.records  # audit events go in EventList batches
     # alerts were printed as they arrived, then state items, then the summary
     lines = _lines(out)
@@ -155,8 +155,16 @@ def test_foreign_and_corrupt_records_are_reported_and_the_rest_delivered(tmp_pat
     assert pubsub.failed == 1  # the unreadable entry, as the function reported it
     assert emulate_gcp.K8S_PATH not in result.deliveries
     kept = Path(result.endpoints["function logs"])  # kept for a look, since something failed
-    logged = [json.loads(x) for x in (kept / "on_pubsub.log").read_text().splitlines() if x.startswith("{")]
+    logged = [
+        json.loads(x) for x in (kept / "on_pubsub_push.log").read_text().splitlines() if x.startswith("{")
+    ]
     assert [r["event"] for r in logged if r.get("event") == "rejected"] == ["rejected"]
+    # AND the unreadable entry is in the dead-letter store with its bytes and reason
+    [letter] = [
+        json.loads(x)
+        for x in Path(result.endpoints["dead letters"].removeprefix("file://")).read_text().splitlines()
+    ]
+    assert letter["source"] == "gcp.on_pubsub_push" and letter["reason"]
     shutil.rmtree(kept)
 
 
@@ -259,14 +267,14 @@ def test_keep_leaves_the_function_up_until_a_signal(
     children = _children(keep_proc.pid)
     assert children, "no server processes"
 
-    # the function answers a CloudEvent the user sends, and its alert is printed as it arrives
+    # the function answers a push body the user sends, and its alert is printed as it arrives
     entry = _first_line(EXAMPLES / "gcp" / "snapshot_shared_external.jsonl")
     setiam = json.loads((EXAMPLES / "gcp" / "snapshot_shared_external.jsonl").read_text().splitlines()[1])
     for n, e in enumerate((entry, setiam)):
-        headers, body = emulate_gcp.cloudevent_request(e, f"9{n}")
+        headers, body = emulate_gcp.push_request(e, f"9{n}")
         assert (
             httpx.post(env["ADSCORE_GCP_FUNCTION_URL"], headers=headers, content=body, timeout=60).status_code
-            == 200
+            == 204  # the push subscription is acknowledged
         )
     alert = json.loads(keep_proc.stdout.readline())["alert"]
     assert alert["detection"] == "snapshot.shared_external"
