@@ -7,6 +7,7 @@ bucket holding CloudTrail files, SSM and Secrets Manager.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import multiprocessing
@@ -238,7 +239,7 @@ def test_out_of_time_messages_are_returned_unread(aws_stack: AwsStack, handler: 
 def test_cloudwatch_logs_subscription_payload(aws_stack: AwsStack, handler: ModuleType) -> None:
     records = [*discovery_reads("henry", 3), share_public(user="henry", snapshot="snap-00000000000c10d")]
     summary = handler.cloudwatch_logs_handler(cwlogs_event(records), LambdaContext())
-    assert summary["counts"]["records"] == 1 and summary["counts"]["events"] == 4
+    assert summary["counts"]["records"] == 4 and summary["counts"]["events"] == 4  # one record per log event
     [received] = aws_stack.alerts()
     assert received["alert"]["detection"] == SHARED
     assert "snap-00000000000c10d" in received["alert"]["title"]
@@ -284,6 +285,20 @@ def test_unreadable_cloudwatch_logs_payload_is_dead_lettered(
     [letter] = aws_stack.dead_letters()
     assert json.loads(letter["body"]) == broken and "awslogs.data" in letter["reason"]
     assert letter["source"] == "aws.cloudwatch_logs_handler"
+
+
+def test_an_unreadable_log_event_is_dead_lettered_alone_and_the_rest_processed(
+    aws_stack: AwsStack, handler: ModuleType
+) -> None:
+    good = share_public(user="lena", snapshot="snap-00000000000c10e")
+    payload = json.loads(gzip.decompress(base64.b64decode(cwlogs_event([good])["awslogs"]["data"])))
+    payload["logEvents"].insert(0, {"id": "1", "timestamp": 1714564800000, "message": "{not json"})
+    event = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+    summary = handler.cloudwatch_logs_handler(event, LambdaContext())  # returns: nothing to retry
+    assert summary["dead_lettered"] == 1 and summary["counts"]["events"] == 1
+    [letter] = aws_stack.dead_letters()
+    assert letter["body"] == "{not json" and letter["location"].endswith("#logEvents[0]")
+    assert [a["alert"]["principal"]["name"] for a in aws_stack.alerts()] == ["lena"]
 
 
 def test_unreadable_records_go_to_the_dead_letter_bucket_too(
