@@ -113,3 +113,37 @@ def test_a_done_marker_skips_a_redelivery_once_the_delivery_is_complete(dead: Pa
     assert not second.retry and not second.duplicate and [a.detection for a in sink.sent] == ["test.burst"]
     third = run_delivery(batch, source="t", engine=eng, done=marker)
     assert third.duplicate and third.report.counts["records"] == 0
+
+
+def test_the_runtime_and_the_deliveries_load_no_cloud_sdk() -> None:
+    import subprocess
+    import sys
+
+    modules = ["adscore.runtime", "adscore.send", "adscore.deadletter"] + [
+        f"adscore.deliveries.{m}"
+        for m in (
+            "s3",
+            "sns",
+            "sqs",
+            "eventbridge",
+            "cwlogs",
+            "eventgrid",
+            "eventhub",
+            "pubsub",
+            "k8s_webhook",
+            "files",
+        )
+    ]
+    sdks = (
+        "boto3",
+        "botocore",
+        "azure.storage.blob",
+        "azure.storage.queue",
+        "google.cloud.pubsub_v1",
+        "flask",
+    )
+    code = (
+        f"import sys\nfor m in {modules!r}: __import__(m)\nprint([m for m in {sdks!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
