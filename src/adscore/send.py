@@ -55,10 +55,22 @@ class SendBudget:
         The whole send (every attempt of every sink) stops waiting after this.
     lease : float
         A pending lease may be taken again after this (at least ``seconds``).
+    ends_at : float | None
+        In a function, when the invocation ends (``time.monotonic()``): the send then gets what is
+        left of it at send time, less :data:`RESERVE_SECONDS`, and a lease ends with the invocation,
+        so a retry of a killed or timed-out invocation finds it expired.
     """
 
     seconds: float
     lease: float
+    ends_at: float | None = None
+
+    def now(self) -> SendBudget:
+        """The budget as it stands at this moment (a function's shrinks as its invocation runs)."""
+        if self.ends_at is None:
+            return self
+        left = max(self.ends_at - time.monotonic(), 1.0)
+        return SendBudget(max(left - RESERVE_SECONDS, 0.5), left)
 
     @classmethod
     def of(cls, settings: Settings, remaining_seconds: float | None = None) -> SendBudget:
@@ -67,12 +79,12 @@ class SendBudget:
         Example
         -------
         >>> SendBudget.of(settings, remaining_seconds=30.0)  # doctest: +SKIP
-        SendBudget(seconds=28.0, lease=30.0)
+        SendBudget(seconds=28.0, lease=30.0, ends_at=...)
         """
         if remaining_seconds is None:
             return cls(settings.send_timeout_seconds, settings.send_timeout_seconds)
         remaining = max(remaining_seconds, 1.0)
-        return cls(max(remaining - RESERVE_SECONDS, 0.5), remaining)
+        return cls(max(remaining - RESERVE_SECONDS, 0.5), remaining, time.monotonic() + remaining)
 
 
 def deliver(
@@ -92,6 +104,7 @@ def deliver(
     usually see its send confirmed in that time and deduplicate instead of asking for a retry.
     """
     wall = clock or _utcnow
+    budget = budget.now()
     started = time.monotonic()
     deadline = started + budget.seconds
     waiting = list(alerts)

@@ -228,3 +228,14 @@ def test_a_failed_send_gives_its_lease_back_and_a_confirmed_one_deduplicates() -
     assert again.counts["deduplicated"] == 1 and not again.failed
     wall = datetime.now(UTC)
     assert store.lease(f"alert|{_id(1)}", T0, DAY, now=wall, lease=timedelta(seconds=5)) == LEASE_SENT
+
+
+def test_a_functions_budget_and_lease_end_with_its_invocation() -> None:
+    from adscore.settings import load_settings
+
+    budget = SendBudget.of(load_settings(None), remaining_seconds=30.0)
+    assert (budget.seconds, budget.lease) == (28.0, 30.0)
+    time.sleep(0.2)  # the invocation goes on: what is left for the send shrinks with it
+    later = budget.now()
+    assert later.lease < 30.0 and later.seconds < 28.0 and later.lease - later.seconds == pytest.approx(2.0)
+    assert SendBudget.of(load_settings(None, send_timeout_seconds=7)).now() == SendBudget(7.0, 7.0)
