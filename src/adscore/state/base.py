@@ -598,10 +598,13 @@ class StateStoreBase(ABC):
         >>> store.lease("alert|a1", t, DAY, now=wall, lease=timedelta(seconds=60))  # doctest: +SKIP
         'won'
         """
-        won = self.claim_item(fit_key(f"{key}|lease"), expiry(now, lease), epoch_seconds(now))
-        if self.recall(f"{key}|sent", at) is not None:
+        sent = f"{key}|sent"
+        if self.recall(sent, at) is not None:  # deduplicated: one read, no write
             return LEASE_SENT
-        return LEASE_WON if won else LEASE_PENDING
+        if self.claim_item(fit_key(f"{key}|lease"), expiry(now, lease), epoch_seconds(now)):
+            return LEASE_WON
+        # held by another sender: it may have confirmed since the first read
+        return LEASE_SENT if self.recall(sent, at) is not None else LEASE_PENDING
 
     def confirm(self, key: str, at: datetime, ttl: timedelta) -> None:
         """Write the send marker of ``key`` (one PUT); the lease then expires on its own."""
