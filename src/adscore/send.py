@@ -213,7 +213,7 @@ def _send_within(
     ids = {a.id for a in alerts}
     if not outcome:
         log.error("send of %d alert(s) still running after its budget of %.1f s", len(alerts), seconds)
-        return ids, True, SinkError(f"send budget of {seconds:g} s exhausted", unsent=tuple(sorted(ids)))
+        return ids, True, SinkError(f"send budget of {seconds:.1f} s exhausted", unsent=tuple(sorted(ids)))
     exc = outcome[0]
     if exc is None:
         return set(), False, None
