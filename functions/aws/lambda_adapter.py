@@ -5,7 +5,7 @@ No detection logic and no failure policy here: :func:`adscore.runtime.run_delive
 
 from __future__ import annotations
 
-import threading
+import functools
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -27,24 +27,17 @@ if TYPE_CHECKING:
 RESERVE_MS = 10_000
 CLOCK_EVERY = 2_000  # while streaming a CloudTrail file, check the clock every this many records
 MAX_LOGGED_ERRORS = 20
-_s3_lock, _s3_client = threading.Lock(), None
 
 
+@functools.cache
 def _s3() -> Any:
-    global _s3_client
-    with _s3_lock:
-        if _s3_client is None:
-            from adscore.cloud.aws import client
+    """One S3 client per process (``AWS_ENDPOINT_URL`` / ``AWS_REGION``), forgotten by ``reset_engine``."""
+    from adscore.cloud.aws import client
 
-            _s3_client = client("s3", max_attempts=5)
-        return _s3_client
+    return client("s3", max_attempts=5)
 
 
-@runtime.on_reset
-def _forget_s3() -> None:
-    global _s3_client
-    with _s3_lock:
-        _s3_client = None
+runtime.on_reset(_s3.cache_clear)
 
 
 def sqs_items(records: list[dict[str, Any]], remaining_ms: Callable[[], int]) -> Iterator[Item]:

@@ -1,7 +1,7 @@
 """The cloud functions stay thin and same-shaped: read the trigger, unwrap, run the runtime, map its answer.
 
-Checked here, on the source: every entry point stays within 60 lines of code with its module's share
-of helpers (docstrings, comments and blank lines not counted); no adapter builds or patches a
+Checked here, on the source: every entry point stays within 60 lines with its module's share of
+helpers (counting lines of code only, and counting every line); no adapter builds or patches a
 ``BatchReport`` (only the engine, its send stage and the runtime do); no adapter parses provenance
 back out of a string.
 """
@@ -62,7 +62,10 @@ def test_each_entry_point_with_its_share_of_helpers_stays_within_60_lines(cloud:
     defined = set().union(*(defined_functions(f) for f in files))
     assert set(ENTRY_POINTS[cloud]) <= defined
     lines = sum(code_lines(f) for f in files)
-    assert lines / len(ENTRY_POINTS[cloud]) <= MAX_LINES_PER_ENTRY_POINT, f"{cloud}: {lines} lines"
+    assert lines / len(ENTRY_POINTS[cloud]) <= MAX_LINES_PER_ENTRY_POINT, f"{cloud}: {lines} lines of code"
+    # docstrings, comments and blank lines included, too
+    physical = sum(len(f.read_text(encoding="utf-8").splitlines()) for f in files)
+    assert physical / len(ENTRY_POINTS[cloud]) <= MAX_LINES_PER_ENTRY_POINT, f"{cloud}: {physical} lines"
 
 
 @pytest.mark.parametrize("cloud", sorted(ENTRY_POINTS))

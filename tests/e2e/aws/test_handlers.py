@@ -706,13 +706,13 @@ def test_reset_engine_forgets_the_adapters_s3_client(aws_stack: AwsStack, handle
     log_file = aws_stack.put_object(trail_key(5), cloudtrail_file([create_snapshot(user="dora")]))
     assert handler.sqs_handler(sqs_event([log_file]), LambdaContext()) == {"batchItemFailures": []}
     adapter = sys.modules["lambda_adapter"]
-    assert adapter._s3_client is not None
+    assert adapter._s3.cache_info().currsize == 1
     # WHEN the runtime is reset (settings or endpoints changed)
     from adscore import runtime
 
     runtime.reset_engine()
     # THEN the client goes with the engine, and the next file is read with a new one
-    assert adapter._s3_client is None
+    assert adapter._s3.cache_info().currsize == 0
     again = aws_stack.put_object(trail_key(6), cloudtrail_file([create_snapshot(user="dora")]))
     assert handler.sqs_handler(sqs_event([again]), LambdaContext()) == {"batchItemFailures": []}
-    assert adapter._s3_client is not None
+    assert adapter._s3.cache_info().currsize == 1
