@@ -8,12 +8,12 @@ from adscore.deliveries import Item, Provenance, Record, Unreadable, as_bytes
 
 
 def unwrap_eventgrid(event: Any, message: int = 0) -> list[Item]:
-    """The event as one record (``eventgrid:<id>``); its ``data`` must be a JSON object.
+    """The event as one record (``eventgrid:<id>``); the Azure parser reads its schema and ``data``.
 
     Example
     -------
-    >>> unwrap_eventgrid({"id": "1", "data": None})[0].reason
-    'Event Grid event has no data object'
+    >>> unwrap_eventgrid({"id": "1", "eventType": "x", "data": {}})[0].where.location
+    'eventgrid:1'
     """
     if not isinstance(event, dict):
         return [
@@ -21,7 +21,4 @@ def unwrap_eventgrid(event: Any, message: int = 0) -> list[Item]:
                 as_bytes(event), "Event Grid event is not a JSON object", Provenance(message, "eventgrid")
             )
         ]
-    where = Provenance(message, f"eventgrid:{str(event.get('id'))[:100]}", family="azure")
-    if not isinstance(event.get("data"), dict):
-        return [Unreadable(as_bytes(event), "Event Grid event has no data object", where)]
-    return [Record(event, where)]
+    return [Record(event, Provenance(message, f"eventgrid:{str(event.get('id'))[:100]}", family="azure"))]
