@@ -262,6 +262,7 @@ def run_delivery(
     from adscore.deliveries import Deferred, Record, Skipped, Unreadable, as_bytes
     from adscore.events import RecordError
     from adscore.send import SendBudget
+    from adscore.sources import Hinted
 
     engine = engine or get_engine()
     if done is not None and engine.store.recall(done[0], done[1]) == "done":
@@ -288,7 +289,7 @@ def run_delivery(
                     bodies[where.location] = item.body
                 if final:
                     raws[where.location] = item.raw
-                yield where.location, item.raw
+                yield where.location, (Hinted(item.raw, where.family) if where.family else item.raw)
             elif isinstance(item, Unreadable):
                 letter = DeadLetter(item.body, item.reason, where.location, source, where.message_id)
                 letters.append((where.message, letter))
@@ -314,7 +315,7 @@ def run_delivery(
     for ref, reason in report.failed.items():
         result.retry.setdefault(message_of.get(ref, 0), reason)
     for ref, (reason, raw) in report.unreadable.items():
-        m = message_of.get(ref, 0)
+        m, raw = message_of.get(ref, 0), raw.raw if type(raw) is Hinted else raw
         body = bodies.get(ref) or as_bytes(raw)
         letters.append((m, DeadLetter(body, reason, ref, source, result_ids.get(m))))
     if final:

@@ -147,3 +147,23 @@ def test_the_runtime_and_the_deliveries_load_no_cloud_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_family_a_delivery_knows_is_used_instead_of_a_guess(dead: Path) -> None:
+    from adscore.deliveries.eventgrid import unwrap_eventgrid
+    from adscore.sources import Hinted, parse_record
+
+    event = {
+        "id": "e1",
+        "eventType": "Custom.Thing",
+        "subject": "s",
+        "eventTime": "2024-05-01T00:00:00Z",
+        "data": {},
+    }
+    # GIVEN a shape no sniffing recognises WHEN the trigger says it is Azure THEN the Azure parser says what is wrong
+    assert "unrecognised record shape" in parse_record(event, "r")[0].reason  # type: ignore[union-attr]
+    assert "unsupported Event Grid event type" in parse_record(Hinted(event, "azure"), "r")[0].reason  # type: ignore[union-attr]
+    result = run_delivery(unwrap_eventgrid(event), source="azure.on_event_grid", engine=_engine(dead))
+    [letter] = letters(dead)
+    assert json.loads(letter["body"]) == event  # the record as it came, not its wrapper
+    assert "unsupported Event Grid event type" in letter["reason"] and result.dead_lettered == 1

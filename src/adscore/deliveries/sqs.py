@@ -21,7 +21,7 @@ def unwrap_sqs_message(index: int, message: Any) -> list[Item | S3Object]:
     """
     message = message if isinstance(message, dict) else {}
     mid = message.get("messageId")
-    where = Provenance(index, f"sqs[{index}]", family="aws", message_id=str(mid) if mid else None)
+    where = Provenance(index, f"sqs[{index}]", message_id=str(mid) if mid else None)  # any shape: sniffed
     text = message.get("body")
     raw = text.encode("utf-8", "replace") if isinstance(text, str) else b""
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from adscore.events import Event, RecordError
 from adscore.sources.common import excerpt
 
-__all__ = ["FAMILIES", "Parser", "parse_record", "parse_records", "sniff"]
+__all__ = ["FAMILIES", "Hinted", "Parser", "parse_record", "parse_records", "sniff"]
 
 Parser = Callable[[Any, str], list[Event | RecordError]]
 
@@ -117,6 +117,19 @@ def sniff(obj: Any) -> str | None:
     return None
 
 
+class Hinted:
+    """A record whose family its delivery knows (an EventBridge event is ``aws``): read without :func:`sniff`.
+
+    :func:`adscore.runtime.run_delivery` wraps records this way; :func:`parse_record` unwraps them and
+    hands them to that family's parser, whose errors then name what is wrong with the record.
+    """
+
+    __slots__ = ("family", "raw")
+
+    def __init__(self, raw: Any, family: str) -> None:
+        self.raw, self.family = raw, family
+
+
 def _shape(obj: Any) -> str:
     if isinstance(obj, dict):
         keys = ",".join(str(k)[:64] for k in list(obj)[:8])
@@ -125,10 +138,10 @@ def _shape(obj: Any) -> str:
     return f"a JSON {type(obj).__name__}"
 
 
-def _parse_one(obj: Any, location: str) -> list[Event | RecordError]:
-    family = None
+def _parse_one(obj: Any, location: str, hint: str | None = None) -> list[Event | RecordError]:
+    family = hint if hint in FAMILIES else None
     try:
-        family = sniff(obj)
+        family = family or sniff(obj)
         if family is None:
             # a log pipeline's wrapper (Splunk _raw, ECS, Logstash, an Elasticsearch hit)
             from adscore.sources.exports import unwrap_export
@@ -185,7 +198,10 @@ def parse_record(obj: Any, location: str) -> list[Event | RecordError]:
     -------
     list[Event | RecordError]
         Never raises; an unknown shape gives a ``RecordError`` of family ``input``.
+        A :class:`Hinted` record goes straight to its family's parser.
     """
+    if type(obj) is Hinted:
+        return _parse_one(obj.raw, location, obj.family)
     if isinstance(obj, list):
         out: list[Event | RecordError] = []
         for i, item in enumerate(obj):
