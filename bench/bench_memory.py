@@ -43,7 +43,7 @@ def _write_inputs(work: Path, records: int) -> dict[str, Path]:
     files_dir = paths["1,000 files"]
     files_dir.mkdir(exist_ok=True)
     per_file = max(1, records // 1000)
-    one = gzip.open(paths["one .json.gz"], "wb", compresslevel=1)
+    one = gzip.open(paths["one .json.gz"], "wb", compresslevel=1)  # noqa: SIM115 - written across the loop, closed below
     array = paths["JSON array"].open("wb")
     one.write(b'{"Records":[')
     array.write(b"[")
