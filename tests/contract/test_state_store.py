@@ -203,6 +203,30 @@ def test_a_confirmed_send_deduplicates_by_event_time_only(store_factory: Factory
     assert store.lease("alert|t", T0 + DAY + MINUTE, DAY, now=WALL + 10 * DAY, lease=LEASE) == LEASE_WON
 
 
+def test_concurrent_senders_get_one_lease_and_then_see_the_confirmation(store_factory: Factory) -> None:
+    # GIVEN eight function instances racing for the same alert's lease
+    import threading
+
+    stores = [store_factory() for _ in range(8)]
+    barrier = threading.Barrier(len(stores))
+    answers: list[str] = []
+
+    def race(store: StateStore) -> None:
+        barrier.wait()
+        answers.append(store.lease("alert|race", T0, DAY, now=WALL, lease=LEASE))
+
+    threads = [threading.Thread(target=race, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # THEN exactly one sends; the others are told to come back later
+    assert sorted(answers) == [LEASE_PENDING] * (len(stores) - 1) + [LEASE_WON]
+    # AND once it confirms, every other instance deduplicates
+    stores[0].confirm("alert|race", T0, DAY)
+    assert {s.lease("alert|race", T0, DAY, now=WALL, lease=LEASE) for s in stores} == {LEASE_SENT}
+
+
 def test_lease_keys_take_hostile_text(store_factory: Factory) -> None:
     store = store_factory()
     key = "alert|" + "\x00/%#?\u2028" * 200
