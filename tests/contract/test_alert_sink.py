@@ -94,6 +94,8 @@ class Harness:
     sink: AlertSink
     delivered: Callable[[], list[Any]]
     expected: Callable[[Alert], Any]
+    upserts: bool = False
+    """True when the destination keys what it stores by alert id (a redelivery updates it)."""
 
 
 def _lines(text: str) -> list[Any]:
@@ -108,13 +110,42 @@ def _alert_json(a: Alert) -> Any:
     return orjson.loads(a.to_json())
 
 
-BACKENDS = ["stdout", "jsonl", "webhook-json", "webhook-slack", "webhook-teams"]
+def _finding_digest(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f[k] for k in ("Id", "GeneratorId", "Title", "Severity", "Types")}
+
+
+def _asff_digest(a: Alert) -> dict[str, Any]:
+    from adscore.render.asff import to_asff
+
+    return _finding_digest(to_asff(a, account="123456789012", region="us-east-1", updated_at=T0))
+
+
+BACKENDS = [
+    "stdout",
+    "jsonl",
+    "webhook-json",
+    "webhook-slack",
+    "webhook-teams",
+    pytest.param("securityhub", marks=pytest.mark.integration),
+]
 
 
 @pytest.fixture(params=BACKENDS)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     name = request.param
-    if name == "stdout":
+    if name == "securityhub":
+        # moto server over loopback (tests/integration/moto_server.py); skips without moto
+        server = request.getfixturevalue("aws_env")
+        from adscore.sinks.securityhub import SecurityHubSink
+
+        hub = server.client("securityhub")
+        hub.enable_security_hub()
+
+        def stored() -> list[Any]:
+            return [_finding_digest(f) for f in hub.get_findings()["Findings"]]
+
+        yield Harness(SecurityHubSink(), stored, _asff_digest, upserts=True)
+    elif name == "stdout":
         buf = io.StringIO()
         yield Harness(StdoutSink(buf), lambda: _lines(buf.getvalue()), _alert_json)
     elif name == "jsonl":
@@ -149,11 +180,12 @@ def test_an_empty_batch_delivers_nothing(harness: Harness) -> None:
 
 
 def test_redelivery_delivers_again(harness: Harness) -> None:
-    # At-least-once: a sink does not dedup (the engine's claim does).
+    # At-least-once: a sink does not dedup (the engine's claim does); a finding service
+    # keyed by alert id updates the same finding instead.
     a = alert(1)
     harness.sink.send([a])
     harness.sink.send([a])
-    assert harness.delivered() == [harness.expected(a)] * 2
+    assert harness.delivered() == [harness.expected(a)] * (1 if harness.upserts else 2)
 
 
 def test_close_is_idempotent_and_wrappers_close_the_backend(harness: Harness) -> None:
@@ -492,10 +524,11 @@ def test_open_sinks_fans_out_and_needs_at_least_one(tmp_path: Path) -> None:
 def test_cloud_sinks_are_mapped_lazily() -> None:
     assert SINKS["sns"] == "adscore.sinks.sns:SnsSink"
     assert SINKS["pubsub"] == "adscore.sinks.pubsub:PubSubSink"
+    assert SINKS["securityhub"] == "adscore.sinks.securityhub:SecurityHubSink"
     # Importing the package, the model and the chat/OCSF renderers loads no HTTP client, terminal or cloud SDK.
     code = (
         "import sys; before = set(sys.modules); "
-        "import adscore.sinks, adscore.alerts, adscore.render.slack, adscore.render.teams, adscore.render.ocsf; "
+        "import adscore.sinks, adscore.alerts, adscore.render.slack, adscore.render.teams, adscore.render.ocsf, adscore.render.asff; "
         "new = set(sys.modules) - before; "
         "print(','.join(sorted(m for m in new if m.split('.')[0] in ('httpx', 'rich', 'tenacity', 'boto3', 'botocore', 'google', 'azure'))))"
     )

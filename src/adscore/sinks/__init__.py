@@ -15,6 +15,7 @@ URL                                sink
 ``teams+https://...``              Microsoft Teams webhook (Adaptive Card)
 ``sns://<topic-arn>``              ``adscore.sinks.sns.SnsSink``
 ``pubsub://<topic>``               ``adscore.sinks.pubsub.PubSubSink``
+``securityhub://[region[/account]]``  ASFF findings, ``adscore.sinks.securityhub.SecurityHubSink``
 =================================  ==========================================
 """
 
@@ -39,6 +40,7 @@ SINKS: dict[str, str] = {
     "teams+https": "adscore.sinks.webhook:WebhookSink",
     "sns": "adscore.sinks.sns:SnsSink",
     "pubsub": "adscore.sinks.pubsub:PubSubSink",
+    "securityhub": "adscore.sinks.securityhub:SecurityHubSink",
 }
 """URL scheme -> ``"module:Class"``; the class has ``from_url(url, *, secret)``."""
 
