@@ -6,8 +6,19 @@ is the alert's JSON, and with a secret the request is signed::
     X-Adscore-Timestamp: <unix seconds>
     X-Adscore-Signature: v1=<hex HMAC-SHA256(secret, b"<timestamp>." + body)>
 
-(see ``docs/webhooks.md`` for verification). Slack (``slack+https://...``)
-and Teams (``teams+https://...``) receive the rendered message instead.
+(see ``docs/webhooks.md`` for verification). With the URL parameter
+``adscore_signature=standard`` (or ``both``; it is removed from the URL before
+sending), the request is signed per the Standard Webhooks specification instead
+(or as well), with its own library (``standardwebhooks``)::
+
+    webhook-id: <alert id>-<first 16 hex of SHA-256(body)>   (the same on a retry)
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, b"<id>.<timestamp>." + body)>
+
+where the key is the secret's base64 after ``whsec_`` when it is written that
+way (the specification's form), else the secret's UTF-8 bytes. Slack
+(``slack+https://...``) and Teams (``teams+https://...``) receive the rendered
+message instead.
 
 Slack and Teams webhook URLs are secrets themselves: logs name only the
 scheme and host of a target, never its path, query or the signing secret.
@@ -19,8 +30,9 @@ import hashlib
 import hmac
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -37,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("adscore.sinks.webhook")
 
 Kind = Literal["json", "slack", "teams"]
+Signature = Literal["adscore", "standard", "both"]
+SIGNATURE_PARAM = "adscore_signature"
+"""URL query parameter that chooses the signature scheme (removed before sending)."""
 USER_AGENT = f"adscore/{__version__}"
 DEFAULT_MAX_BYTES = 1_048_576
 """Generic JSON bodies are trimmed (evidence first, see ``Alert.fit``) to this size."""
@@ -66,6 +81,60 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """
     mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
+
+
+def standard_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Return the Standard Webhooks headers for a body, signed with the specification's library.
+
+    Parameters
+    ----------
+    secret : str
+        ``whsec_<base64>`` (the specification's form: the key is the decoded
+        bytes), or any other text (the key is its UTF-8 bytes).
+    msg_id : str
+        ``webhook-id``: the same for every attempt of one message.
+    timestamp : int
+        Unix seconds.
+    body : bytes
+        The exact request body.
+
+    Returns
+    -------
+    dict[str, str]
+        ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``.
+
+    Raises
+    ------
+    ConfigError
+        ``webhook_secret``: a ``whsec_`` secret whose rest is not base64.
+    """
+    from standardwebhooks.webhooks import Webhook
+
+    try:
+        key: str | bytes = secret if secret.startswith("whsec_") else secret.encode("utf-8")
+        signer = Webhook(key)
+    except Exception as exc:  # binascii.Error, EmptyWebhookSecretError
+        raise ConfigError("webhook_secret", "a whsec_ secret must be whsec_ followed by base64") from exc
+    when = datetime.fromtimestamp(timestamp, UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signer.sign(msg_id, when, body),
+    }
+
+
+def _signature_choice(url: str) -> tuple[str, Signature | None]:
+    """Split the ``adscore_signature`` parameter off a URL: ``(url without it, its value)``."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    chosen = [v for k, v in params if k == SIGNATURE_PARAM]
+    if not chosen:
+        return url, None
+    value = chosen[-1].strip().lower()
+    if value not in ("adscore", "standard", "both"):
+        raise ConfigError("sinks", f"{SIGNATURE_PARAM} is adscore, standard or both (got {value[:20]!r})")
+    rest = urlencode([(k, v) for k, v in params if k != SIGNATURE_PARAM])
+    return urlunsplit(parts._replace(query=rest)), value  # type: ignore[return-value]
 
 
 class _RedactUrls(logging.Filter):
@@ -123,6 +192,10 @@ class WebhookSink:
         Cap on a generic JSON body (the alert is trimmed to fit).
     clock : Callable[[], float]
         Source of the signature timestamp.
+    signature : {"adscore", "standard", "both"}
+        Signature scheme of generic JSON: ``X-Adscore-Signature`` (the default,
+        for existing receivers), Standard Webhooks headers, or both. The URL
+        parameter ``adscore_signature`` overrides it.
 
     Raises
     ------
@@ -140,7 +213,9 @@ class WebhookSink:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.time,
+        signature: Signature = "adscore",
     ) -> None:
+        url, chosen = _signature_choice(url)
         scheme, sep, rest = url.partition("+")
         if sep and scheme in ("slack", "teams"):
             if scheme != kind:
@@ -162,6 +237,11 @@ class WebhookSink:
         self._max_bytes = max_bytes
         self._clock = clock
         self._warned_unsigned = False
+        self.signature: Signature = chosen or signature
+        if self.signature not in ("adscore", "standard", "both"):
+            raise ConfigError("sinks", f"unknown webhook signature scheme {self.signature!r}")
+        if self._secret is not None and self.signature != "adscore" and kind == "json":
+            standard_headers(self._secret, "check", 0, b"")  # a bad whsec_ secret fails at start
 
     @classmethod
     def from_url(cls, url: str, *, secret: str | None = None) -> WebhookSink:
@@ -174,7 +254,10 @@ class WebhookSink:
         return cls(url, secret=secret if kind == "json" else None, kind=kind)
 
     def __repr__(self) -> str:  # never show the URL's path or query, nor the secret
-        return f"WebhookSink({self.target!r}, kind={self.kind!r}, signed={self._secret is not None})"
+        return (
+            f"WebhookSink({self.target!r}, kind={self.kind!r}, signed={self._secret is not None}, "
+            f"signature={self.signature!r})"
+        )
 
     def _http(self) -> httpx.Client:
         if self._client is None:
@@ -196,7 +279,11 @@ class WebhookSink:
         headers["X-Adscore-Alert-Id"] = alert.id
         headers["X-Adscore-Timestamp"] = str(timestamp)
         if self._secret is not None:
-            headers["X-Adscore-Signature"] = sign(self._secret, timestamp, body)
+            if self.signature != "standard":
+                headers["X-Adscore-Signature"] = sign(self._secret, timestamp, body)
+            if self.signature != "adscore":
+                msg_id = f"{alert.id}-{hashlib.sha256(body).hexdigest()[:16]}"
+                headers.update(standard_headers(self._secret, msg_id, timestamp, body))
         elif not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning(
