@@ -336,9 +336,13 @@ def test_ocsf_detection_finding_required_fields() -> None:
         "name": "alice",
         "type": "user",
         "type_id": 1,
-        "account": {"uid": "acct-alice"},
+        "account": {"uid": "acct-alice", "name": "acct-alice", "type_id": 10, "type": "AWS Account"},
     }
-    assert f["cloud"] == {"provider": "AWS", "account": {"uid": "acct-alice"}, "region": "region-alice"}
+    assert f["cloud"] == {
+        "provider": "AWS",
+        "account": {"uid": "acct-alice", "name": "acct-alice", "type_id": 10, "type": "AWS Account"},
+        "region": "region-alice",
+    }
     assert f["resources"] == [
         {"uid": "res-alice", "type": "iam.role", "region": "region-alice", "data": {"role": "target"}}
     ]

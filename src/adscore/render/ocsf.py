@@ -62,6 +62,16 @@ _USER_TYPE_ID = {
 }
 
 
+# OCSF account.type_id: 5 GCP Account, 6 Azure AD Account, 10 AWS Account, 99 Other.
+_ACCOUNT_TYPE = {"aws": (10, "AWS Account"), "gcp": (5, "GCP Account"), "azure": (6, "Azure AD Account")}
+
+
+def _account(uid: str, cloud: str) -> dict[str, Any]:
+    # The uid is all a log tells us; it is also the name OCSF recommends filling.
+    type_id, type_name = _ACCOUNT_TYPE.get(cloud, (99, "Other"))
+    return {"uid": uid, "name": uid, "type_id": type_id, "type": type_name}
+
+
 def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
@@ -94,10 +104,10 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
     user = _drop_none(
         {
             "uid": p.get("id"),
-            "name": p.get("name") or None,
+            "name": p.get("name") or p.get("id"),
             "type": p.get("type"),
             "type_id": _USER_TYPE_ID.get(p.get("type") or "unknown", 99),
-            "account": {"uid": p["account"]} if p.get("account") else None,
+            "account": _account(str(p["account"]), alert.cloud) if p.get("account") else None,
         }
     )
     actor = {"user": user}
@@ -152,7 +162,7 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
         "cloud": _drop_none(
             {
                 "provider": _PROVIDER.get(alert.cloud, alert.cloud),
-                "account": {"uid": alert.account} if alert.account else None,
+                "account": _account(alert.account, alert.cloud) if alert.account else None,
                 "region": alert.region,
             }
         ),
