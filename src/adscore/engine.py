@@ -457,6 +457,7 @@ class Engine:
             context=dict(f.context),
             entity=f.entity,
             window_start=f.window_start,
+            ads_url=self.settings.ads_url(det.id),
         )
 
     def _deliver(self, alerts: list[tuple[Alert, set[str]]], report: BatchReport, budget: SendBudget | None) -> None:

@@ -211,6 +211,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     detection_paths: Annotated[tuple[str, ...], NoDecode] = ()
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
+    ads_base_url: str | None = None
 
     @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
@@ -259,6 +260,22 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls), _DefaultsSource(settings_cls))
+
+    @field_validator("ads_base_url")
+    @classmethod
+    def _ads_base_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://github.com/org/repo/blob/main/ads/{id}.md")
+        return v or None
+
+    def ads_url(self, detection_id: str) -> str | None:
+        """Link to a detection's ADS report: ``ads_base_url`` with ``{id}`` replaced, or ``ads_base_url/<id>``."""
+        base = self.ads_base_url
+        if not base:
+            return None
+        if "{id}" in base:
+            return base.replace("{id}", detection_id)
+        return f"{base.rstrip('/')}/{detection_id}"
 
     def params_for(self, detection_id: str) -> dict[str, Any]:
         """Raw parameter overrides for one detection (keys ``snapshot.burst`` or ``snapshot_burst``)."""
