@@ -231,10 +231,14 @@ def _emit(alerts: Sequence[Any], output: str, stream: IO[str]) -> None:
             stream.write(orjson.dumps(to_ocsf(a)).decode() + "\n")
     else:
         from rich.console import Console
+        from rich.text import Text
 
-        from adscore.render.text import table
+        from adscore.render.text import summary, view
 
-        Console(file=stream, soft_wrap=False).print(table(list(alerts)))
+        console = Console(file=stream, soft_wrap=False)
+        console.print(view(list(alerts), console.width))
+        for line in summary(alerts):
+            console.print(Text(line, overflow="ellipsis"))
 
 
 @main.command()
@@ -370,15 +374,29 @@ def detections(as_json: bool, config: str | None, detection_dirs: tuple[str, ...
                 ).decode()
             )
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title="adscore detections")
-    for col in ("id", "technique", "tactic", "severity", "actions"):
-        t.add_column(col)
+    console = Console()
+    wide = console.width >= 140  # room for the tactic and the actions; ids are never cut or split
+    t = Table(title="adscore detections", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("id", no_wrap=True, min_width=max(len(d.id) for d in cat))
+    t.add_column("technique", no_wrap=True)
+    if wide:
+        t.add_column("tactic", no_wrap=True)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("summary", overflow="ellipsis", ratio=1)
+    if wide:
+        t.add_column("actions", overflow="ellipsis", ratio=1)
     for d in cat:
-        t.add_row(d.id, d.meta.technique, d.meta.tactic, d.meta.severity, ", ".join(sorted(d.actions)))
-    Console().print(t)
+        row: list[str | Text] = [d.id, d.meta.technique, *([d.meta.tactic] if wide else []), d.meta.severity]
+        row.append(Text(d.meta.title, overflow="ellipsis"))
+        if wide:
+            row.append(Text(", ".join(sorted(d.actions)), overflow="ellipsis"))
+        t.add_row(*row)
+    console.print(t)
 
 
 @main.command()

@@ -285,6 +285,7 @@ def test_table_has_the_columns_and_a_row_per_alert() -> None:
         "count",
         "first seen",
         "title",
+        "id",
     ]
     assert t.row_count == 2
     out = table_text(alerts, width=300)
