@@ -127,6 +127,7 @@ BACKENDS = [
     "webhook-slack",
     "webhook-teams",
     pytest.param("securityhub", marks=pytest.mark.integration),
+    "pagerduty",
 ]
 
 
@@ -145,6 +146,30 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
             return [_finding_digest(f) for f in hub.get_findings()["Findings"]]
 
         yield Harness(SecurityHubSink(), stored, _asff_digest, upserts=True)
+    elif name == "pagerduty":
+        # a local server that checks each request against the Events API v2 schema
+        from adscore.sinks.pagerduty import PagerDutySink
+        from tests.integration.pagerduty_receiver import PagerDutyReceiver
+
+        def event_digest(a: Alert) -> Any:
+            return {"dedup_key": a.id, "summary": a.title, "detection": a.detection}
+
+        with PagerDutyReceiver() as pd:
+            pagerduty = PagerDutySink("R0UT1NGKEY0123456789abcdefABCDEF", pd.endpoint)
+
+            def accepted() -> list[Any]:
+                return [
+                    {
+                        "dedup_key": r.event["dedup_key"],
+                        "summary": r.event["payload"]["summary"],
+                        "detection": r.event["payload"]["component"],
+                    }
+                    for r in pd.requests
+                    if r.status == 202 or r.errors  # an invalid request shows up and fails the test
+                ]
+
+            yield Harness(pagerduty, accepted, event_digest)
+            pagerduty.close()
     elif name == "stdout":
         buf = io.StringIO()
         yield Harness(StdoutSink(buf), lambda: _lines(buf.getvalue()), _alert_json)

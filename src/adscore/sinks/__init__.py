@@ -16,6 +16,7 @@ URL                                sink
 ``sns://<topic-arn>``              ``adscore.sinks.sns.SnsSink``
 ``pubsub://<topic>``               ``adscore.sinks.pubsub.PubSubSink``
 ``securityhub://[region[/account]]``  ASFF findings, ``adscore.sinks.securityhub.SecurityHubSink``
+``pagerduty://<routing key>``      PagerDuty Events API v2, ``adscore.sinks.pagerduty.PagerDutySink``
 =================================  ==========================================
 """
 
@@ -41,6 +42,7 @@ SINKS: dict[str, str] = {
     "sns": "adscore.sinks.sns:SnsSink",
     "pubsub": "adscore.sinks.pubsub:PubSubSink",
     "securityhub": "adscore.sinks.securityhub:SecurityHubSink",
+    "pagerduty": "adscore.sinks.pagerduty:PagerDutySink",
 }
 """URL scheme -> ``"module:Class"``; the class has ``from_url(url, *, secret)``."""
 
