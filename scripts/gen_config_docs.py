@@ -106,6 +106,11 @@ DESCRIBE: dict[str, tuple[str, str]] = {
         "`{id}` in it is replaced by the id instead.",
         "https://github.com/acme/detections/blob/main/ads/{id}.md",
     ),
+    "settings_max_age_seconds": (
+        "Warm functions read their settings again (`ADSCORE_CONFIG` from a file, S3 or SSM) once they are "
+        "this old; an invalid update is logged and the last good settings stay. 0: read once per process.",
+        "60",
+    ),
     # business hours (calendar.default, and each calendar.accounts entry)
     "calendar.default.timezone": ("IANA time zone of the hours.", "Europe/Paris"),
     "calendar.default.days": ("Working days, names or 1 (Monday) … 7 (Sunday).", "[mon, tue, wed, thu]"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,8 +49,11 @@ SECRET_RESOLVERS: dict[str, str] = {
     "projects/": "adscore.cloud.gcp:fetch_secret",
 }
 
+log = logging.getLogger("adscore.runtime")
+
 _lock = threading.Lock()
 _engine: Engine | None = None
+_read_at = 0.0  # time.monotonic() of the last settings read
 _reset_hooks: list[Callable[[], None]] = []
 
 
@@ -95,20 +99,49 @@ def build_engine(settings: Settings, *, sinks: list[str] | None = None) -> Engin
 
 
 def get_engine(**overrides: Any) -> Engine:
-    """Return the process-wide engine, built once from the environment (for cloud functions).
+    """Return the process-wide engine, built from the environment (for cloud functions).
+
+    When ``settings_max_age_seconds`` is set, the settings (``ADSCORE_CONFIG``:
+    a file, ``s3://``, ``ssm://``; and the environment) are read again once
+    they are that old, so a tuning change reaches a warm function without a
+    restart. An invalid update is logged at ERROR, naming the setting, and the
+    last good settings stay in force.
 
     Raises
     ------
     ConfigError
         At start, naming the bad setting.
     """
-    global _engine
+    global _engine, _read_at
+    from adscore.settings import load_settings
+
     with _lock:
         if _engine is None:
-            from adscore.settings import load_settings
-
             _engine = build_engine(load_settings(None, **overrides))
+            _read_at = time.monotonic()
+        elif 0 < _engine.settings.settings_max_age_seconds <= time.monotonic() - _read_at:
+            _read_at = time.monotonic()
+            _engine = _refreshed(_engine, lambda: load_settings(None, **overrides))
         return _engine
+
+
+def _refreshed(engine: Engine, load: Callable[[], Settings]) -> Engine:
+    """Re-read the settings of a warm function; keep ``engine`` when they are unchanged or invalid."""
+    try:
+        settings = load()
+        if settings == engine.settings:
+            return engine
+        fresh = build_engine(settings)
+    except ConfigError as exc:
+        # The last good settings stay in force; the message names the bad setting.
+        log.error("settings update rejected, keeping the settings in force: %s", exc)
+        return engine
+    log.info("settings changed: the engine now runs with the new settings")
+    try:
+        engine.store.close()
+    except Exception as exc:  # the old store's close failing must not stop the new engine
+        log.warning("closing the previous state store failed: %s", type(exc).__name__)
+    return fresh
 
 
 def on_reset(hook: Callable[[], None]) -> Callable[[], None]:

@@ -212,6 +212,7 @@ class Settings(BaseSettings):
     detection_paths: Annotated[tuple[str, ...], NoDecode] = ()
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
     ads_base_url: str | None = None
+    settings_max_age_seconds: float = Field(default=300.0, ge=0)
 
     @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
