@@ -60,7 +60,7 @@ locals {
     var.extra_environment,
     {
       ADSCORE_STATE           = "dynamodb://${aws_dynamodb_table.state.name}"
-      ADSCORE_SINKS           = join(",", concat(["sns://${aws_sns_topic.alerts.arn}"], var.webhook_urls))
+      ADSCORE_SINKS           = join(",", concat(["sns://${aws_sns_topic.alerts.arn}"], var.securityhub_findings ? ["securityhub://${local.region}/${local.account_id}"] : [], var.webhook_urls))
       ADSCORE_DEADLETTER      = "sqs://${aws_sqs_queue.unreadable.name}"
       POWERTOOLS_SERVICE_NAME = "adscore"
       POWERTOOLS_LOG_LEVEL    = var.log_level
@@ -487,6 +487,15 @@ data "aws_iam_policy_document" "function" {
     sid       = "PublishAlerts"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.securityhub_findings ? ["arn:${local.partition}:securityhub:${local.region}:${local.account_id}:product/${local.account_id}/default"] : []
+    content {
+      sid       = "ImportSecurityHubFindings"
+      actions   = ["securityhub:BatchImportFindings"]
+      resources = [statement.value]
+    }
   }
 
   statement {

@@ -170,15 +170,21 @@ variable "organization_account_ids" {
   }
 }
 
+variable "securityhub_findings" {
+  description = "Also import every alert into AWS Security Hub (enabled in this account and region) as an ASFF finding of the account's own product, and allow the functions securityhub:BatchImportFindings on it."
+  type        = bool
+  default     = false
+}
+
 variable "webhook_urls" {
-  description = "Webhook sinks besides the SNS topic: https://... (signed JSON), slack+https://..., teams+https://... These URLs are credentials: they are kept out of plans and stored in the functions' KMS-encrypted environment."
+  description = "Webhook sinks besides the SNS topic: https://... (signed JSON), slack+https://..., teams+https://..., pagerduty://ROUTING_KEY. These URLs are credentials: they are kept out of plans and stored in the functions' KMS-encrypted environment."
   type        = list(string)
   default     = []
   sensitive   = true
 
   validation {
-    condition     = alltrue([for u in var.webhook_urls : can(regex("^(https|slack\\+https|teams\\+https)://", u))])
-    error_message = "webhook_urls start with https://, slack+https:// or teams+https://."
+    condition     = alltrue([for u in var.webhook_urls : can(regex("^(https|slack\\+https|teams\\+https|pagerduty)://", u))])
+    error_message = "webhook_urls start with https://, slack+https://, teams+https:// or pagerduty://."
   }
 }
 
