@@ -231,6 +231,8 @@ class Alert(BaseModel):
     window_start : datetime
     ads_url : str | None
         Link to the ADS report.
+    settings_version : str | None
+        :meth:`adscore.settings.Settings.version` of the settings in force.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -257,6 +259,7 @@ class Alert(BaseModel):
     entity: Id
     window_start: UtcDatetime
     ads_url: Annotated[str | None, _optional(1024)] = None
+    settings_version: Annotated[str | None, _optional(64)] = None
 
     def to_json(self) -> bytes:
         """Return the alert as compact JSON bytes (datetimes as ISO-8601 with ``Z``)."""
@@ -342,6 +345,7 @@ def make_alert(
     context: Mapping[str, Any] | None = None,
     ads_url: str | None = None,
     id: str | None = None,
+    settings_version: str | None = None,
 ) -> Alert:
     """Build an :class:`Alert`, computing its id and capping every log-derived value.
 
@@ -376,6 +380,8 @@ def make_alert(
     id : str | None
         The alert id when the caller already computed it with :func:`alert_id`
         (it must be computed that way); by default it is computed here.
+    settings_version : str | None
+        Version of the settings in force (:meth:`adscore.settings.Settings.version`).
 
     Returns
     -------
@@ -409,4 +415,5 @@ def make_alert(
         entity=entity,
         window_start=window_start,
         ads_url=ads_url,
+        settings_version=settings_version,
     )

@@ -231,6 +231,7 @@ class Engine:
 
             catalogue = catalogue_for(settings)  # built-in, then the user's (settings.detection_paths)
         self.settings = settings
+        self.settings_version = settings.version()
         self.store = store
         self.sink = sink
         self.suppressor = Suppressor(settings)
@@ -458,6 +459,7 @@ class Engine:
             entity=f.entity,
             window_start=f.window_start,
             ads_url=self.settings.ads_url(det.id),
+            settings_version=self.settings_version,
         )
 
     def _deliver(self, alerts: list[tuple[Alert, set[str]]], report: BatchReport, budget: SendBudget | None) -> None:

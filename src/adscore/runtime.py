@@ -136,7 +136,7 @@ def _refreshed(engine: Engine, load: Callable[[], Settings]) -> Engine:
         # The last good settings stay in force; the message names the bad setting.
         log.error("settings update rejected, keeping the settings in force: %s", exc)
         return engine
-    log.info("settings changed: the engine now runs with the new settings")
+    log.info("settings changed: version %s is in force (was %s)", fresh.settings_version, engine.settings_version)
     try:
         engine.store.close()
     except Exception as exc:  # the old store's close failing must not stop the new engine

@@ -278,6 +278,22 @@ class Settings(BaseSettings):
             return base.replace("{id}", detection_id)
         return f"{base.rstrip('/')}/{detection_id}"
 
+    def version(self) -> str:
+        """A short fingerprint of the settings that decide alerts, stamped on every alert.
+
+        Where alerts and state go (``state``, ``sinks``, ``webhook_secret``) is
+        left out: a replay with a fresh state has the same version. Equal
+        settings give the same version in every process, whatever the order they
+        were written in; any change to a value gives another.
+        """
+        import hashlib
+
+        import orjson
+
+        tuning = self.model_dump(mode="json", exclude={"state", "sinks", "webhook_secret"})
+        data = orjson.dumps(tuning, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(data).hexdigest()[:12]
+
     def params_for(self, detection_id: str) -> dict[str, Any]:
         """Raw parameter overrides for one detection (keys ``snapshot.burst`` or ``snapshot_burst``)."""
         out: dict[str, Any] = {}

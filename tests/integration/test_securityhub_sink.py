@@ -277,3 +277,4 @@ def test_replay_with_the_securityhub_sink_creates_then_updates_the_finding(hub: 
     assert "snap-5" in [r["Id"] for r in shared["Resources"]]
     assert shared["Remediation"]["Recommendation"]["Text"]
     assert shared["FindingProviderFields"]["Types"] == shared["Types"]
+    assert shared["ProductFields"]["adscore/settings_version"] == alerts[shared["Id"]]["settings_version"]

@@ -63,8 +63,9 @@ def write(path: Path, principals: list[str], max_age: float = MAX_AGE, extra: st
 def test_a_changed_allowlist_reaches_the_warm_engine_after_max_age(config: Path) -> None:
     # GIVEN a warm engine that alerts on alice's share
     write(config, [])
-    assert shared_alerts(1)
+    (before,) = shared_alerts(1)
     first = runtime.get_engine()
+    assert before.settings_version == first.settings.version()
     # WHEN alice is allowlisted in the settings file
     write(config, ["arn:aws:iam::111122223333:user/alice"])
     # THEN after max_age the new allowlist is in force, in the same process, on a new engine
@@ -72,6 +73,11 @@ def test_a_changed_allowlist_reaches_the_warm_engine_after_max_age(config: Path)
     assert shared_alerts(3) == []
     assert runtime.get_engine() is not first
     assert runtime.get_engine().settings.allowlists.principals == ("arn:aws:iam::111122223333:user/alice",)
+    # AND alerts from now on carry the new settings' version
+    write(config, [])
+    time.sleep(MAX_AGE * 1.5)
+    (after,) = shared_alerts(4)
+    assert after.settings_version == before.settings_version  # the same settings again: the same version
 
 
 def test_an_invalid_update_keeps_the_last_good_settings(
@@ -88,6 +94,7 @@ def test_an_invalid_update_keeps_the_last_good_settings(
     assert shared_alerts(2) == []
     assert runtime.get_engine() is good
     assert "settings update rejected" in caplog.text and "detections.snapshot.burst" in caplog.text
+    assert runtime.get_engine().settings_version == good.settings.version()
 
 
 def test_unchanged_settings_keep_the_same_engine(config: Path) -> None:
@@ -103,3 +110,15 @@ def test_max_age_zero_reads_once_per_process(config: Path) -> None:
     write(config, ["arn:aws:iam::111122223333:user/alice"], max_age=0)
     time.sleep(0.05)
     assert shared_alerts(2)
+
+
+def test_the_version_depends_on_values_not_on_their_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adscore.settings import load_settings
+
+    monkeypatch.delenv("ADSCORE_CONFIG", raising=False)
+    a = load_settings(None, severity_overrides={"snapshot.burst": "high", "snapshot.off_hours": "low"})
+    b = load_settings(None, severity_overrides={"snapshot.off_hours": "low", "snapshot.burst": "high"})
+    c = load_settings(None, severity_overrides={"snapshot.off_hours": "low"})
+    assert a.version() == b.version() != c.version()
+    wiring = load_settings(None, webhook_secret="s3cr3t-value", state="sqlite:///other.db", sinks="stdout://")
+    assert wiring.version() == load_settings(None).version()  # where alerts go is not tuning

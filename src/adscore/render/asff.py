@@ -187,6 +187,7 @@ def _product_fields(alert: Alert) -> dict[str, str]:
             alert.evidence.truncated or len(alert.evidence.event_ids) > 20
         ).lower(),
         "adscore/version": __version__,
+        "adscore/settings_version": alert.settings_version or "",
         "ProviderName": "adscore",
         "ProviderVersion": __version__,
     }

@@ -190,5 +190,6 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
             "response": list(alert.response),
             "context": deepcopy(alert.context),
             "evidence_truncated": alert.evidence.truncated,
+            "settings_version": alert.settings_version,
         },
     }

@@ -79,6 +79,7 @@ def to_event(alert: Alert, routing_key: str) -> dict[str, Any]:
         "resources": alert.resources[:20],
         "response": alert.response,
         "evidence_event_ids": alert.evidence.event_ids[:50],
+        "settings_version": alert.settings_version,
     }
     event: dict[str, Any] = {
         "routing_key": routing_key,
