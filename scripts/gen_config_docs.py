@@ -107,7 +107,7 @@ DESCRIBE: dict[str, tuple[str, str]] = {
         "https://github.com/acme/detections/blob/main/ads/{id}.md",
     ),
     "settings_max_age_seconds": (
-        "Warm functions read their settings again (`ADSCORE_CONFIG` from a file, S3 or SSM) once they are "
+        "Warm functions read their settings again (`ADSCORE_CONFIG` from a file, S3, SSM or Azure Blob) once they are "
         "this old; an invalid update is logged and the last good settings stay. 0: read once per process.",
         "60",
     ),
@@ -161,7 +161,7 @@ COMMON_PARAMS = {
 ENV_ONLY: tuple[tuple[str, str, str], ...] = (
     (
         "ADSCORE_CONFIG",
-        "The settings YAML file: a path, `file://`, `s3://bucket/key` or `ssm://name`.",
+        "The settings YAML file: a path, `file://`, `s3://bucket/key`, `ssm://name` or `azureblob://container/file.yaml`.",
         "ssm:///adscore/config",
     ),
     (
@@ -236,7 +236,8 @@ def _default(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, (list, dict)) and len(json.dumps(value)) > 60:
-        return "the shipped list in `adscore/data/defaults.yaml`"  # no count: adding a default is no doc change
+        # No count: adding a shipped default needs no doc change.
+        return "the shipped list in `adscore/data/defaults.yaml`"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return f"`{text}`" if text else '`""`'
 

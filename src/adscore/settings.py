@@ -40,6 +40,7 @@ _DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun":
 CONFIG_FETCHERS: dict[str, str] = {
     "ssm": "adscore.cloud.aws:fetch_ssm_parameter",
     "s3": "adscore.cloud.aws:fetch_s3_object",
+    "azureblob": "adscore.cloud.azure:fetch_blob",
 }
 
 
