@@ -49,7 +49,7 @@ MAX_BATCH_FINDINGS = 100
 """``BatchImportFindings`` accepts at most 100 findings per call."""
 MAX_BATCH_BYTES = 6_000_000
 """... and at most 6 MB per call."""
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 #: Errors a retry cannot fix: Security Hub is not enabled, no permission, a bad finding.
 _PERMANENT = frozenset(
