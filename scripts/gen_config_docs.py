@@ -46,7 +46,8 @@ DESCRIBE: dict[str, tuple[str, str]] = {
     "sinks": (
         "Where alerts go, comma-separated in the environment: `stdout://`, `jsonl:///path`, `https://…` "
         "(signed JSON; `?adscore_signature=standard` for Standard Webhooks), `slack+https://…`, "
-        "`teams+https://…`, `sns://TOPIC_ARN`, `pubsub://projects/P/topics/T`, `securityhub://[region[/account]]`.",
+        "`teams+https://…`, `sns://TOPIC_ARN`, `pubsub://projects/P/topics/T`, `securityhub://[region[/account]]`, "
+        "`pagerduty://ROUTING_KEY`, `sentinel://DCE_HOST/DCR_ID/STREAM` (see `docs/sinks.md`).",
         "sns://arn:aws:sns:eu-west-1:111122223333:adscore-alerts,securityhub://",
     ),
     "webhook_secret": (

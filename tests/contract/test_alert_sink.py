@@ -128,6 +128,7 @@ BACKENDS = [
     "webhook-teams",
     pytest.param("securityhub", marks=pytest.mark.integration),
     "pagerduty",
+    pytest.param("sentinel", marks=pytest.mark.integration),
 ]
 
 
@@ -170,6 +171,23 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 
             yield Harness(pagerduty, accepted, event_digest)
             pagerduty.close()
+    elif name == "sentinel":
+        # a local server that checks each request against the Logs Ingestion API
+        from adscore.sinks.sentinel import SentinelSink
+        from tests.integration.test_sentinel_sink import DCR, STREAM, IngestionReceiver, StaticToken
+
+        def row_digest(a: Alert) -> Any:
+            return {"AlertId": a.id, "Title": a.title, "Detection": a.detection}
+
+        with IngestionReceiver() as ingestion:
+            sentinel = SentinelSink(ingestion.endpoint, DCR, STREAM, credential=StaticToken())
+
+            def rows() -> list[Any]:
+                assert all(u.status == 204 for u in ingestion.uploads), [u.errors for u in ingestion.uploads]
+                return [{k: r[k] for k in ("AlertId", "Title", "Detection")} for r in ingestion.rows]
+
+            yield Harness(sentinel, rows, row_digest)
+            sentinel.close()
     elif name == "stdout":
         buf = io.StringIO()
         yield Harness(StdoutSink(buf), lambda: _lines(buf.getvalue()), _alert_json)

@@ -17,6 +17,7 @@ URL                                sink
 ``pubsub://<topic>``               ``adscore.sinks.pubsub.PubSubSink``
 ``securityhub://[region[/account]]``  ASFF findings, ``adscore.sinks.securityhub.SecurityHubSink``
 ``pagerduty://<routing key>``      PagerDuty Events API v2, ``adscore.sinks.pagerduty.PagerDutySink``
+``sentinel://<dce host>/<dcr>/<stream>``  Microsoft Sentinel, ``adscore.sinks.sentinel.SentinelSink``
 =================================  ==========================================
 """
 
@@ -43,6 +44,7 @@ SINKS: dict[str, str] = {
     "pubsub": "adscore.sinks.pubsub:PubSubSink",
     "securityhub": "adscore.sinks.securityhub:SecurityHubSink",
     "pagerduty": "adscore.sinks.pagerduty:PagerDutySink",
+    "sentinel": "adscore.sinks.sentinel:SentinelSink",
 }
 """URL scheme -> ``"module:Class"``; the class has ``from_url(url, *, secret)``."""
 
