@@ -102,6 +102,11 @@ DESCRIBE: dict[str, tuple[str, str]] = {
     ),
     "alert_dedup_hours": ("An alert id is sent at most once in this many hours.", "12"),
     "batch_size": ("Records evaluated per batch by `adscore replay`.", "5000"),
+    "detection_paths": (
+        "Folders (comma-separated in the environment) of your own detection modules, written to the "
+        "built-in contract and checked when they load; `--detections DIR` on the command line.",
+        '["./detections"]',
+    ),
     "ads_base_url": (
         "Where the ADS reports are published: alerts link to it plus the detection id (`ads_url`); "
         "`{id}` in it is replaced by the id instead.",
