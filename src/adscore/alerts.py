@@ -22,6 +22,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from adscore.events import Principal, Resource, utc
+from adscore.redact import redact_text, redact_value
 from adscore.render.escape import CutFlag, clean_optional, clean_text, clean_value
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
@@ -91,6 +92,13 @@ def _text(limit: int, *, keep_newlines: bool = False) -> BeforeValidator:
     return BeforeValidator(lambda v: clean_text(v, limit, keep_newlines=keep_newlines))
 
 
+def _quoting_text(limit: int, *, keep_newlines: bool = False) -> BeforeValidator:
+    """Text that quotes logs (title, summary): credentials redacted, then capped and cleaned."""
+    return BeforeValidator(
+        lambda v: clean_text(redact_text(v) if isinstance(v, str) else v, limit, keep_newlines=keep_newlines)
+    )
+
+
 def _optional(limit: int) -> BeforeValidator:
     return BeforeValidator(lambda v: clean_optional(v, limit))
 
@@ -127,7 +135,7 @@ def _resources(value: Any) -> list[dict[str, str]]:
 
 def _context(value: Any) -> dict[str, Any]:
     cleaned = clean_value(
-        dict(value or {}),
+        redact_value(dict(value or {})),
         str_limit=CONTEXT_STR_LIMIT,
         max_items=CONTEXT_MAX_ITEMS,
         max_depth=CONTEXT_MAX_DEPTH,
@@ -183,7 +191,7 @@ class Evidence(BaseModel):
             cleaned_ids.append(clean_text(text, ID_LIMIT))
         cleaned_records = [
             clean_value(
-                r,
+                redact_value(r),
                 str_limit=EVIDENCE_STR_LIMIT,
                 max_items=RECORD_MAX_ITEMS,
                 max_depth=RECORD_MAX_DEPTH,
@@ -243,8 +251,8 @@ class Alert(BaseModel):
     technique_name: Name
     tactic: Name
     severity: Severity
-    title: Name
-    summary: Annotated[str, _text(SUMMARY_LIMIT, keep_newlines=True)]
+    title: Annotated[str, _quoting_text(NAME_LIMIT)]
+    summary: Annotated[str, _quoting_text(SUMMARY_LIMIT, keep_newlines=True)]
     principal: Annotated[dict[str, str | None], BeforeValidator(_principal)]
     cloud: Name
     account: OptionalName = None

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 
 def _err(msg: str) -> None:
-    click.echo(msg, err=True)
+    """Print one line on stderr, with every escape sequence and control character (CR, LF) removed.
+
+    Record locations, reasons, excerpts and error messages quote the logs: an ANSI or OSC sequence
+    in them would retitle or clear the terminal, a line break would forge a line of the report.
+    """
+    from adscore.render.escape import strip_control
+
+    click.echo(strip_control(msg), err=True)
 
 
 def _fail(exc: AdscoreError) -> None:
@@ -166,9 +173,12 @@ class _Progress:
 
 
 def _report_errors(errors: Sequence[RecordError]) -> None:
+    from adscore.redact import redact_text
+    from adscore.render.escape import clean_text
+
     for e in errors:
-        excerpt = f" [{e.excerpt[:120]}]" if e.excerpt else ""
-        _err(f"{_location(e)}: {e.reason}{excerpt}")
+        excerpt = f" [{clean_text(redact_text(e.excerpt), 120)}]" if e.excerpt else ""
+        _err(f"{clean_text(_location(e), 300)}: {clean_text(e.reason, 600)}{excerpt}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -302,6 +312,7 @@ def replay(
     table: list[Any] = []
     sink_error: Exception | None = None
     errors = sent = 0
+    unprocessed: list[str] = []  # why records were not fully processed (not unreadable ones)
     bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
 
     def items() -> Iterator[Any]:
@@ -320,6 +331,7 @@ def replay(
             _report_errors(report.errors)
             errors += len(report.errors)
             sent += len(report.sent)
+            unprocessed.extend(r for r in report.failed.values() if not r.startswith("unreadable"))
             counts.update(report.counts)
             by_detection.update(report.by_detection)
             sink_error = sink_error or report.sink_error
@@ -348,6 +360,9 @@ def replay(
         sys.exit(1)
     if readable == 0:  # nothing read (a missing bucket, an empty prefix, only unreadable files)
         _no_records("replay", paths)
+    if unprocessed:  # a detection raised on a record, or its state was not saved: its alerts may be missing
+        _err(f"adscore replay: {len(unprocessed)} records not fully processed (first: {unprocessed[0]})")
+        sys.exit(1)
     if strict and errors:
         sys.exit(2)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import traceback
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from adscore.detection import Context, Detection, DetectionParams, Finding, Seve
 from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError
 from adscore.send import SendBudget, deliver
+from adscore.render.escape import clean_text
 from adscore.sources import parse_record
 from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor, principal_names
@@ -65,6 +67,32 @@ def _chain_fact(stored: str) -> tuple[str, datetime] | None:
     except (orjson.JSONDecodeError, ValueError, TypeError):
         pass
     return None
+
+
+def _record_failed(report: BatchReport, ref: str, stage: str, event_id: str, exc: Exception) -> None:
+    """Count a record a detection (or the allowlists) failed on, and mark it failed so the platform retries it.
+
+    The log line is structured: its message is constant, the record, event id and error are fields
+    (cleaned of control characters), and the traceback holds code, not log text.
+    """
+    error = clean_text(f"{type(exc).__name__}: {exc}", 300)
+    report.errors.append(RecordError(family="detection", reason=f"{stage}: {error}", location=ref))
+    report.failed.setdefault(ref, f"detection failed: {stage}: {type(exc).__name__}")
+    report.counts["errors"] += 1
+    report.counts["detection_errors"] += 1
+    log.error(
+        "a detection failed on a record; the record is marked failed",
+        extra={
+            "json_fields": {
+                "event": "detection_error",
+                "detection": stage,
+                "record": clean_text(ref, 300),
+                "event_id": clean_text(event_id, 300),
+                "error": error,
+                "traceback": "".join(traceback.format_tb(exc.__traceback__))[-4000:],
+            }
+        },
+    )
 
 
 @dataclass
@@ -332,8 +360,12 @@ class Engine:
             if not routes:
                 continue
             n_routed += 1
-            names = principal_names(event)
-            allowlisted = suppressor.allowlist_reason(event, names)
+            try:
+                names = principal_names(event)
+                allowlisted = suppressor.allowlist_reason(event, names)
+            except Exception as exc:  # the record is retried, the batch goes on
+                _record_failed(report, ref, "allowlists", event.event_id, exc)
+                continue
             if allowlisted is not None:  # the same reason for every detection the event reaches
                 report.suppressed[allowlisted] += len(routes)
                 n_suppressed += len(routes)
@@ -344,39 +376,33 @@ class Engine:
             for bound in routes:
                 det = bound.detection
                 cls = bound.suppression_class
-                if cls in verdicts:
-                    reason = verdicts[cls]
-                else:
-                    reason = verdicts[cls] = suppressor.rule_reason(event, det.id, names)
-                if reason is not None:
-                    report.suppressed[reason] += 1
-                    n_suppressed += 1
-                    continue
-                ctx = contexts[bound.index]
-                ctx.now = now
                 try:
+                    if cls in verdicts:
+                        reason = verdicts[cls]
+                    else:
+                        reason = verdicts[cls] = suppressor.rule_reason(event, det.id, names)
+                    if reason is not None:
+                        report.suppressed[reason] += 1
+                        n_suppressed += 1
+                        continue
+                    ctx = contexts[bound.index]
+                    ctx.now = now
                     result = det.evaluate(event, ctx)
                     if not result:
                         continue
-                    produced = list(result)
+                    for f in list(result):
+                        counts["findings"] += 1
+                        aid = alert_id(det.id, f.entity, f.window_start)
+                        merged = findings.get(aid)
+                        if merged is None:
+                            findings[aid] = _Merged(bound, f, event, {ref})
+                        else:
+                            merged.add(f, event, ref)
+                        self._remember_for_chains(state, det, event, aid, f)
                 except StateError:
                     raise
-                except Exception as exc:  # a detection bug must not lose the batch: report it loudly
-                    log.exception("detection %s failed on event %s", det.id, event.event_id)
-                    report.errors.append(
-                        RecordError(family="detection", reason=f"{det.id}: {type(exc).__name__}: {exc}", location=ref)
-                    )
-                    counts["detection_errors"] += 1
-                    continue
-                for f in produced:
-                    counts["findings"] += 1
-                    aid = alert_id(det.id, f.entity, f.window_start)
-                    merged = findings.get(aid)
-                    if merged is None:
-                        findings[aid] = _Merged(bound, f, event, {ref})
-                    else:
-                        merged.add(f, event, ref)
-                    self._remember_for_chains(state, det, event, aid, f)
+                except Exception as exc:  # a detection bug must not lose the batch: the record is retried
+                    _record_failed(report, ref, det.id, event.event_id, exc)
 
         if n_routed:
             counts["routed"] += n_routed
@@ -398,7 +424,12 @@ class Engine:
         alerts: list[tuple[Alert, set[str]]] = []
         for aid, m in findings.items():
             refs = m.refs
-            alert = self._make_alert(aid, m.bound, m.merged_finding(), m.event)
+            try:
+                alert = self._make_alert(aid, m.bound, m.merged_finding(), m.event)
+            except Exception as exc:  # the records behind it are retried, the other alerts go out
+                for r in sorted(refs):
+                    _record_failed(report, r, m.bound.detection.id, m.event.event_id, exc)
+                continue
             report.alerts.append(alert)
             report.by_detection[alert.detection] += 1
             alerts.append((alert, refs))
@@ -421,9 +452,8 @@ class Engine:
             old = _chain_fact(stored)
             if old is not None and old[0] == aid and event.time - old[1] < CHAIN_REFRESH:
                 return
-        fact = orjson.dumps(
-            {"alert_id": aid, "detection": det.id, "time": event.time.isoformat(), "title": f.title[:200]}
-        ).decode()
+        title = clean_text(f.title, 200)  # no lone surrogate (orjson refuses them) nor control character
+        fact = orjson.dumps({"alert_id": aid, "detection": det.id, "time": event.time.isoformat(), "title": title}).decode()
         state.remember(key, fact, event.time, CHAIN_MEMORY)
 
     def _make_alert(self, aid: str, bound: _Bound, f: Finding, event: Event) -> Alert:

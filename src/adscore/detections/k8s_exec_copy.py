@@ -4,20 +4,20 @@ The ADS emulation ``kubectl exec test-pod -- sh -c "cp -R /app/data /snapshot"``
 snapshots a pod's data from inside; ``kubectl cp`` runs ``tar cf -`` (from the pod)
 or ``tar xf -`` (into it) through exec. The command is read from the audit
 event (``requestURI`` ``command=`` parameters, or ``requestObject``); every
-pattern is a regular expression in :class:`Params`.
+pattern is a regular expression in :class:`Params`, compiled by RE2 (:mod:`adscore.patterns`):
+the command is attacker text, so matching it must take linear time whatever the pattern.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
 from adscore.actions import K8S_EXEC
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.patterns import check_linear, compile_linear, matchable
 from adscore.state.base import make_key
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ _B = r"(?:^|[\s;&|(`'\"/])"
 
 
 class Params(DetectionParams):
-    """Parameters of ``k8s.exec_copy`` (all patterns are Python regular expressions).
+    """Parameters of ``k8s.exec_copy`` (all patterns are RE2 regular expressions: Python syntax without
+    lookaround or backreferences, matched in linear time).
 
     Attributes
     ----------
@@ -84,11 +85,11 @@ class Params(DetectionParams):
         description="regexes of database dump commands (alert without a destination)",
     )
     kubectl_cp_from_pod: tuple[str, ...] = Field(
-        default=(_B + r"tar\s+(?:--?[\w-]+\s+)*-?[a-zA-Z]*c[a-zA-Z]*f\s+-(?:\s|$)",),
+        default=(_B + r"tar\s+(?:-[\w-]+\s+)*-?[a-zA-Z]*c[a-zA-Z]*f\s+-(?:\s|$)",),
         description="regexes of kubectl cp from a pod (tar archive to stdout)",
     )
     kubectl_cp_to_pod: tuple[str, ...] = Field(
-        default=(_B + r"tar\s+(?:--?[\w-]+\s+)*-?[a-zA-Z]*x[a-zA-Z]*f\s+-(?:\s|$)",),
+        default=(_B + r"tar\s+(?:-[\w-]+\s+)*-?[a-zA-Z]*x[a-zA-Z]*f\s+-(?:\s|$)",),
         description="regexes of kubectl cp into a pod (tar archive from stdin)",
     )
 
@@ -98,21 +99,13 @@ class Params(DetectionParams):
     @classmethod
     def _valid_patterns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in v:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+            check_linear(pattern)
         return v
 
 
-@lru_cache(maxsize=64)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p) for p in patterns)
-
-
 def _first(patterns: tuple[str, ...], text: str) -> str | None:
-    for rx in _compiled(patterns):
-        m = rx.search(text)
+    for pattern in patterns:
+        m = compile_linear(pattern).search(text)
         if m is not None:
             return m.group(0).strip()[:200]
     return None
@@ -141,7 +134,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if event.outcome in ("failure", "denied") or not event.command:
         return
     params: Params = ctx.params
-    text = command_text(event.command)
+    text = matchable(command_text(event.command))
     p = event.principal
     who = (p.name or p.id)[:120]
     pods = event.resources_by_role("target") or event.resources

@@ -1,0 +1,84 @@
+"""Regular expressions over attacker-controlled text, compiled by RE2: matching time is linear.
+
+Python's :mod:`re` backtracks: a pattern such as ``tar\\s+(?:--?[\\w-]+\\s+)*x`` takes exponential
+time on ``tar --a --a … !``, and a command line is attacker text. Every pattern that a detection
+matches against log text, built-in or from the settings, is compiled here by RE2 (``google-re2``),
+whose automaton runs in time linear in the text whatever the pattern. RE2 has no lookaround and no
+backreference: a settings pattern that uses them is rejected when the settings load, with the
+setting's name (:func:`check_linear` raises ``ValueError`` inside a pydantic validator).
+
+Example
+-------
+>>> compile_linear(r"tar\\s+(?:-\\w+\\s+)*-?\\w*c\\w*f\\s+-").search("tar -czf - /data").group(0)
+'tar -czf -'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Protocol
+
+import re2  # type: ignore[import-untyped]
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # the error is raised (and named) here; RE2 would also print it on stderr
+
+
+class Match(Protocol):
+    """The part of a match object the detections use."""
+
+    def group(self, index: int = 0, /) -> str: ...
+
+
+class LinearPattern(Protocol):
+    """A compiled RE2 pattern (the subset of :class:`re.Pattern` the detections use)."""
+
+    pattern: str
+
+    def search(self, text: str) -> Match | None: ...
+
+
+def _readable(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else exc
+    return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+
+
+def check_linear(pattern: str) -> str:
+    """Return ``pattern`` if RE2 compiles it, else raise ``ValueError`` saying why.
+
+    Raises
+    ------
+    ValueError
+        Invalid syntax, or a feature a linear-time engine cannot offer (lookahead, lookbehind,
+        backreferences, possessive or atomic groups).
+    """
+    try:
+        _compile(pattern)
+    except re2.error as exc:
+        raise ValueError(
+            f"{pattern!r} is not a pattern the linear-time engine (RE2) accepts: {_readable(exc)} "
+            "(lookaround, backreferences and atomic groups are not supported)"
+        ) from exc
+    return pattern
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str) -> Any:
+    return re2.compile(pattern, options=_OPTIONS)
+
+
+def compile_linear(pattern: str) -> LinearPattern:
+    """Compile ``pattern`` with RE2 (cached); see :func:`check_linear` for what it rejects."""
+    compiled: LinearPattern = _compile(check_linear(pattern))
+    return compiled
+
+
+def matchable(text: str) -> str:
+    """``text`` as RE2 can take it: lone surrogates (which no UTF-8 encoder accepts) become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text

@@ -1,0 +1,145 @@
+"""Redact credentials from log values before any rendering or log line (pure, standard library only).
+
+A firing event can carry secrets: ``requestParameters.password``, the ``credentials`` an
+``AssumeRole`` answer returns (``secretAccessKey``, ``sessionToken``), an ``Authorization``
+header, a SAS URL's ``sig=``, a private key. An alert copies a few raw records into its evidence
+and quotes log text in its title, summary and context; every one of them goes through this
+module first (:class:`adscore.alerts.Evidence` and :class:`adscore.alerts.Alert` validators), so
+no sink, renderer or log line sees the secret.
+
+Two rules:
+
+- by **key**: a scalar under a key named like a secret (password, passphrase, secret, token,
+  credential, authorization, private key, api key, cookie, ``sig``/``signature``) becomes
+  :data:`REDACTED`. A container under such a key is walked (an Azure ``authorization`` block holds
+  the RBAC action and scope, not a secret), and its ``value`` leaves are redacted (ARM
+  ``securestring`` parameters).
+- by **shape**, in every string: ``Bearer``/``Basic`` credentials, ``sig=`` query values,
+  ``password=…``-style pairs, PEM private keys, JSON Web Tokens, AWS session tokens and strings
+  shaped like an AWS secret access key (40 base64 characters mixing upper case, lower case
+  and digits).
+
+Every pattern is linear by construction (no nested or adjacent overlapping quantifiers), so
+attacker text cannot make redaction slow. Redaction is idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+"""What a secret is replaced with."""
+
+_MAX_DEPTH = 64
+"""Deeper containers are left to the cleaner, which cuts them well before this depth."""
+
+_SECRET_KEY = re.compile(
+    r"passw(?:or)?d|passphrase|secret|token|credential|authori[sz]ation|privatekey|apikey|cookie|"
+    r"connectionstring|sharedaccesskey|accountkey"
+)
+_SECRET_KEY_EXACT = frozenset({"pwd", "sig", "signature", "sas"})
+#: Keys that hold no secret even when their name says so (token *types*, counts, expiry).
+_NOT_SECRET = frozenset({"tokentype", "tokenissuancetype", "tokenexpiration", "credentialtype", "authorizationtype"})
+
+_BEARER = re.compile(r"(?i)\b(bearer|basic|negotiate|sharedkey)\s+[A-Za-z0-9._~+/:=-]{8,}")
+_SIG = re.compile(r"(?i)\b(sig|signature|x-amz-signature|x-amz-security-token|x-goog-signature)=[^&\s\"'<>]+")
+_PAIR = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(password|passwd|pwd|passphrase|secret|client_secret|token|access_token|api_?key|"
+    r"accountkey|sharedaccesskey)([\"']?\s*[=:]\s*[\"']?)(?!\[REDACTED\])[^\s&\"',;]+"
+)
+_PEM = re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_SESSION_TOKEN = re.compile(r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)[A-Za-z0-9/+=]{16,}")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+#: Characters that must appear before any shape pattern can match (a quick pre-check).
+_HINTS = ("=", ":", "earer", "asic", "PRIVATE", "eyJ")
+
+
+def _norm_key(key: str) -> str:
+    last = key.rsplit("/", 1)[-1]  # "authorization.k8s.io/decision" is a decision, not a secret
+    return last.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a mapping key names a secret (``password``, ``secretAccessKey``, ``Authorization``, ``sig`` …).
+
+    Examples
+    --------
+    >>> is_secret_key("secretAccessKey"), is_secret_key("accessKeyId")
+    (True, False)
+    """
+    if not isinstance(key, str):
+        return False
+    k = _norm_key(key)
+    if k in _NOT_SECRET:
+        return False
+    return k in _SECRET_KEY_EXACT or _SECRET_KEY.search(k) is not None
+
+
+def _aws_secret(match: re.Match[str]) -> str:
+    s = match.group(0)
+    mixed = any(c.isupper() for c in s) and any(c.islower() for c in s) and any(c.isdigit() for c in s)
+    return REDACTED if mixed and s.count("/") <= 3 else s
+
+
+def redact_text(text: str) -> str:
+    """Replace credentials found by their shape in free text.
+
+    Parameters
+    ----------
+    text : str
+        Any text (a command line, a header, a URL, an excerpt of a record).
+
+    Returns
+    -------
+    str
+        The text with each credential replaced by :data:`REDACTED` (the scheme or key name kept).
+
+    Examples
+    --------
+    >>> redact_text("curl -H 'Authorization: Bearer abcdefgh12345' https://x/?a=1&sig=XYZ%3D")
+    "curl -H 'Authorization: Bearer [REDACTED]' https://x/?a=1&sig=[REDACTED]"
+    """
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    if any(h in text for h in _HINTS):
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = _SIG.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+        text = _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        text = _PEM.sub(REDACTED, text)
+        text = _JWT.sub(REDACTED, text)
+    if len(text) >= 40:
+        text = _SESSION_TOKEN.sub(REDACTED, text)
+        text = _AWS_SECRET.sub(_aws_secret, text)
+    return text
+
+
+def redact_value(value: Any, _depth: int = 0, _under_secret: bool = False) -> Any:
+    """Return a copy of a decoded record (or context) with its credentials redacted.
+
+    Scalars under secret-named keys become :data:`REDACTED`; every other string goes through
+    :func:`redact_text`. Containers are copied, never changed in place.
+
+    Examples
+    --------
+    >>> redact_value({"requestParameters": {"userName": "bob", "password": "hunter2"}})
+    {'requestParameters': {'userName': 'bob', 'password': '[REDACTED]'}}
+    """
+    if isinstance(value, str):
+        return redact_text(value)
+    if _depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            secret = is_secret_key(k) or (_under_secret and isinstance(k, str) and k.lower() == "value")
+            if secret and not isinstance(v, Mapping | list | tuple):
+                out[k] = REDACTED if v not in (None, "", True, False) else v
+            else:
+                out[k] = redact_value(v, _depth + 1, secret)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact_value(v, _depth + 1, _under_secret) for v in value]
+    return value

@@ -1,0 +1,268 @@
+"""Hostile input cannot hang, stop or blind the engine, nor leak through what it writes (issue 17).
+
+Each test names the row of the issue it covers. No timing assertions: regular expressions are
+checked by construction (compiled by RE2), and the one end-to-end hang check runs a bounded
+input in a subprocess with a generous timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from adscore.cli import main
+from adscore.detection import Context, Detection, Finding
+from adscore.detections import load_catalogue
+from adscore.engine import Engine
+from adscore.errors import ConfigError
+from adscore.patterns import compile_linear
+from adscore.redact import REDACTED, redact_text, redact_value
+from adscore.render.ocsf import to_ocsf
+from adscore.render.text import to_jsonl
+from adscore.settings import load_settings
+from adscore.sinks.webhook import WebhookSink
+from adscore.state.memory import MemoryStateStore
+from adscore.testing import run_records
+from tests.unit.test_engine import META, ct
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from adscore.events import Event
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _exec_record(command: list[str], *, user: str = "alice@example.com") -> dict[str, Any]:
+    """A ``create pods/exec`` audit event whose command is in ``requestObject`` (as on some managed services)."""
+    rec = json.loads(json.dumps(_lines(EXAMPLES / "kubernetes" / "k8s_exec_copy.jsonl")[1]))
+    rec["user"]["username"] = user
+    rec["requestURI"] = "/api/v1/namespaces/default/pods/test-pod/exec?container=test-pod&stdout=true"
+    rec["requestObject"] = {"kind": "PodExecOptions", "apiVersion": "v1", "command": command, "stdout": True}
+    return rec
+
+
+# ------------------------------------------------------------------ no input can hang the engine
+
+
+def test_every_pattern_of_the_catalogue_is_compiled_by_a_linear_time_engine() -> None:
+    # GIVEN every detection's default parameters: each str tuple field named like a pattern list
+    exec_copy = next(d for d in load_catalogue() if d.id == "k8s.exec_copy")
+    params = exec_copy.params()
+    fields = ("copy_commands", "destination_paths", "dump_commands", "kubectl_cp_from_pod", "kubectl_cp_to_pod")
+    for name in fields:
+        for pattern in getattr(params, name):
+            # THEN RE2 compiles it (RE2 runs in time linear in the text, whatever the pattern)
+            assert type(compile_linear(pattern)).__module__.startswith("re2"), (name, pattern)
+
+
+def test_kubectl_cp_patterns_answer_the_backtracking_attack_in_a_subprocess() -> None:
+    # GIVEN the issue's command: tar followed by 30 copies of "--a" and "!" (backtracked for minutes before)
+    attack = ["tar", *(["--a"] * 30), "!"]
+    code = (
+        "import json, sys\n"
+        "from adscore.testing import run_records\n"
+        "from tests.unit.test_hostile_input import _exec_record\n"
+        "report = run_records([_exec_record(json.loads(sys.argv[1]))])\n"
+        "print(json.dumps(report.summary()['counts']))\n"
+    )
+    # WHEN the engine evaluates it (a generous bound: a linear match takes milliseconds)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(attack)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    # THEN it finishes, the event is read and nothing failed
+    assert out.returncode == 0, out.stderr
+    counts = json.loads(out.stdout)
+    assert counts["events"] == 1 and "errors" not in counts
+
+
+def test_kubectl_cp_patterns_still_fire() -> None:
+    report = run_records([_exec_record(["tar", "--no-same-owner", "-czf", "-", "/app/data"])])
+    assert [a.title for a in report.alerts] == [
+        "kubectl cp from pod default/test-pod by alice@example.com: tar --no-same-owner -czf - /app/data"
+    ]
+
+
+def test_a_user_pattern_a_linear_engine_cannot_run_is_rejected_naming_the_setting(tmp_path: Path) -> None:
+    # GIVEN a settings pattern with a backreference (no linear-time engine offers one)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text('detections:\n  k8s.exec_copy:\n    copy_commands: ["(a+)\\\\1"]\n')
+    # WHEN the settings are validated
+    res = CliRunner().invoke(main, ["validate-settings", "--config", str(cfg)])
+    # THEN validation fails naming the setting, without a traceback
+    assert res.exit_code == 2
+    assert "detections.k8s.exec_copy.copy_commands" in res.stderr and "RE2" in res.stderr
+    assert "Traceback" not in res.output + res.stderr
+
+
+def test_a_catastrophic_user_pattern_runs_in_linear_time() -> None:
+    # GIVEN the textbook catastrophic pattern as a user setting; it is accepted (RE2 runs it linearly)
+    settings = load_settings(None, detections={"k8s.exec_copy": {"copy_commands": ["(a+)+$"]}})
+    Engine(settings, MemoryStateStore())
+    code = (
+        "from adscore.testing import run_records\n"
+        "from tests.unit.test_hostile_input import _exec_record\n"
+        "r = run_records([_exec_record(['a' * 4000 + '!'])], {'detections': {'k8s.exec_copy': "
+        "{'copy_commands': ['(a+)+$']}}})\n"
+        "print(r.counts['events'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+
+
+def test_a_lone_surrogate_in_an_alert_title_does_not_fail_the_batch() -> None:
+    # GIVEN a firing exec whose user name holds a lone UTF-16 surrogate, and a quiet record after it
+    bad = _exec_record(["sh", "-c", "cp -R /app/data /snapshot"], user="alice\ud800@example.com")
+    other = _lines(EXAMPLES / "kubernetes" / "k8s_exec_copy.jsonl")[0]
+    # WHEN the batch runs
+    report = run_records([bad, other])
+    # THEN it alerts, with the surrogate replaced, and no record failed
+    assert [a.detection for a in report.alerts] == ["k8s.exec_copy"]
+    assert "\ud800" not in report.alerts[0].title and "alice\ufffd@example.com" in report.alerts[0].title
+    assert report.failed == {} and report.counts["events"] == 2
+
+
+def test_patterns_read_text_with_lone_surrogates() -> None:
+    report = run_records([_exec_record(["tar", "czf", "-", "/data\udcff"])])
+    assert [a.detection for a in report.alerts] == ["k8s.exec_copy"] and report.failed == {}
+
+
+# ------------------------------------------------------------------ every failure is counted and retried
+
+
+def _raising(event: Event, ctx: Context) -> Iterable[Finding]:
+    if event.event_id.endswith("1"):
+        raise ValueError("boom \x1b]0;pwned\x07\r\nadscore replay: 0 errors")
+    return ()
+
+
+RAISING = Detection(id="test.raising", meta=META, actions=frozenset({"snapshot.create"}), evaluate=_raising)
+
+
+def test_a_detection_raising_on_a_record_marks_that_record_failed_and_counts_it() -> None:
+    eng = Engine(load_settings(None), MemoryStateStore(), None, catalogue=[RAISING])
+    report = eng.run([(f"r{i}", ct(i)) for i in range(3)])
+    # the record the detection raised on is failed (the platform retries or dead-letters it), the others are not
+    assert list(report.failed) == ["r1"] and report.failed["r1"].startswith("detection failed: test.raising")
+    assert report.counts["errors"] == 1 and report.summary()["errors"] == 1
+    assert report.counts["events"] == 3
+
+
+def test_the_cli_exits_non_zero_and_counts_a_detection_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a detection that raises on one record of three
+    import adscore.detections as catalogue_module
+
+    real = catalogue_module.load_catalogue
+    monkeypatch.setattr(catalogue_module, "load_catalogue", lambda *a, **k: [*real(*a, **k), RAISING])
+    f = tmp_path / "trail.jsonl"
+    f.write_text("".join(json.dumps(ct(i)) + "\n" for i in range(3)))
+    # WHEN it is replayed
+    res = CliRunner().invoke(main, ["replay", "--output", "jsonl", str(f)])
+    # THEN the summary counts the error, the exit status is not 0, and the terminal sees no escape
+    assert res.exit_code == 1, res.stderr
+    assert "1 errors" in res.stderr and "not fully processed" in res.stderr
+    assert "\x1b" not in res.stderr and "\x07" not in res.stderr and "\r" not in res.stderr
+    assert "\nadscore replay: 0 errors" not in res.stderr
+
+
+# ------------------------------------------------------------------ hostile text stays inert
+
+
+def _firing_with_secrets() -> list[dict[str, Any]]:
+    records = _lines(EXAMPLES / "aws" / "snapshot_shared_external.jsonl")
+    for rec in records:
+        rec["requestParameters"] = {
+            **(rec.get("requestParameters") or {}),
+            "password": "hunter2-plain",
+            "headers": {"Authorization": "Bearer eyJhbGciOi.abcdefghijklmnop"},
+            "note": "Authorization: Bearer tok3n-abcdefghijklmnop",
+        }
+        rec["responseElements"] = {
+            **(rec.get("responseElements") or {}),
+            "credentials": {
+                "accessKeyId": "ASIAEXAMPLE000000001",
+                "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "sessionToken": "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD",
+                "expiration": "Mar 14, 2026 3:10:00 AM",
+            },
+            "url": "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=AbC123%2Bxyz%3D&se=2026",
+            "leaked": "key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY in a message",
+        }
+    return records
+
+
+SECRETS = ("hunter2-plain", "abcdefghijklmnop", "wJalrXUtnFEMI", "IQoJb3JpZ2luX2Vj", "AbC123")
+
+
+def test_credentials_in_a_firing_event_never_reach_jsonl_ocsf_or_webhook_bodies() -> None:
+    report = run_records(_firing_with_secrets())
+    assert report.alerts, report.summary()
+    for alert in report.alerts:
+        body, _ = WebhookSink("https://hooks.example.com/x")._request(alert)
+        for text in (to_jsonl(alert), orjson.dumps(to_ocsf(alert)).decode(), body.decode()):
+            for secret in SECRETS:
+                assert secret not in text, secret
+            assert REDACTED in text
+        # what identifies the credentials for the responder stays
+        assert "ASIAEXAMPLE000000001" in to_jsonl(alert)
+
+
+def test_redaction_by_key_and_by_shape() -> None:
+    value = {
+        "annotations": {"authorization.k8s.io/decision": "allow"},
+        "authorization": {"action": "Microsoft.Compute/snapshots/write", "scope": "/subscriptions/1"},
+        "parameters": {"adminPassword": {"type": "securestring", "value": "P@ss"}},
+        "commandLine": "mysql --password=s3cr3t -h db; curl -H 'Authorization: Basic dXNlcjpwYXNz' x",
+        "key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+    }
+    out = redact_value(value)
+    assert out["annotations"] == value["annotations"] and out["authorization"] == value["authorization"]
+    assert out["parameters"]["adminPassword"] == {"type": "securestring", "value": REDACTED}
+    assert "s3cr3t" not in out["commandLine"] and "dXNlcjpwYXNz" not in out["commandLine"]
+    assert out["key"] == REDACTED
+    assert out["commit"] == value["commit"]  # a hex digest is not a secret key's shape
+    assert redact_value(out) == out  # idempotent
+    assert redact_text("sig=[REDACTED]") == "sig=[REDACTED]"
+
+
+def test_the_cli_prints_no_escape_from_unreadable_records_or_ids(tmp_path: Path) -> None:
+    # GIVEN a file whose unreadable lines carry OSC/CSI escapes and a CR/LF forging a summary line
+    f = tmp_path / "bad\x1b[2J.jsonl"
+    hostile = '{"kind": "\x1b]0;owned\x07", "\x1b[2J": "x\\r\\nadscore events: 0 errors"}\n{not json \x1b[31m\n'
+    f.write_text(hostile + json.dumps(ct(1)) + "\n", encoding="utf-8")
+    for command in (["events", str(f)], ["replay", "--output", "jsonl", str(f)]):
+        res = CliRunner().invoke(main, command)
+        assert "\x1b" not in res.stderr and "\x07" not in res.stderr and "\r" not in res.stderr, command
+        lines = res.stderr.splitlines()
+        assert not any(line.startswith("adscore events: 0 errors") for line in lines)
+        assert "2 errors" in res.stderr
+
+
+def test_a_detection_error_is_logged_as_fields_not_in_the_message(caplog: pytest.LogCaptureFixture) -> None:
+    eng = Engine(load_settings(None), MemoryStateStore(), None, catalogue=[RAISING])
+    eng.run([("r\x1b[2J1", ct(1))])
+    records = [r for r in caplog.records if r.name == "adscore.engine"]
+    assert records and all("\x1b" not in r.getMessage() and "\n" not in r.getMessage() for r in records)
+    fields = records[0].json_fields  # type: ignore[attr-defined]
+    assert fields["detection"] == "test.raising" and "\x1b" not in fields["record"] + fields["error"]
+
+
+def test_config_error_is_raised_for_unknown_detection_params() -> None:
+    with pytest.raises(ConfigError, match=r"detections\.k8s\.exec_copy\.copy_commands"):
+        Engine(load_settings(None, detections={"k8s.exec_copy": {"copy_commands": ["(?=x)"]}}), MemoryStateStore())
