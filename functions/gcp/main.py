@@ -19,7 +19,7 @@ import functions_framework
 from flask import request
 
 from adscore import runtime
-from adscore.cloud.gcp import log_delivery
+from adscore.cloud.gcp import UnreadableBody, log_delivery, read_json_body
 from adscore.deliveries.k8s_webhook import unwrap_k8s_webhook
 from adscore.deliveries.pubsub import done_marker, unwrap_pubsub
 
@@ -51,16 +51,24 @@ def on_pubsub(cloud_event: CloudEvent) -> None:
 
 
 @functions_framework.http
-def on_pubsub_push(req: flask.Request) -> tuple[str, int]:
-    """Pub/Sub push subscription: 2xx acknowledges, an exception (500) has Pub/Sub redeliver."""
-    _pubsub(req.get_json(silent=True, force=True), dict(req.headers), "gcp.on_pubsub_push")
+def on_pubsub_push(req: flask.Request) -> tuple[str | dict[str, Any], int]:
+    """Pub/Sub push subscription: 2xx acknowledges, an exception (500) has Pub/Sub redeliver; 400 for an unreadable body."""
+    try:
+        body = read_json_body(req.get_data())
+    except UnreadableBody as exc:
+        return {"error": str(exc)}, 400
+    _pubsub(body, dict(req.headers), "gcp.on_pubsub_push")
     return "", 204
 
 
 @functions_framework.http
 def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int]:
     """Kubernetes API server audit webhook (EventList); 400 when nothing in it could be read."""
-    items = unwrap_k8s_webhook(req.get_data(), req.get_json(silent=True, force=True))
+    try:
+        body = read_json_body(req.get_data())
+    except UnreadableBody as exc:
+        return {"error": str(exc)}, 400
+    items = unwrap_k8s_webhook(req.get_data(), body)
     result = runtime.run_delivery(items, source="gcp.on_k8s_audit")
     log_delivery(result, dict(req.headers))
     result.raise_for_retry()
