@@ -485,11 +485,13 @@ def test_cases(
 def validate_settings(config: str | None, detection_dirs: tuple[str, ...], sigma_dirs: tuple[str, ...]) -> None:
     """Check a settings file (and ADSCORE_* variables, and user detections); exit 2 naming the first bad setting."""
     from adscore.engine import Engine
+    from adscore.runtime import check_settings
     from adscore.settings import load_settings
     from adscore.state.memory import MemoryStateStore
 
     try:
         s = load_settings(config, **_extra(detection_dirs, sigma_dirs))
+        check_settings(s)
         Engine(s, MemoryStateStore())
     except ConfigError as exc:
         _fail(exc)

@@ -274,6 +274,9 @@ class Engine:
         for sev_key in settings.severity_overrides:
             if sev_key not in known:
                 raise ConfigError(f"severity_overrides.{sev_key}", "no such detection")
+        for i, pattern in enumerate(settings.disabled):
+            if not any(settings.is_disabled_by(pattern, d.id) for d in catalogue):
+                raise ConfigError(f"disabled.{i}", f"{pattern[:200]!r} names no detection (see `adscore detections`)")
         classes: dict[tuple[int, ...], int] = {}
         for det in catalogue:
             try:

@@ -86,6 +86,38 @@ def resolve_secret(value: str | None) -> str | None:
     return value
 
 
+def check_settings(settings: Settings, *, sinks: list[str] | None = None) -> None:
+    """Check what only opening the engine would otherwise reveal, without opening anything remote.
+
+    ``adscore validate-settings`` runs this, so every setting that would fail at start fails
+    there: the state URL's scheme, each sink URL's scheme, and a secret file that cannot be read
+    (a secret held in a cloud secret store is fetched at start only, with the function's identity).
+    Detection ids (``detections``, ``disabled``, ``severity_overrides``) are checked by
+    :class:`~adscore.engine.Engine`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the setting: ``state``, ``sinks``, ``webhook_secret``.
+    """
+    from adscore.sinks import SINKS
+    from adscore.state import STORES
+
+    state_scheme, sep, _ = settings.state.partition("://")
+    if not sep or state_scheme.lower() not in STORES:
+        known = ", ".join(f"{name}://" for name in STORES)
+        raise ConfigError("state", f"unknown state backend {state_scheme[:40]!r}; known: {known}")
+    for i, url in enumerate(sinks if sinks is not None else settings.sinks):
+        scheme, sep, _ = url.strip().partition("://")
+        if url.strip() != "-" and (not sep or scheme.lower() not in SINKS):
+            raise ConfigError(
+                f"sinks.{i}", f"unknown sink scheme {scheme[:40]!r}; known: {', '.join(sorted(SINKS))}"
+            )
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if secret and secret.startswith("file://"):
+        resolve_secret(secret)
+
+
 def build_engine(settings: Settings, *, sinks: list[str] | None = None) -> Engine:
     """Build an engine from settings: state store, sinks (with the resolved webhook secret)."""
     from adscore.engine import Engine

@@ -11,12 +11,14 @@ shipped defaults (``adscore/data/defaults.yaml``). A bad value raises
 from __future__ import annotations
 
 import contextvars
+import difflib
 import ipaddress
+import json
 import os
 from datetime import UTC, date, datetime, time
 from importlib import import_module, resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -29,10 +31,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from adscore.detection import Severity
 from adscore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
@@ -42,6 +53,58 @@ CONFIG_FETCHERS: dict[str, str] = {
     "s3": "adscore.cloud.aws:fetch_s3_object",
     "azureblob": "adscore.cloud.azure:fetch_blob",
 }
+
+
+#: ``ADSCORE_*`` variables that are not settings fields: read by an adapter, a script or ``adscore emulate``.
+OTHER_VARIABLES: frozenset[str] = frozenset(
+    {
+        "ADSCORE_CONFIG",  # the settings file (load_settings)
+        "ADSCORE_DEADLETTER",  # Azure: dead-letter store URL
+        "ADSCORE_DEADLETTER_TOPIC",  # GCP: dead-letter topic
+        "ADSCORE_EVENTHUB",  # Azure: Event Hub connection (or ADSCORE_EVENTHUB__<property>)
+        "ADSCORE_EVENTHUB_NAME",
+        "ADSCORE_EVENTHUB_CONSUMER_GROUP",
+        "ADSCORE_LOCAL",  # GCP: log as outside Cloud Functions
+        "ADSCORE_GCP_FUNCTION_URL",  # exported by `adscore emulate gcp --keep`
+        "ADSCORE_K8S_AUDIT_URL",
+        "ADSCORE_WEBHOOK_URL",
+        "ADSCORE_REGEN_GOLDEN",  # tests: regenerate golden files
+        "ADSCORE_TEST_WORKERS",  # scripts/test.sh
+    }
+)
+#: Prefixes of non-settings variables with sub-properties (the Functions host's identity-based connections).
+OTHER_PREFIXES: tuple[str, ...] = ("ADSCORE_EVENTHUB__",)
+
+
+def _show(text: str, limit: int = 80) -> str:
+    """A value quoted for an error message: capped, so a long or hostile value cannot flood it."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``ADSCORE_*`` variables that name no setting and no known adapter variable (sorted).
+
+    ``ADSCORE_<FIELD>`` and, for nested settings, ``ADSCORE_<FIELD>__<KEY>...`` are known; so are
+    :data:`OTHER_VARIABLES`. Case is ignored, as pydantic-settings ignores it.
+    """
+    env = os.environ if environ is None else environ
+    fields = {f.upper() for f in Settings.model_fields}
+    others = {v.upper() for v in OTHER_VARIABLES}
+    out = []
+    for name in env:
+        upper = name.upper()
+        if not upper.startswith("ADSCORE_") or upper in others or upper.startswith(OTHER_PREFIXES):
+            continue
+        head = upper.removeprefix("ADSCORE_").split("__", 1)[0]
+        if head not in fields:
+            out.append(name)
+    return sorted(out)
+
+
+def _suggest(name: str) -> str:
+    known = [f"ADSCORE_{f.upper()}" for f in Settings.model_fields] + sorted(OTHER_VARIABLES)
+    close = difflib.get_close_matches(name.upper(), known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class _Frozen(BaseModel):
@@ -218,9 +281,25 @@ class Settings(BaseSettings):
     @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
     def _comma_list(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return tuple(p.strip() for p in v.split(",") if p.strip())
-        return v
+        """A list from YAML, a JSON list of strings (``'["1","2"]'``) or comma-separated text (``1,2``)."""
+        if not isinstance(v, str):
+            return v
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"{_show(text)} starts like a JSON list but is not one ({exc})") from exc
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError(f"{_show(text)} must be a JSON list of strings")
+            return tuple(i.strip() for i in items if i.strip())
+        out = tuple(p.strip() for p in text.split(",") if p.strip())
+        for item in out:
+            if any(c in item for c in '[]{}"'):
+                raise ValueError(
+                    f"{_show(item)} is not a value: write a JSON list of strings or comma-separated values"
+                )
+        return out
 
     @field_validator("state")
     @classmethod
@@ -305,9 +384,14 @@ class Settings(BaseSettings):
         return out
 
     def is_disabled(self, detection_id: str) -> bool:
+        return any(self.is_disabled_by(d, detection_id) for d in self.disabled)
+
+    @staticmethod
+    def is_disabled_by(pattern: str, detection_id: str) -> bool:
+        """Whether one ``disabled`` entry (an id, a module name or a glob such as ``discovery.*``) names a detection."""
         import fnmatch
 
-        return any(fnmatch.fnmatchcase(detection_id, d) for d in self.disabled)
+        return fnmatch.fnmatchcase(detection_id, pattern) or detection_id.replace(".", "_") == pattern
 
 
 
@@ -388,6 +472,9 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     ConfigError
         Naming the first invalid setting, e.g. ``detections.snapshot.burst.threshold``.
     """
+    unknown = unknown_variables()
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown environment variable{_suggest(unknown[0])}; no setting has this name")
     path = config or os.environ.get("ADSCORE_CONFIG") or None
     token = _CONFIG_PATH.set(path)
     try:
@@ -395,6 +482,9 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_loc(first), first["msg"]) from exc
+    except SettingsError as exc:  # an ADSCORE_* value that should be JSON and is not
+        field_name = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "settings"
+        raise ConfigError(field_name, f"ADSCORE_{field_name.upper()} is not valid JSON for this setting") from exc
     finally:
         _CONFIG_PATH.reset(token)
     if settings.inherit_default_suppressions:

@@ -116,3 +116,82 @@ def test_webhook_secret_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.webhook_secret.get_secret_value() == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(s)
     assert "s3cr3t-value" not in str(s.model_dump())
+
+
+# --------------------------------------------------------------------------- issue 17: settings that would fail, fail at validation
+
+
+def _validate(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], config: str | None = None) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from adscore.cli import main
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    res = CliRunner().invoke(main, ["validate-settings", *(["--config", config] if config else [])])
+    assert "Traceback" not in res.output + res.stderr
+    return res.exit_code, res.stderr
+
+
+def test_a_json_list_in_an_env_variable_is_read_as_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADSCORE_ORG_ACCOUNTS", '["111122223333", "444455556666"]')
+    assert load_settings().org_accounts == ("111122223333", "444455556666")
+    monkeypatch.setenv("ADSCORE_SINKS", '["stdout://"]')
+    assert load_settings().sinks == ("stdout://",)
+    monkeypatch.setenv("ADSCORE_ORG_ACCOUNTS", "111122223333, 444455556666")
+    assert load_settings().org_accounts == ("111122223333", "444455556666")
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"ADSCORE_ORG_ACCOUNTS": '["1","2"'}, "org_accounts"),  # a broken JSON list, not the ids '["1"' and '"2"'
+        ({"ADSCORE_ORG_ACCOUNTS": '"1","2"'}, "org_accounts"),
+        ({"ADSCORE_ORG_ACCOUNTS": "[1, 2]"}, "org_accounts"),
+        ({"ADSCORE_SUPPRESSIONS": "[{"}, "suppressions"),
+        ({"ADSCORE_BATCH_SIZE": "lots"}, "batch_size"),
+        ({"ADSCORE_SINK": "https://hooks.example/x"}, "ADSCORE_SINK"),  # unknown: a typo of ADSCORE_SINKS
+        ({"ADSCORE_DETECTIONS__SNAPSHOT_BURST__THRESHOLDD": "5"}, "detections.snapshot.burst.thresholdd"),
+        ({"ADSCORE_DETECTIONS__SNAPSHOT_BURST__THRESHOLD": "many"}, "detections.snapshot.burst.threshold"),
+        ({"ADSCORE_CALENDAR__DEFAULT__TIMEZONE": "Mars/Olympus"}, "calendar.default.timezone"),
+        # issue 16: what would fail at start fails at validation
+        ({"ADSCORE_SINKS": "ftp://example.com/alerts"}, "sinks.0"),
+        ({"ADSCORE_STATE": "mongodb://db/adscore"}, "state"),
+        ({"ADSCORE_DISABLED": "snapshot.no_such_detection"}, "disabled.0"),
+        ({"ADSCORE_WEBHOOK_SECRET": "file:///nope/secret"}, "webhook_secret"),
+    ],
+)
+def test_validate_settings_rejects_what_would_fail_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], setting: str
+) -> None:
+    code, err = _validate(monkeypatch, env)
+    assert code == 2, err
+    assert f"invalid setting {setting}:" in err
+
+
+def test_unknown_variable_suggests_the_known_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADSCORE_WEBHOOK_SECRE", "x")
+    with pytest.raises(ConfigError, match="did you mean ADSCORE_WEBHOOK_SECRET"):
+        load_settings()
+
+
+def test_adapter_variables_and_globs_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    env = {
+        "ADSCORE_EVENTHUB__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+        "ADSCORE_DEADLETTER_TOPIC": "projects/p/topics/t",
+        "ADSCORE_DISABLED": "discovery.*, snapshot_burst",
+        "ADSCORE_WEBHOOK_SECRET": f"file://{secret}",
+        "ADSCORE_SINKS": "-, stdout://jsonl",
+    }
+    code, err = _validate(monkeypatch, env)
+    assert code == 0, err
+
+
+def test_the_engine_refuses_to_start_on_an_unknown_disabled_detection() -> None:
+    from adscore.engine import Engine
+    from adscore.state.memory import MemoryStateStore
+
+    with pytest.raises(ConfigError, match=r"disabled\.1"):
+        Engine(load_settings(None, disabled=["snapshot.*", "nope"]), MemoryStateStore())
