@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from itertools import islice
@@ -95,6 +96,19 @@ def _no_records(command: str, paths: Sequence[str]) -> None:
     """Exit 2: the inputs exist but hold no record (an empty file, a folder with no log files)."""
     _err(f"adscore {command}: no readable records in {', '.join(repr(p) for p in paths)}")
     sys.exit(2)
+
+
+# JSON leaves DEL, the C1 controls (U+0080..U+009F: CSI, OSC in 8-bit form), line and paragraph
+# separators and bidirectional overrides unescaped; a terminal may act on them. Written as \uXXXX
+# escapes, the JSON means the same and prints inert.
+_TERMINAL_UNSAFE = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+
+
+def _inert_json(line: bytes) -> bytes:
+    """JSON bytes with every character a terminal could act on written as a ``\\uXXXX`` escape."""
+    if line.isascii() and b"\x7f" not in line:
+        return line
+    return _TERMINAL_UNSAFE.sub(lambda m: b"\\u%04x" % ord(m.group(0).decode("utf-8")), line)
 
 
 def _location(err: RecordError) -> str:
@@ -217,7 +231,7 @@ def events(paths: tuple[str, ...], strict: bool, progress: bool | None) -> None:
                     _report_errors([ev])
                 else:
                     n_events += 1
-                    out.write(orjson.dumps(ev.to_dict()) + b"\n")
+                    out.write(_inert_json(orjson.dumps(ev.to_dict())) + b"\n")
     finally:
         bar.stop()
         out.flush()

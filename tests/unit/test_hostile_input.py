@@ -266,3 +266,41 @@ def test_a_detection_error_is_logged_as_fields_not_in_the_message(caplog: pytest
 def test_config_error_is_raised_for_unknown_detection_params() -> None:
     with pytest.raises(ConfigError, match=r"detections\.k8s\.exec_copy\.copy_commands"):
         Engine(load_settings(None, detections={"k8s.exec_copy": {"copy_commands": ["(?=x)"]}}), MemoryStateStore())
+
+
+def test_adscore_events_prints_json_a_terminal_cannot_act_on(tmp_path: Path) -> None:
+    # GIVEN an event whose user agent holds an 8-bit CSI (U+009B), DEL, a bidi override and ESC
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps(ct(1, role="ops\u009b2J\u202e\x7f\x1b]0;x\x07"), ensure_ascii=False) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["events", str(f)])
+    assert res.exit_code == 0, res.stderr
+    out = res.stdout_bytes
+    for raw in (b"\x1b", b"\x07", b"\x7f", "\u009b".encode(), "\u202e".encode()):
+        assert raw not in out, raw
+    # the JSON still means the same: the characters are escaped, not lost
+    assert "ops\u009b2J\u202e\x7f\x1b]0;x\x07" in json.loads(out)["principal"]["name"]
+
+
+def test_gcp_log_lines_carry_log_text_in_fields_only() -> None:
+    import logging
+
+    from adscore.cloud.gcp import JsonLineFormatter, _reject
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    log = logging.getLogger("adscore.functions.gcp")
+    handler = Keep()
+    log.addHandler(handler)
+    try:
+        _reject({"message": {}}, "bad \x1b[2J\r\nforged", "loc\n2", {})
+    finally:
+        log.removeHandler(handler)
+    (record,) = records
+    assert record.getMessage() == "rejected an unreadable Pub/Sub message"
+    line = JsonLineFormatter().format(record)
+    assert "\n" not in line and "\x1b" not in line
+    assert json.loads(line)["reason"] == "bad   forged"  # the CSI removed whole, CR and LF as spaces

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adscore.errors import ConfigError
+from adscore.render.escape import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -258,27 +259,23 @@ def log_delivery(
         log.info("duplicate delivery of a processed log entry, skipped",
                  extra={**extras, "json_fields": {"event": "duplicate", **fields}})  # fmt: skip
         return
+    # constant messages: every text that came from a log (reasons, locations, titles) is a cleaned field
     for letter in result.letters[:_MAX_LOGGED_ERRORS]:
         log.warning(
-            "rejected unreadable message: %s",
-            letter.reason[:300],
-            extra={**extras, "json_fields": {"event": "rejected", "reason": letter.reason[:1000],
-                                             "location": letter.location[:300], **fields}},
+            "rejected an unreadable message",
+            extra={**extras, "json_fields": {"event": "rejected", "reason": clean_text(letter.reason, 1000),
+                                             "location": clean_text(letter.location, 300), **fields}},
         )  # fmt: skip
     report = result.report
     for alert in report.sent:
         level = logging.ERROR if alert.severity in ("high", "critical") else logging.WARNING
-        json_fields = {"event": "alert", "alert_id": alert.id, "detection": alert.detection,
-                       "technique": alert.technique, "alert_severity": alert.severity, **fields}  # fmt: skip
-        log.log(
-            level,
-            "alert %s: %s",
-            alert.detection,
-            alert.title[:300],
-            extra={**extras, "json_fields": json_fields},
-        )
+        json_fields = {"event": "alert", "title": clean_text(alert.title, 300), "alert_id": alert.id,
+                       "detection": alert.detection, "technique": alert.technique,
+                       "alert_severity": alert.severity, **fields}  # fmt: skip
+        log.log(level, "alert sent", extra={**extras, "json_fields": json_fields})
     errors = [
-        {"location": e.location[:200], "reason": e.reason[:300]} for e in report.errors[:_MAX_LOGGED_ERRORS]
+        {"location": clean_text(e.location, 200), "reason": clean_text(e.reason, 300)}
+        for e in report.errors[:_MAX_LOGGED_ERRORS]
     ]
     log.log(
         logging.ERROR if result.retry else logging.INFO,

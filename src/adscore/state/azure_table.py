@@ -62,6 +62,7 @@ from urllib.parse import parse_qs, urlsplit
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from adscore.errors import ConfigError, StateError
+from adscore.render.escape import clean_text
 from adscore.state.base import (
     CLEANUP_GRACE,
     MAX_SET_MEMBERS,
@@ -637,7 +638,10 @@ class AzureTableStateStore(StateStoreBase):
             if old is not None and not added and expires_at == old_expiry:
                 return None
             if len(added) < len(new):
-                log.debug("set %r is full: %d new member(s) dropped", key[:120], len(new) - len(added))
+                log.debug(
+                    "a state set is full: new members dropped",
+                    extra={"json_fields": {"key": clean_text(key, 120), "dropped": len(new) - len(added)}},
+                )
             members = [*present, *added]
             return self._entity(key, SET, expires_at, n=len(members), **_pack(members))
 

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from adscore.errors import ConfigError, StateError
+from adscore.render.escape import clean_text
 from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError
 from adscore.windows import epoch
 
@@ -440,7 +441,10 @@ class DynamoDBStateStore(StateStoreBase):
             except Exception as exc:
                 if _item_too_large(exc):
                     # A set full by bytes (400 KB item limit) stops adding, like a set full by count.
-                    log.warning("set %r reached DynamoDB's item size limit; new members dropped", key[:120])
+                    log.warning(
+                        "a state set reached DynamoDB's item size limit; new members dropped",
+                        extra={"json_fields": {"key": clean_text(key, 120)}},
+                    )
                     return
                 if _code(exc) != "ConditionalCheckFailedException":
                     raise

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 from adscore.errors import ConfigError, StateError
+from adscore.render.escape import clean_text
 from adscore.state.base import (
     CLEANUP_GRACE,
     MAX_SET_MEMBERS,
@@ -574,8 +575,8 @@ class FirestoreStateStore(StateStoreBase):
                 if kind == "too_large" and len(ops) == 1 and ops[0].kind == SET:
                     # A set full by bytes (1 MiB document) stops adding, like a set full by count.
                     log.warning(
-                        "set %r reached Firestore's document size limit; new members dropped",
-                        ops[0].key[:120],
+                        "a state set reached Firestore's document size limit; new members dropped",
+                        extra={"json_fields": {"key": clean_text(ops[0].key, 120)}},
                     )
                     return None
                 if kind not in ("contention", "transient") or attempt + 1 >= self.attempts:
