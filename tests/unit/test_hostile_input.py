@@ -123,6 +123,24 @@ def test_a_catastrophic_user_pattern_runs_in_linear_time() -> None:
     assert out.stdout.strip() == "1"
 
 
+def test_allowlist_globs_cannot_backtrack_catastrophically() -> None:
+    # GIVEN allowlist globs built to backtrack (many stars before a character that never comes) and
+    # 4,000-character principals and user agents: fnmatch translates each star into an atomic group,
+    # so a match is one pass per star, never exponential. Bounded input, generous timeout, subprocess.
+    glob = "*a" * 16 + "*b"
+    code = (
+        "from adscore.testing import run_records\n"
+        "from tests.unit.test_engine import ct\n"
+        "recs = [ct(i, role='a' * 4000) for i in range(5)]\n"
+        "for r in recs: r['userAgent'] = 'a' * 4000\n"
+        f"s = {{'allowlists': {{'principals': [{glob!r}], 'user_agents': [{glob!r}]}}}}\n"
+        "print(run_records(recs, s).counts['events'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "5"
+
+
 def test_a_lone_surrogate_in_an_alert_title_does_not_fail_the_batch() -> None:
     # GIVEN a firing exec whose user name holds a lone UTF-16 surrogate, and a quiet record after it
     bad = _exec_record(["sh", "-c", "cp -R /app/data /snapshot"], user="alice\ud800@example.com")
