@@ -70,7 +70,7 @@ def _chain_fact(stored: str) -> tuple[str, datetime] | None:
 
 
 def _record_failed(report: BatchReport, ref: str, stage: str, event_id: str, exc: Exception) -> None:
-    """Count a record a detection (or the allowlists) failed on, and mark it failed so the platform retries it.
+    """Count a record a detection failed on, and mark it failed so the platform retries or dead-letters it.
 
     The log line is structured: its message is constant, the record, event id and error are fields
     (cleaned of control characters), and the traceback holds code, not log text.
@@ -363,12 +363,8 @@ class Engine:
             if not routes:
                 continue
             n_routed += 1
-            try:
-                names = principal_names(event)
-                allowlisted = suppressor.allowlist_reason(event, names)
-            except Exception as exc:  # the record is retried, the batch goes on
-                _record_failed(report, ref, "allowlists", event.event_id, exc)
-                continue
+            names = principal_names(event)
+            allowlisted = suppressor.allowlist_reason(event, names)
             if allowlisted is not None:  # the same reason for every detection the event reaches
                 report.suppressed[allowlisted] += len(routes)
                 n_suppressed += len(routes)
@@ -379,33 +375,35 @@ class Engine:
             for bound in routes:
                 det = bound.detection
                 cls = bound.suppression_class
+                if cls in verdicts:
+                    reason = verdicts[cls]
+                else:
+                    reason = verdicts[cls] = suppressor.rule_reason(event, det.id, names)
+                if reason is not None:
+                    report.suppressed[reason] += 1
+                    n_suppressed += 1
+                    continue
+                ctx = contexts[bound.index]
+                ctx.now = now
                 try:
-                    if cls in verdicts:
-                        reason = verdicts[cls]
-                    else:
-                        reason = verdicts[cls] = suppressor.rule_reason(event, det.id, names)
-                    if reason is not None:
-                        report.suppressed[reason] += 1
-                        n_suppressed += 1
-                        continue
-                    ctx = contexts[bound.index]
-                    ctx.now = now
                     result = det.evaluate(event, ctx)
                     if not result:
                         continue
-                    for f in list(result):
-                        counts["findings"] += 1
-                        aid = alert_id(det.id, f.entity, f.window_start)
-                        merged = findings.get(aid)
-                        if merged is None:
-                            findings[aid] = _Merged(bound, f, event, {ref})
-                        else:
-                            merged.add(f, event, ref)
-                        self._remember_for_chains(state, det, event, aid, f)
+                    produced = list(result)
                 except StateError:
                     raise
                 except Exception as exc:  # a detection bug must not lose the batch: the record is retried
                     _record_failed(report, ref, det.id, event.event_id, exc)
+                    continue
+                for f in produced:
+                    counts["findings"] += 1
+                    aid = alert_id(det.id, f.entity, f.window_start)
+                    merged = findings.get(aid)
+                    if merged is None:
+                        findings[aid] = _Merged(bound, f, event, {ref})
+                    else:
+                        merged.add(f, event, ref)
+                    self._remember_for_chains(state, det, event, aid, f)
 
         if n_routed:
             counts["routed"] += n_routed
