@@ -44,6 +44,8 @@ CONTEXT_MAX_ITEMS, CONTEXT_MAX_DEPTH = 50, 4
 RECORD_MAX_ITEMS, RECORD_MAX_DEPTH = 100, 8
 
 _PRINCIPAL_KEYS = ("id", "type", "name", "account")
+#: Characters past a cap that redaction still reads, so a credential cut by the cap is still recognized.
+_REDACT_MARGIN = 256
 
 
 @lru_cache(maxsize=4096)
@@ -95,7 +97,9 @@ def _text(limit: int, *, keep_newlines: bool = False) -> BeforeValidator:
 def _quoting_text(limit: int, *, keep_newlines: bool = False) -> BeforeValidator:
     """Text that quotes logs (title, summary): credentials redacted, then capped and cleaned."""
     return BeforeValidator(
-        lambda v: clean_text(redact_text(v) if isinstance(v, str) else v, limit, keep_newlines=keep_newlines)
+        lambda v: clean_text(
+            redact_text(v[: limit + _REDACT_MARGIN]) if isinstance(v, str) else v, limit, keep_newlines=keep_newlines
+        )
     )
 
 
@@ -135,7 +139,12 @@ def _resources(value: Any) -> list[dict[str, str]]:
 
 def _context(value: Any) -> dict[str, Any]:
     cleaned = clean_value(
-        redact_value(dict(value or {})),
+        redact_value(
+            dict(value or {}),
+            max_len=CONTEXT_STR_LIMIT + _REDACT_MARGIN,
+            max_items=CONTEXT_MAX_ITEMS,
+            max_depth=CONTEXT_MAX_DEPTH + 1,
+        ),
         str_limit=CONTEXT_STR_LIMIT,
         max_items=CONTEXT_MAX_ITEMS,
         max_depth=CONTEXT_MAX_DEPTH,
@@ -191,7 +200,12 @@ class Evidence(BaseModel):
             cleaned_ids.append(clean_text(text, ID_LIMIT))
         cleaned_records = [
             clean_value(
-                redact_value(r),
+                redact_value(
+                    r,
+                    max_len=EVIDENCE_STR_LIMIT + _REDACT_MARGIN,
+                    max_items=RECORD_MAX_ITEMS,
+                    max_depth=RECORD_MAX_DEPTH + 1,
+                ),
                 str_limit=EVIDENCE_STR_LIMIT,
                 max_items=RECORD_MAX_ITEMS,
                 max_depth=RECORD_MAX_DEPTH,

@@ -116,30 +116,59 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact_value(value: Any, _depth: int = 0, _under_secret: bool = False) -> Any:
+def redact_value(
+    value: Any,
+    *,
+    max_len: int | None = None,
+    max_items: int | None = None,
+    max_depth: int = _MAX_DEPTH,
+    _under_secret: bool = False,
+) -> Any:
     """Return a copy of a decoded record (or context) with its credentials redacted.
 
     Scalars under secret-named keys become :data:`REDACTED`; every other string goes through
     :func:`redact_text`. Containers are copied, never changed in place.
+
+    Parameters
+    ----------
+    value : Any
+        A decoded JSON value.
+    max_len : int, optional
+        Strings longer than this are cut to it before they are searched (give the cleaner's cap plus
+        a margin: a credential that starts before the cap is still whole, and a 1 MB value costs no
+        more than a short one).
+    max_items : int, optional
+        Only the first ``max_items`` items of a container are searched; the rest are kept as they
+        are (give the cleaner's cap: it drops them).
+    max_depth : int
+        Containers deeper than this are kept as they are (the cleaner replaces them).
 
     Examples
     --------
     >>> redact_value({"requestParameters": {"userName": "bob", "password": "hunter2"}})
     {'requestParameters': {'userName': 'bob', 'password': '[REDACTED]'}}
     """
-    if isinstance(value, str):
-        return redact_text(value)
-    if _depth >= _MAX_DEPTH:
-        return value
-    if isinstance(value, Mapping):
-        out: dict[Any, Any] = {}
-        for k, v in value.items():
-            secret = is_secret_key(k) or (_under_secret and isinstance(k, str) and k.lower() == "value")
-            if secret and not isinstance(v, Mapping | list | tuple):
-                out[k] = REDACTED if v not in (None, "", True, False) else v
-            else:
-                out[k] = redact_value(v, _depth + 1, secret)
-        return out
-    if isinstance(value, list | tuple):
-        return [redact_value(v, _depth + 1, _under_secret) for v in value]
-    return value
+
+    def walk(v: Any, depth: int, under_secret: bool) -> Any:
+        if isinstance(v, str):
+            return redact_text(v if max_len is None else v[:max_len])
+        if depth >= max_depth:
+            return v
+        if isinstance(v, Mapping):
+            out: dict[Any, Any] = {}
+            for i, (k, item) in enumerate(v.items()):
+                if max_items is not None and i >= max_items:
+                    out[k] = item
+                    continue
+                secret = is_secret_key(k) or (under_secret and isinstance(k, str) and k.lower() == "value")
+                if secret and not isinstance(item, Mapping | list | tuple):
+                    out[k] = REDACTED if item not in (None, "", True, False) else item
+                else:
+                    out[k] = walk(item, depth + 1, secret)
+            return out
+        if isinstance(v, list | tuple):
+            head = v if max_items is None else v[:max_items]
+            return [walk(item, depth + 1, under_secret) for item in head] + list(v[len(head) :])
+        return v
+
+    return walk(value, 0, _under_secret)

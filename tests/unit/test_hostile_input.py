@@ -322,3 +322,14 @@ def test_gcp_log_lines_carry_log_text_in_fields_only() -> None:
     line = JsonLineFormatter().format(record)
     assert "\n" not in line and "\x1b" not in line
     assert json.loads(line)["reason"] == "bad   forged"  # the CSI removed whole, CR and LF as spaces
+
+
+def test_a_credential_cut_by_the_evidence_cap_is_still_redacted() -> None:
+    from adscore.alerts import EVIDENCE_STR_LIMIT, Evidence
+
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    # GIVEN a long value whose secret straddles the evidence string cap, and a 1 MB value after it
+    value = "x" * (EVIDENCE_STR_LIMIT - 20) + " " + secret + " tail"
+    evidence = Evidence(records=[{"message": value, "big": "B" * 1_048_576 + " " + secret}])
+    text = json.dumps(evidence.records)
+    assert secret[:19] not in text and evidence.truncated
