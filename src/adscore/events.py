@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from adscore.redact import redact_text
+from adscore.render.escape import clean_text
+
 Cloud = Literal["aws", "azure", "gcp", "kubernetes", "docker"]
 Outcome = Literal["success", "failure", "denied", "pending"]
 
@@ -212,6 +215,16 @@ class RecordError:
     reason: str
     location: str = ""
     excerpt: str = ""
+
+    def __post_init__(self) -> None:
+        # Reasons, locations and excerpts quote the record: they are printed and logged, so they are
+        # made inert once, here (no escape or control character, credentials redacted), capped.
+        for name, limit in (("reason", 1000), ("location", 500)):
+            value = getattr(self, name)
+            if not (value.isascii() and value.isprintable() and len(value) <= limit):
+                object.__setattr__(self, name, clean_text(value, limit))
+        if self.excerpt:
+            object.__setattr__(self, "excerpt", clean_text(redact_text(self.excerpt), 200))
 
     def to_dict(self) -> dict[str, str]:
         return {"family": self.family, "reason": self.reason, "location": self.location, "excerpt": self.excerpt}

@@ -333,3 +333,15 @@ def test_a_credential_cut_by_the_evidence_cap_is_still_redacted() -> None:
     evidence = Evidence(records=[{"message": value, "big": "B" * 1_048_576 + " " + secret}])
     text = json.dumps(evidence.records)
     assert secret[:19] not in text and evidence.truncated
+
+
+def test_record_errors_are_inert_wherever_they_are_printed_or_logged() -> None:
+    from adscore.events import RecordError
+    from adscore.sources import parse_record
+
+    # GIVEN an unreadable record whose keys carry escapes, a line break and a password
+    (err,) = parse_record({"\x1b]0;owned\x07": 1, "a\r\nforged line": 2, "password=hunter2": 3}, "loc\x1b[2J")
+    assert isinstance(err, RecordError)
+    for text in (err.reason, err.location, err.excerpt):
+        assert not any(c in text for c in "\x1b\x07\r\n"), text
+    assert "hunter2" not in err.excerpt
