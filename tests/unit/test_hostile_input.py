@@ -345,3 +345,35 @@ def test_record_errors_are_inert_wherever_they_are_printed_or_logged() -> None:
     for text in (err.reason, err.location, err.excerpt):
         assert not any(c in text for c in "\x1b\x07\r\n"), text
     assert "hunter2" not in err.excerpt
+
+
+def test_a_record_a_detection_raised_on_is_retried_by_sqs_and_pubsub(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+    import os
+
+    from adscore import runtime
+    from tests.e2e.aws.conftest import LambdaContext, load_handler, sqs_event
+
+    for k in list(os.environ):
+        if k.startswith("ADSCORE_"):
+            monkeypatch.delenv(k)
+    eng = Engine(load_settings(None), MemoryStateStore(), None, catalogue=[RAISING])
+    monkeypatch.setattr(runtime, "get_engine", lambda **_: eng)
+    # SQS: the message whose record the detection raised on is redelivered, the others are acknowledged
+    result = load_handler().sqs_handler(sqs_event([ct(0), ct(1), ct(2)], ids=["m0", "m1", "m2"]), LambdaContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    # Pub/Sub: the message is nacked (retried) by the one failure policy, and not marked processed
+    from adscore.deliveries.pubsub import done_marker, unwrap_pubsub
+
+    record = {**ct(1), "insertId": "i-1", "logName": "projects/p/logs/x"}
+    data = base64.b64encode(json.dumps(record).encode()).decode()
+    items = unwrap_pubsub({"message": {"data": data, "messageId": "7"}})
+    result = runtime.run_delivery(items, source="test.pubsub", engine=eng, done=done_marker(items))
+    assert result.retry
+    with pytest.raises(Exception):  # noqa: B017 - whatever the runtime raises, Pub/Sub nacks it
+        result.raise_for_retry()
+    again = runtime.run_delivery(unwrap_pubsub({"message": {"data": data, "messageId": "7"}}), source="t",
+                                 engine=eng, done=done_marker(items))  # fmt: skip
+    assert not again.duplicate  # not marked processed: the redelivery runs it again
