@@ -1,6 +1,7 @@
 """Allowlists, named suppressions and maintenance windows, compiled once per settings (pure).
 
-Globs are compiled into one regular expression per list, the rules that apply
+Globs are compiled into one RE2 pattern per list (:class:`~adscore.patterns.GlobMatcher`: linear
+time on attacker text, whatever the glob), the rules that apply
 to a detection are chosen once per detection, and principal matches are
 cached per principal, so the check costs little on the hot path.
 """
@@ -9,27 +10,24 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from adscore.calendar import in_maintenance
+from adscore.patterns import GlobMatcher
 
 if TYPE_CHECKING:
     from adscore.events import Event
     from adscore.settings import Settings, Suppression
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_NEVER = re.compile(r"(?!)")
 _CACHE_MAX = 65_536
 
 
-def compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
-    """One case-sensitive regex matching any of ``globs`` (``fnmatch`` syntax); never matches when empty."""
-    if not globs:
-        return _NEVER
-    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+def compile_globs(globs: tuple[str, ...]) -> GlobMatcher:
+    """One case-sensitive RE2 pattern matching any of ``globs`` (``fnmatch`` syntax); never matches when empty."""
+    return GlobMatcher(globs)
 
 
 def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
@@ -51,7 +49,7 @@ def _ip_in(value: str | None, nets: tuple[Network, ...]) -> bool:
     return ip is not None and any(ip in n for n in nets)
 
 
-def _any(values: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+def _any(values: tuple[str, ...], pattern: GlobMatcher) -> bool:
     return any(pattern.match(v) for v in values if v)
 
 
@@ -64,10 +62,10 @@ def principal_names(event: Event) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class _Rule:
     rule: Suppression
-    principals: re.Pattern[str]
-    namespaces: re.Pattern[str]
-    user_agents: re.Pattern[str]
-    operations: re.Pattern[str]
+    principals: GlobMatcher
+    namespaces: GlobMatcher
+    user_agents: GlobMatcher
+    operations: GlobMatcher
     nets: tuple[Network, ...]
 
 
