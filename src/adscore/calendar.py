@@ -7,6 +7,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from adscore.patterns import glob_matcher
+
 if TYPE_CHECKING:
     from datetime import datetime, time
 
@@ -64,7 +66,7 @@ def in_maintenance(
             continue
         if w.detections and not any(fnmatch.fnmatchcase(detection_id, d) for d in w.detections):
             continue
-        if w.principals and not any(fnmatch.fnmatchcase(p, g) for p in principal_ids for g in w.principals):
+        if w.principals and not any(glob_matcher(w.principals).match(p) for p in principal_ids):
             continue
         return w
     return None

@@ -105,6 +105,12 @@ class GlobMatcher:
         return self._rx is not None and self._rx.match(matchable(text)) is not None
 
 
+@lru_cache(maxsize=1024)
+def glob_matcher(globs: tuple[str, ...]) -> GlobMatcher:
+    """The :class:`GlobMatcher` of ``globs``, compiled once per distinct tuple."""
+    return GlobMatcher(globs)
+
+
 def matchable(text: str) -> str:
     """``text`` as RE2 can take it: lone surrogates (which no UTF-8 encoder accepts) become U+FFFD."""
     if text.isascii():

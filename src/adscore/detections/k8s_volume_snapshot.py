@@ -8,13 +8,13 @@ one copies a persistent volume with the storage layer's own tools; a
 
 from __future__ import annotations
 
-import fnmatch
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from adscore.actions import K8S_VOLUME_SNAPSHOT
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.patterns import glob_matcher
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -73,7 +73,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     params: Params = ctx.params
     p = event.principal
     names = tuple(n for n in (p.id, p.name) if n)
-    if any(fnmatch.fnmatchcase(n, g) for n in names for g in params.allowed_principals):
+    if params.allowed_principals and any(glob_matcher(params.allowed_principals).match(n) for n in names):
         return
     created = event.resources_by_role("created") or event.resources_by_role("target")
     snap = created[0] if created else None

@@ -9,7 +9,6 @@ move the bytes themselves, and ``SharedSnapshotCopyInitiated`` /
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from pydantic import Field
 
 from adscore.actions import SNAPSHOT_EXPORT, SNAPSHOT_SHARE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.patterns import glob_matcher
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -113,7 +113,7 @@ def _domain(email: str) -> str:
 
 def _known(value: str, known: frozenset[str], trusted: tuple[str, ...]) -> bool:
     v = value.lower()
-    return v in known or any(fnmatch.fnmatchcase(v, g.lower()) for g in trusted)
+    return v in known or (bool(trusted) and glob_matcher(tuple(g.lower() for g in trusted)).match(v))
 
 
 def _classify(target: str, event: Event, ctx: Context, known: frozenset[str]) -> str | None:
