@@ -137,6 +137,8 @@ def _empty_envelope(raw: Any) -> bool:
         return False
     if any(raw.get(k) == [] for k in ("items", "Records", "records", "logEvents")):
         return True
+    if raw.get("kind") == "EventList" and raw.get("items") is None:  # Go writes an empty list as null
+        return True
     log_events = raw.get("logEvents")  # a CloudWatch Logs message whose events hold empty envelopes
     if isinstance(log_events, list) and log_events:
         try:
@@ -274,9 +276,10 @@ def test_adscore_events_reads_or_reports_every_line(records: list[Any], junk: by
     lines = [_dumps(r).encode() for r in records] + [junk.replace(b"\n", b" ")]
     stdin = io.BytesIO(b"\n".join(lines) + b"\n")
     res = CliRunner().invoke(__import__("adscore.cli", fromlist=["main"]).main, ["events", "-"], input=stdin)
-    assert res.exit_code == 0, res.stderr[-500:]
+    # 0, or 2 for an input that holds no record at all (said so)
+    assert res.exit_code == 0 or (res.exit_code == 2 and "no records in" in res.stderr), res.stderr[-500:]
     assert "\x1b" not in res.stderr and "\r" not in res.stderr
-    summary = res.stderr.strip().splitlines()[-1]
+    summary = next(line for line in res.stderr.splitlines() if line.startswith("adscore events: ") and " records, " in line)
     n_records = int(summary.split(": ")[1].split(" records")[0])
     whole_input_reported = any(line.startswith("<stdin>: ") for line in res.stderr.splitlines())
     # each line is a record (read or reported), or the input as a whole is reported as unreadable
