@@ -294,8 +294,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"{_show(text)} must be a JSON list of strings")
             return tuple(i.strip() for i in items if i.strip())
         out = tuple(p.strip() for p in text.split(",") if p.strip())
-        for item in out:
-            if any(c in item for c in '[]{}"'):
+        for item in out:  # a JSON fragment ('["1"', '"2"]') is a broken list, never a value
+            if item[0] in '["{' or item[-1] in ']"}':
                 raise ValueError(
                     f"{_show(item)} is not a value: write a JSON list of strings or comma-separated values"
                 )

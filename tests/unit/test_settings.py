@@ -140,6 +140,8 @@ def test_a_json_list_in_an_env_variable_is_read_as_a_list(monkeypatch: pytest.Mo
     assert load_settings().sinks == ("stdout://",)
     monkeypatch.setenv("ADSCORE_ORG_ACCOUNTS", "111122223333, 444455556666")
     assert load_settings().org_accounts == ("111122223333", "444455556666")
+    monkeypatch.setenv("ADSCORE_SINKS", "https://[::1]:8443/hook, stdout://")  # brackets inside a value
+    assert load_settings().sinks == ("https://[::1]:8443/hook", "stdout://")
 
 
 @pytest.mark.parametrize(
