@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from typing import Any, Protocol
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _OPTIONS = re2.Options()
