@@ -29,8 +29,8 @@ from adscore.alerts import Alert, alert_id, make_alert
 from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
 from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError
-from adscore.send import SendBudget, deliver
 from adscore.render.escape import clean_text
+from adscore.send import SendBudget, deliver
 from adscore.sources import parse_record
 from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor, principal_names
