@@ -102,6 +102,26 @@ DESCRIBE: dict[str, tuple[str, str]] = {
     ),
     "alert_dedup_hours": ("An alert id is sent at most once in this many hours.", "12"),
     "batch_size": ("Records evaluated per batch by `adscore replay`.", "5000"),
+    "sigma_paths": (
+        "Folders (or files) of Sigma rules run on the stream beside the built-in detections (`--sigma DIR`; "
+        "`adscore sigma check` says which load).",
+        "[/etc/adscore/sigma]",
+    ),
+    "deadletter": (
+        "Where records that cannot be read go, with their bytes and reason, never retried: `sqs://QUEUE`, "
+        "`s3://BUCKET/PREFIX`, `azqueue://QUEUE`, `azblob://CONTAINER`, `pubsub://projects/P/topics/T`, "
+        "`file:///path.jsonl`.",
+        "sqs://adscore-unreadable",
+    ),
+    "deadletter_topic": (
+        "The older name of a `pubsub://` dead-letter store: `projects/P/topics/T`.",
+        "projects/acme/topics/adscore-deadletter",
+    ),
+    "send_timeout_seconds": (
+        "The budget of one batch's alert sends in the CLI (a function uses its remaining time): a claimed "
+        "alert whose send is not confirmed within it may be taken again by a retry.",
+        "30",
+    ),
     "detection_paths": (
         "Folders (comma-separated in the environment) of your own detection modules, written to the "
         "built-in contract and checked when they load; `--detections DIR` on the command line.",

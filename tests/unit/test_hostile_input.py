@@ -302,7 +302,10 @@ def test_adscore_events_prints_json_a_terminal_cannot_act_on(tmp_path: Path) -> 
 def test_gcp_log_lines_carry_log_text_in_fields_only() -> None:
     import logging
 
-    from adscore.cloud.gcp import JsonLineFormatter, _reject
+    from adscore.cloud.gcp import JsonLineFormatter, log_delivery
+    from adscore.deadletter import DeadLetter
+    from adscore.engine import BatchReport
+    from adscore.runtime import DeliveryResult
 
     records: list[logging.LogRecord] = []
 
@@ -314,11 +317,12 @@ def test_gcp_log_lines_carry_log_text_in_fields_only() -> None:
     handler = Keep()
     log.addHandler(handler)
     try:
-        _reject({"message": {}}, "bad \x1b[2J\r\nforged", "loc\n2", {})
+        letter = DeadLetter(body=b"x", reason="bad \x1b[2J\r\nforged", location="loc\n2", source="gcp.on_pubsub")
+        log_delivery(DeliveryResult(BatchReport(), letters=[letter]), {})
     finally:
         log.removeHandler(handler)
-    (record,) = records
-    assert record.getMessage() == "rejected an unreadable Pub/Sub message"
+    record = next(r for r in records if r.levelno == logging.WARNING)
+    assert record.getMessage() == "rejected an unreadable message"
     line = JsonLineFormatter().format(record)
     assert "\n" not in line and "\x1b" not in line
     assert json.loads(line)["reason"] == "bad   forged"  # the CSI removed whole, CR and LF as spaces

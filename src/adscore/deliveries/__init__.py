@@ -110,4 +110,9 @@ def as_bytes(value: Any) -> bytes:
         return bytes(value)
     if isinstance(value, str):
         return value.encode("utf-8", "replace")
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # a lone surrogate (orjson refuses it): escaped JSON keeps every character
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=True).encode("ascii")
