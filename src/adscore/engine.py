@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -177,6 +177,16 @@ class _Bound:
     """Detections with the same class get the same suppression verdict for an event (numbered by the engine)."""
     index: int
     """Position among the enabled detections (its context in a batch)."""
+
+
+class _Counted(NamedTuple):
+    """One evaluation that read windowed counts: ``state.uses[start:end]`` are the bucket keys it read."""
+
+    ref: str
+    event: Event
+    bound: _Bound
+    start: int
+    end: int
 
 
 #: Evidence kept when findings of one alert are merged within a batch.
@@ -355,6 +365,8 @@ class Engine:
         ]
         routes_of = self._routes
         n_routed = n_suppressed = 0
+        uses = state.uses
+        counted: list[_Counted] = []
         for ref, event in events:
             routes = routes_of.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
@@ -385,40 +397,17 @@ class Engine:
                     continue
                 ctx = contexts[bound.index]
                 ctx.now = now
-                try:
-                    result = det.evaluate(event, ctx)
-                    if not result:
-                        continue
-                    produced = list(result)
-                except StateError:
-                    raise
-                except Exception as exc:  # a detection bug must not lose the batch: the record is retried
-                    _record_failed(report, ref, det.id, event.event_id, exc)
-                    continue
-                for f in produced:
-                    counts["findings"] += 1
-                    aid = alert_id(det.id, f.entity, f.window_start)
-                    merged = findings.get(aid)
-                    if merged is None:
-                        findings[aid] = _Merged(bound, f, event, {ref})
-                    else:
-                        merged.add(f, event, ref)
-                    self._remember_for_chains(state, det, event, aid, f)
+                used = len(uses)
+                self._evaluate(bound, event, ref, ctx, report, findings, state)
+                if len(uses) != used:
+                    counted.append(_Counted(ref, event, bound, used, len(uses)))
 
         if n_routed:
             counts["routed"] += n_routed
         if n_suppressed:
             counts["suppressed"] += n_suppressed
-        try:
-            state.flush()
-        except StateWriteError as exc:
-            report.state_error = exc
-            for r in state.records_for(exc.failed_keys):
-                report.failed.setdefault(r, f"state not saved: {exc}")
-        except StateError as exc:
-            report.state_error = exc
-            for r, _ in events:
-                report.failed.setdefault(r, f"state not saved: {exc}")
+        if self._save(state, report, events) and counted:
+            self._recount(state, counted, contexts, report, findings, events)
         counts["state_reads"] += state.reads
         counts["state_writes"] += state.writes
 
@@ -440,6 +429,95 @@ class Engine:
         return report
 
     # ------------------------------------------------------------------ helpers
+    def _evaluate(
+        self,
+        bound: _Bound,
+        event: Event,
+        ref: str,
+        ctx: Context,
+        report: BatchReport,
+        findings: dict[str, _Merged],
+        state: BatchedState,
+    ) -> None:
+        """Run one detection on one event and merge its findings by alert id."""
+        det = bound.detection
+        try:
+            result = det.evaluate(event, ctx)
+            if not result:
+                return
+            produced = list(result)
+        except StateError:
+            raise
+        except Exception as exc:  # a detection bug must not lose the batch: the record is retried
+            _record_failed(report, ref, det.id, event.event_id, exc)
+            return
+        for f in produced:
+            report.counts["findings"] += 1
+            aid = alert_id(det.id, f.entity, f.window_start)
+            merged = findings.get(aid)
+            if merged is None:
+                findings[aid] = _Merged(bound, f, event, {ref})
+            else:
+                merged.add(f, event, ref)
+            self._remember_for_chains(state, det, event, aid, f)
+
+    @staticmethod
+    def _save(state: BatchedState, report: BatchReport, events: Sequence[tuple[str, Event]]) -> bool:
+        """Flush the batch's state; on failure mark the records whose changes were lost. True if all saved."""
+        try:
+            state.flush()
+        except StateWriteError as exc:
+            report.state_error = exc
+            for r in state.records_for(exc.failed_keys):
+                report.failed.setdefault(r, f"state not saved: {exc}")
+        except StateError as exc:
+            report.state_error = exc
+            for r, _ in events:
+                report.failed.setdefault(r, f"state not saved: {exc}")
+        else:
+            return True
+        return False
+
+    def _recount(
+        self,
+        state: BatchedState,
+        counted: list[_Counted],
+        contexts: list[Context],
+        report: BatchReport,
+        findings: dict[str, _Merged],
+        events: Sequence[tuple[str, Event]],
+    ) -> None:
+        """Judge windowed counts again against the sets as stored, once this batch's members are saved.
+
+        Each instance counted against the sets it read before writing: instances that each hold part
+        of a burst may all have stayed under a threshold. After the flush, the stored sets hold the
+        union of every batch saved before; if other instances changed a set this batch counted, the
+        evaluations that read it run again on the union (every state operation is idempotent, so
+        running them twice changes nothing else). The instance that recounts last sees every member;
+        claims keep the alert to one.
+        """
+        try:
+            changed = state.recount()
+        except StateError as exc:  # the union could not be read back: a retry judges it again
+            report.state_error = report.state_error or exc
+            for c in counted:
+                report.failed.setdefault(c.ref, f"state not recounted: {exc}")
+            return
+        if not changed:
+            return
+        uses = state.uses
+        again = 0
+        for c in counted:
+            if not any(k in changed for keys in uses[c.start : c.end] for k in keys):
+                continue
+            again += 1
+            state.current_record = c.ref
+            ctx = contexts[c.bound.index]
+            ctx.now = c.event.time
+            self._evaluate(c.bound, c.event, c.ref, ctx, report, findings, state)
+        report.counts["recounted"] += again
+        self._save(state, report, events)
+
     def _remember_for_chains(self, state: BatchedState, det: Detection, event: Event, aid: str, f: Finding) -> None:
         """Remember the principal's latest alert per tactic (for chained detections).
 

@@ -673,6 +673,9 @@ class BatchedState:
         self._at_us = 0
         self._windows: dict[tuple[str, int, int], _Window] = {}
         self._by_bucket: dict[str, list[_Window]] = {}
+        self._sets_at: datetime | None = None
+        self.uses: list[tuple[str, ...]] = []
+        """The bucket keys of every windowed count or read, in call order (see :meth:`recount`)."""
 
     # -- reads --------------------------------------------------------------
 
@@ -686,6 +689,8 @@ class BatchedState:
             self.reads += len(missing)
             for k in missing:
                 self._sets[k] = frozenset(found.get(k, ()))
+            if self._sets_at is None or at < self._sets_at:
+                self._sets_at = at
 
     def _load_values(self, keys: Sequence[str], at: datetime) -> None:
         have = self._values
@@ -786,6 +791,7 @@ class BatchedState:
             win = self._windows[cache_key] = _Window(keys, seen, current)
             for k in keys:
                 self._by_bucket.setdefault(k, []).append(win)
+        self.uses.append(win.keys)
         return win
 
     def _bucket_members(self, bucket: str) -> set[str]:
@@ -896,6 +902,44 @@ class BatchedState:
         self._saved(keys, batch)
         self.writes += len(batch)
         return len(batch)
+
+    def recount(self) -> set[str]:
+        """Read every set this batch counted again, after :meth:`flush`; return the keys others changed.
+
+        A batch counts against the sets as it read them, before its own members were saved. Instances
+        that each hold part of a burst may all have counted before any of them wrote, and each stayed
+        under the threshold. Once this batch's members are saved, the set as stored is the union of
+        every write that came before; the last instance to recount sees all of them. The cache is
+        replaced with what the store holds, so counts made after this call answer with the union as
+        stored. Costs one read per set key the batch touched (one call); nothing is written.
+
+        Returns
+        -------
+        set[str]
+            Set keys whose stored members differ from what this batch had counted with.
+
+        Raises
+        ------
+        StateError
+            If the store cannot be read.
+        """
+        if self._sets_at is None or not self._sets:
+            return set()
+        if self._unions:
+            raise RuntimeError("recount before the batch's unions are saved")
+        keys = list(self._sets)
+        found = self.store.get_sets(keys, self._sets_at)
+        self.reads += len(keys)
+        changed: set[str] = set()
+        for k in keys:
+            fresh = frozenset(found.get(k, ()))
+            if fresh != self._sets[k]:  # after a flush, the cache holds what was read plus what was saved
+                changed.add(k)
+                self._sets[k] = fresh
+        if changed:
+            self._windows.clear()
+            self._by_bucket.clear()
+        return changed
 
     def records_for(self, keys: Iterable[str]) -> set[str]:
         """Records whose changes to ``keys`` are not saved (for example ``StateWriteError.failed_keys``)."""

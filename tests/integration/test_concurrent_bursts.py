@@ -1,0 +1,104 @@
+"""A burst split across instances running at once raises exactly one alert (real processes).
+
+16 snapshots by one principal (``snapshot.burst`` threshold 5) arrive as 8 invocations of 2
+snapshots each, all started together on one shared store: each instance alone sees 2, the
+union is 16. Every instance writes its members, then recounts against the stored union, so
+the instance that recounts last always sees the burst; the alert claim keeps it to one.
+Ten trials on SQLite (WAL, one file shared by the processes) and on DynamoDB (moto server).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.integration import moto_server as _moto
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+moto_server, aws_env = _moto.moto_server, _moto.aws_env  # fixtures
+
+T0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)  # a Monday, in business hours: only the burst is unusual
+PROCESSES = 8
+PER_PROCESS = 2
+TRIALS = 10
+
+
+def snapshot(trial: int, i: int) -> dict[str, Any]:
+    """The ``i``-th CreateSnapshot of trial ``trial`` (an account and a principal per trial)."""
+    at = T0 + timedelta(weeks=trial, seconds=20 * i)
+    account = f"1111222233{trial:02d}"
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::{account}:user/mallory-{trial}",
+            "accountId": account,
+            "userName": f"mallory-{trial}",
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "CreateSnapshot",
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.15.30",
+        "requestParameters": {"volumeId": f"vol-{trial:02d}{i:015d}"},
+        "responseElements": {"snapshotId": f"snap-{trial:02d}{i:015d}", "volumeId": f"vol-{trial:02d}{i:015d}"},
+        "eventID": f"burst-{trial}-{i}",
+        "eventType": "AwsApiCall",
+        "recipientAccountId": account,
+    }
+
+
+def _instance(state_url: str, trial: int, part: int, barrier: Any, results: Any) -> None:
+    """One function instance: build an engine on the shared store, wait for the others, run 2 records."""
+    from adscore.engine import Engine
+    from adscore.settings import load_settings
+    from adscore.state import open_store
+
+    settings = load_settings(None, state=state_url)
+    engine = Engine(settings, open_store(settings.state))
+    records = [snapshot(trial, part * PER_PROCESS + j) for j in range(PER_PROCESS)]
+    barrier.wait()
+    report = engine.run([(f"p{part}:{j}", r) for j, r in enumerate(records)])
+    results.put((len(report.sent), report.counts["deduplicated"], len(report.failed)))
+    engine.store.close()
+
+
+def run_trial(state_url: str, trial: int) -> tuple[int, int]:
+    """Run one trial; return (alerts sent over all instances, records failed)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(PROCESSES)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_instance, args=(state_url, trial, p, barrier, results)) for p in range(PROCESSES)]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=180) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    return sum(o[0] for o in outcomes), sum(o[2] for o in outcomes)
+
+
+@pytest.mark.slow
+def test_sqlite_burst_split_over_eight_processes_alerts_once(tmp_path: Path) -> None:
+    from adscore.state.sqlite import SqliteStateStore
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    SqliteStateStore(tmp_path / "state.db").close()
+    outcomes = [run_trial(url, trial) for trial in range(TRIALS)]
+    assert outcomes == [(1, 0)] * TRIALS
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_dynamodb_burst_split_over_eight_processes_alerts_once(aws_env: _moto.MotoServer) -> None:
+    from adscore.state.dynamodb import init_table
+
+    init_table("adscore-burst", aws_env.client("dynamodb"))
+    outcomes = [run_trial("dynamodb://adscore-burst", trial) for trial in range(TRIALS)]
+    assert outcomes == [(1, 0)] * TRIALS
