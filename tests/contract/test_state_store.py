@@ -10,7 +10,9 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -359,6 +361,67 @@ def test_replaying_a_batch_changes_no_count_and_writes_nothing(store_factory: Fa
         assert replay_answers == answers  # same witnesses, same answers
         assert _state(store) == state
     assert store.add(make_key("apis", "alice"), [], T0 + 6 * MINUTE, W) == 3
+
+
+# --------------------------------------------------------------------------- concurrency
+
+BURST_INSTANCES = 8
+BURST_THRESHOLD = 5
+
+
+def _burst_part(i: int) -> tuple[set[str], datetime]:
+    """Instance ``i``'s share of a 16-member burst: 2 members, at its own time in one bucket."""
+    return {f"snap-{2 * i}", f"snap-{2 * i + 1}"}, T0 + timedelta(seconds=10 * i)
+
+
+def _judge(batched: BatchedState, i: int) -> tuple[int, bool]:
+    """After the flush: recount against the stored union, and claim the alert when it crosses."""
+    members, at = _burst_part(i)
+    batched.recount()
+    count = batched.add("burst:mallory", members, at, W)
+    won = count >= BURST_THRESHOLD and batched.claim("alert|burst:mallory", at, timedelta(hours=1))
+    return count, won
+
+
+def test_instances_holding_parts_of_a_burst_raise_it_exactly_once(store_factory: Factory) -> None:
+    # the worst interleaving: every instance counts before any of them writes, so each sees only its own 2
+    instances = [BatchedState(store_factory()) for _ in range(BURST_INSTANCES)]
+    first = [b.add("burst:mallory", *_burst_part(i), W) for i, b in enumerate(instances)]
+    assert first == [2] * BURST_INSTANCES
+    for b in instances:
+        b.flush()
+    judged = [_judge(b, i) for i, b in enumerate(instances)]
+    assert judged[-1][0] == 2 * BURST_INSTANCES  # the last to recount sees the whole union
+    assert sum(won for _, won in judged) == 1
+
+
+def test_instances_racing_on_threads_raise_a_burst_exactly_once(store_factory: Factory) -> None:
+    stores = [store_factory() for _ in range(BURST_INSTANCES)]
+    barrier = threading.Barrier(BURST_INSTANCES)
+
+    def instance(i: int) -> tuple[int, bool]:
+        batched = BatchedState(stores[i])
+        batched.add("burst:mallory", *_burst_part(i), W)
+        barrier.wait()  # all have counted; now all write and recount at once
+        batched.flush()
+        return _judge(batched, i)
+
+    with ThreadPoolExecutor(BURST_INSTANCES) as pool:
+        judged = list(pool.map(instance, range(BURST_INSTANCES)))
+    assert max(count for count, _ in judged) == 2 * BURST_INSTANCES
+    assert sum(won for _, won in judged) == 1
+
+
+def test_recount_reports_only_sets_changed_by_others(store_factory: Factory) -> None:
+    mine, other = BatchedState(store_factory()), BatchedState(store_factory())
+    mine.add("a", ["e1"], T0, W)
+    mine.add("b", ["e1"], T0, W)
+    other.add("a", ["e2"], T0, W)
+    other.flush()
+    mine.flush()
+    assert mine.recount() == {bucket("a")}
+    assert mine.add("a", [], T0, W) == 2
+    assert mine.recount() == set()
 
 
 def test_odd_and_huge_text_is_stored_safely(store_factory: Factory) -> None:
