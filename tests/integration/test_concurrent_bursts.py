@@ -5,6 +5,7 @@ snapshots each, all started together on one shared store: each instance alone se
 union is 16. Every instance writes its members, then recounts against the stored union, so
 the instance that recounts last always sees the burst; the alert claim keeps it to one.
 Ten trials on SQLite (WAL, one file shared by the processes) and on DynamoDB (moto server).
+Each instance's first write waits until all have read and counted: the race every trial.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tests.integration import moto_server as _moto
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from adscore.state.base import StateStore, WriteBatch
 
 moto_server, aws_env = _moto.moto_server, _moto.aws_env  # fixtures
 
@@ -54,7 +57,20 @@ def snapshot(trial: int, i: int) -> dict[str, Any]:
     }
 
 
-def _instance(state_url: str, trial: int, part: int, barrier: Any, results: Any) -> None:
+def _hold_first_write(store: StateStore, gate: Any) -> None:
+    """Make the store's first write wait until every instance has read and counted (the worst interleaving)."""
+    write = store.write
+    held = [gate]
+
+    def gated(batch: WriteBatch) -> None:
+        while held:
+            held.pop().wait()
+        write(batch)
+
+    store.write = gated  # type: ignore[method-assign]
+
+
+def _instance(state_url: str, trial: int, part: int, barrier: Any, gate: Any, results: Any) -> None:
     """One function instance: build an engine on the shared store, wait for the others, run 2 records."""
     from adscore.engine import Engine
     from adscore.settings import load_settings
@@ -62,6 +78,7 @@ def _instance(state_url: str, trial: int, part: int, barrier: Any, results: Any)
 
     settings = load_settings(None, state=state_url)
     engine = Engine(settings, open_store(settings.state))
+    _hold_first_write(engine.store, gate)
     records = [snapshot(trial, part * PER_PROCESS + j) for j in range(PER_PROCESS)]
     barrier.wait()
     report = engine.run([(f"p{part}:{j}", r) for j, r in enumerate(records)])
@@ -72,9 +89,11 @@ def _instance(state_url: str, trial: int, part: int, barrier: Any, results: Any)
 def run_trial(state_url: str, trial: int) -> tuple[int, int]:
     """Run one trial; return (alerts sent over all instances, records failed)."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
+    barrier, gate = ctx.Barrier(PROCESSES), ctx.Barrier(PROCESSES)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_instance, args=(state_url, trial, p, barrier, results)) for p in range(PROCESSES)]
+    procs = [
+        ctx.Process(target=_instance, args=(state_url, trial, p, barrier, gate, results)) for p in range(PROCESSES)
+    ]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=180) for _ in procs]
