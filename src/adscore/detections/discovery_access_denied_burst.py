@@ -17,6 +17,7 @@ from pydantic import Field
 from adscore.actions import OUTCOME_DENIED
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections.discovery_api_burst import episode_start, where, who
+from adscore.state.base import fit_part
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -43,16 +44,21 @@ def _member(event: Event) -> str:
     """One denied call: its service and namespace (the scopes it spans) and its event id.
 
     Counting event ids makes redelivered logs harmless; carrying the scopes in the member keeps
-    one set per principal (the scopes are read off it once the call threshold is reached).
+    one set per principal (the scopes are read off it once the call threshold is reached). Each
+    part is canonicalized (:func:`~adscore.state.base.fit_part`) so the member stays short enough
+    to be stored as written and split again: a 300-character namespace counts as one scope.
     """
-    return _SEP.join((event.service or "unknown", event.namespace or "", event.event_id))
+    return _SEP.join((fit_part(event.service or "unknown"), fit_part(event.namespace or ""), fit_part(event.event_id)))
 
 
 def _scopes(members: Iterable[str]) -> int:
-    """Distinct services and Kubernetes namespaces the denied calls span."""
+    """Distinct services and Kubernetes namespaces the denied calls span (unsplittable members are skipped)."""
     scopes: set[str] = set()
     for m in members:
-        service, namespace, _ = m.split(_SEP, 2)
+        parts = m.split(_SEP, 2)
+        if len(parts) != 3:  # written by another version, or stored hashed: never let it stop the count
+            continue
+        service, namespace, _ = parts
         scopes.add(f"svc:{service}")
         if namespace:
             scopes.add(f"ns:{namespace}")

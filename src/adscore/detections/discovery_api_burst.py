@@ -25,6 +25,7 @@ from pydantic import Field
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.state.base import fit_part
 from adscore.windows import bucket_index, bucket_width
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.api_burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SEP = "\x1f"
+_MAX_OPERATION = 180
 _NAME_CAP = 160
 _SERVICES_SEEN_MAX = 4096
 # key -> (the members set it was counted from, its size then, distinct services). A principal past the
@@ -131,8 +133,9 @@ def _counts(event: Event, ctx: Context) -> tuple[int, int]:
     p: Params = ctx.params
     window = timedelta(minutes=p.window_minutes)
     key = f"{DETECTION_ID}|{event.principal.id}|ops"
-    service = event.service or "unknown"
-    ops = ctx.state.add(key, (f"{service}{_SEP}{event.operation}",), ctx.now, window)
+    # each part canonicalized, so a long operation is never stored hashed whole (its service would be lost)
+    service = fit_part(event.service or "unknown")
+    ops = ctx.state.add(key, (f"{service}{_SEP}{fit_part(event.operation, _MAX_OPERATION)}",), ctx.now, window)
     if ops < p.threshold:
         return ops, 0
     members = ctx.state.members(key, ctx.now, window)

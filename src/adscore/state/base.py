@@ -82,6 +82,7 @@ __all__ = [
     "LEASE_WON",
     "MAX_KEY_LEN",
     "MAX_MEMBER_LEN",
+    "MAX_PART_LEN",
     "MAX_SET_MEMBERS",
     "MAX_VALUE_LEN",
     "BatchedState",
@@ -95,6 +96,7 @@ __all__ = [
     "WriteBatch",
     "fit_key",
     "fit_member",
+    "fit_part",
     "fit_value",
     "make_key",
     "put_wins",
@@ -187,6 +189,32 @@ def fit_member(member: str) -> str:
     if len(member) <= MAX_MEMBER_LEN and "\x00" not in member and _encodable(member):
         return member
     return _HASH_PREFIX + _digest(member)
+
+
+MAX_PART_LEN = 64
+"""Longer parts of a composite member (characters) are replaced by a short hash (see :func:`fit_part`)."""
+
+
+def fit_part(part: str, limit: int = MAX_PART_LEN) -> str:
+    """Canonical form of one part of a composite member (``service<SEP>namespace<SEP>event id``).
+
+    A member longer than ``MAX_MEMBER_LEN`` is stored as its hash, so a detection that joins
+    several log fields into one member and splits them again when it reads the set would find a
+    hash it cannot split: one long value would poison every later count of that key. Each part is
+    therefore made short first, the same way wherever members are built or compared: a part of at
+    most ``limit`` printable characters is kept; a longer one, or one with control characters
+    (which include the separators), becomes ``sha256:`` and 32 hex digits of its hash.
+
+    Example
+    -------
+    >>> fit_part("iam")
+    'iam'
+    >>> fit_part("x" * 300)[:7]
+    'sha256:'
+    """
+    if len(part) <= limit and part.isprintable() and _encodable(part):
+        return part
+    return _HASH_PREFIX + _digest(part)[:32]
 
 
 def fit_value(value: str) -> str:

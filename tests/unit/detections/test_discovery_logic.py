@@ -236,6 +236,37 @@ def test_access_denied_kubernetes_namespaces_count_as_scopes() -> None:
     assert found[-1].context["distinct_scopes"] == 6  # k8s/secrets + 5 namespaces
 
 
+def test_access_denied_a_long_value_never_poisons_the_principal() -> None:
+    # GIVEN one forbidden request naming a 300-character namespace (attacker-chosen text)
+    det = discovery_access_denied_burst.DETECTION
+    sa = Principal(id="system:serviceaccount:web:frontend", type="service_account", name="frontend")
+    first = ev("list secrets", "k8s/secrets", who=sa, cloud="kubernetes", outcome="denied", namespace="n" * 300)
+    # WHEN 12 ordinary denials across namespaces follow
+    then = [
+        ev(
+            "list secrets",
+            "k8s/secrets",
+            who=sa,
+            cloud="kubernetes",
+            outcome="denied",
+            namespace=ns,
+            at=T0 + timedelta(seconds=i + 1),
+        )
+        for i, ns in enumerate(("a", "b", "c", "d") * 3)
+    ]
+    found = evaluate(det, [first, *then])
+    # THEN the burst fires, and the long namespace counts as one scope
+    assert found and found[-1].count == 13
+    assert found[-1].context["distinct_scopes"] == 6  # k8s/secrets, the long one and a-d
+
+
+def test_api_burst_a_long_operation_keeps_its_service() -> None:
+    det = discovery_api_burst.DETECTION
+    events = [ev(f"graph:GET /{'x' * 300}/{i}", f"svc{i % 3}", at=T0 + timedelta(seconds=i)) for i in range(30)]
+    found = evaluate(det, events, threshold=30, min_services=3)
+    assert found and found[-1].context["distinct_services"] == 3
+
+
 # ----------------------------------------------------------------------------- discovery.enumeration_tool
 @pytest.mark.parametrize(
     ("user_agent", "tool"),
