@@ -86,6 +86,9 @@ class Finding:
     evidence_ids: tuple[str, ...] = ()
     context: Mapping[str, Any] = field(default_factory=dict)
     dedup: timedelta | None = None
+    subject: Event | None = None
+    """The event the alert is about when it is not the one evaluated: the half of a sequence that
+    arrived first and was parked (its principal, account, region and resources go into the alert)."""
 
 
 @dataclass(slots=True)

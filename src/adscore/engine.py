@@ -454,12 +454,13 @@ class Engine:
         for f in produced:
             report.counts["findings"] += 1
             aid = alert_id(det.id, f.entity, f.window_start)
+            subject = f.subject if f.subject is not None else event
             merged = findings.get(aid)
             if merged is None:
-                findings[aid] = _Merged(bound, f, event, {ref})
+                findings[aid] = _Merged(bound, f, subject, {ref})
             else:
-                merged.add(f, event, ref)
-            self._remember_for_chains(state, det, event, aid, f)
+                merged.add(f, subject, ref)
+            self._remember_for_chains(state, det, subject, aid, f)
 
     @staticmethod
     def _save(state: BatchedState, report: BatchReport, events: Sequence[tuple[str, Event]]) -> bool:

@@ -235,3 +235,94 @@ def utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+#: Longest text field a parked event keeps (see :func:`park_event`).
+_PARKED_TEXT = 400
+#: A parked event stays under this many characters (the state store's value limit is 8,192).
+_PARKED_MAX = 8000
+
+
+def _clip(text: str | None) -> str | None:
+    return None if text is None else text[:_PARKED_TEXT]
+
+
+def park_event(event: Event) -> str:
+    """A compact JSON form of ``event`` for the state store, read back by :func:`unpark_event`.
+
+    A sequence detection parks the half that arrives first (a restore before its snapshot's
+    creation, a snapshot before the discovery that precedes it in time), so the half that arrives
+    second can complete the sequence with the first half's principal, resources and time. The raw
+    record is left out; text fields are clipped and lists shortened so the form stays under the
+    store's value limit.
+    """
+    import orjson
+
+    def form(resources: int, targets: int) -> dict[str, Any]:
+        return {
+            "event_id": _clip(event.event_id),
+            "cloud": event.cloud,
+            "source": _clip(event.source),
+            "time": event.time.isoformat(),
+            "action": event.action,
+            "operation": _clip(event.operation),
+            "service": _clip(event.service),
+            "read_only": event.read_only,
+            "outcome": event.outcome,
+            "error_code": _clip(event.error_code),
+            "principal": {k: _clip(v) for k, v in event.principal.to_dict().items()},
+            "source_ip": _clip(event.source_ip),
+            "user_agent": _clip(event.user_agent),
+            "account": _clip(event.account),
+            "region": _clip(event.region),
+            "resources": [
+                {"type": _clip(r.type), "id": _clip(r.id), "role": r.role} for r in event.resources[:resources]
+            ],
+            "targets": [_clip(t) for t in event.targets[:targets]],
+            "namespace": _clip(event.namespace),
+        }
+
+    text = orjson.dumps(form(8, 10), option=orjson.OPT_NON_STR_KEYS).decode("utf-8", "replace")
+    if len(text) > _PARKED_MAX:
+        text = orjson.dumps(form(2, 2)).decode("utf-8", "replace")[:_PARKED_MAX]
+    return text
+
+
+def unpark_event(text: str | None) -> Event | None:
+    """The event :func:`park_event` stored (without its raw record), or None if unreadable."""
+    if not text:
+        return None
+    import orjson
+
+    try:
+        d = orjson.loads(text)
+        p = d["principal"]
+        return Event(
+            event_id=str(d["event_id"]),
+            cloud=str(d["cloud"]),
+            source=str(d["source"]),
+            time=utc(datetime.fromisoformat(str(d["time"]))),
+            operation=str(d["operation"]),
+            service=str(d["service"]),
+            principal=Principal(
+                id=str(p["id"]),
+                type=str(p.get("type") or "unknown"),
+                name=str(p.get("name") or ""),
+                account=p.get("account"),
+                session=p.get("session"),
+                invoked_by=p.get("invoked_by"),
+            ),
+            action=d.get("action"),
+            read_only=bool(d.get("read_only")),
+            outcome=str(d.get("outcome") or "success"),
+            error_code=d.get("error_code"),
+            source_ip=d.get("source_ip"),
+            user_agent=d.get("user_agent"),
+            account=d.get("account"),
+            region=d.get("region"),
+            resources=tuple(Resource(str(r["type"]), str(r["id"]), str(r.get("role") or "target")) for r in d["resources"]),
+            targets=tuple(str(t) for t in d.get("targets") or ()),
+            namespace=d.get("namespace"),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None

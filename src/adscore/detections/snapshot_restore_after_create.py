@@ -10,13 +10,14 @@ critical when another principal or another account restores it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import Field
 
 from adscore.actions import IMAGE_CREATE, SNAPSHOT_COPY, SNAPSHOT_CREATE, SNAPSHOT_EXPORT, SNAPSHOT_RESTORE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.events import park_event, unpark_event
 from adscore.state.base import make_key
 
 if TYPE_CHECKING:
@@ -84,21 +85,22 @@ def _restored_from(event: Event) -> tuple[Resource, ...]:
 
 
 def _remember(event: Event, ctx: Context, window: timedelta) -> None:
-    fact = orjson.dumps(
-        {
-            "principal": event.principal.id,
-            "account": event.account,
-            "time": event.time.isoformat(),
-            "event_id": event.event_id,
-            "operation": event.operation,
-        }
-    ).decode()
+    fact = orjson.dumps(_fact_of(event)).decode()
     for r in event.resources_by_role("created")[:20]:
         ctx.state.remember(snapshot_key(event.cloud, r.id), fact, event.time, window)
 
 
+def _pending_key(cloud: str, resource_id: str) -> str:
+    """Where a restore from a snapshot not yet known is parked (until its creation arrives)."""
+    return snapshot_key(cloud, resource_id) + "|restore"
+
+
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     """Remember created snapshots; alert on a restore from one created within the window.
+
+    Either half may arrive first. A creation is remembered and completes a restore of the same
+    snapshot parked before it; a restore is checked against the creation remembered, or parked
+    (:func:`~adscore.events.park_event`) until its creation arrives: delivery order never decides.
 
     Parameters
     ----------
@@ -118,9 +120,44 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     window = timedelta(hours=params.window_hours)
     if event.action in _CREATE:
         _remember(event, ctx, window)
+        fact = _fact_of(event)
+        for r in event.resources_by_role("created")[:20]:
+            restore = unpark_event(ctx.state.recall(_pending_key(event.cloud, r.id), event.time))
+            if restore is None:
+                continue
+            for src in _restored_from(restore)[:10]:
+                if snapshot_key(restore.cloud, src.id) == snapshot_key(event.cloud, r.id):
+                    yield from _check(restore, src, fact, params, subject=restore)
         return
     if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in _RESTORED_ELSEWHERE:
         return
+    for src in _restored_from(event)[:10]:
+        raw = ctx.state.recall(snapshot_key(event.cloud, src.id), event.time)
+        try:
+            fact = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
+            fact = None
+        if not isinstance(fact, dict):
+            ctx.state.remember(_pending_key(event.cloud, src.id), park_event(event), event.time, window)
+            continue
+        yield from _check(event, src, fact, params)
+
+
+def _fact_of(event: Event) -> dict[str, Any]:
+    return {
+        "principal": event.principal.id,
+        "account": event.account,
+        "time": event.time.isoformat(),
+        "event_id": event.event_id,
+        "operation": event.operation,
+    }
+
+
+def _check(
+    event: Event, src: Resource, fact: dict[str, Any], params: Params, subject: Event | None = None
+) -> Iterable[Finding]:
+    """A finding if restore ``event`` of ``src`` comes within the window after the creation ``fact``."""
+    window = timedelta(hours=params.window_hours)
     p = event.principal
     account = event.account or "unknown"
     elsewhere = event.operation.lower() in _RESTORED_ELSEWHERE
@@ -129,70 +166,66 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     revert = "replacerootvolume" in event.operation.lower()
     created = event.resources_by_role("created") or event.resources_by_role("target")
     into = created[0].id[:160] if created else "a new resource"
-    for src in _restored_from(event)[:10]:
-        raw = ctx.state.recall(snapshot_key(event.cloud, src.id), event.time)
-        if raw is None:
-            continue
-        try:
-            fact = orjson.loads(raw)
-            made_at = datetime.fromisoformat(fact["time"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-        age = event.time - made_at
-        if age < timedelta(0) or age > window:
-            continue
-        creator = str(fact.get("principal") or "unknown")
-        creator_account = str(fact.get("account") or "unknown")
-        other_principal = creator != p.id
-        other_account = creator_account != restorer_account
-        severity: Severity = "critical" if (other_principal or other_account) else "high"
-        hours = age.total_seconds() / 3600
-        if revert:
-            title = f"Root volume of {_short(into)} reverted to snapshot {_short(src.id)} made {hours:.1f} h earlier"
-        elif elsewhere:
-            title = (
-                f"Snapshot {_short(src.id)} made {hours:.1f} h earlier restored by account {restorer_account}"
-            )
-        else:
-            title = f"{src.type.capitalize()} {_short(src.id)} restored {hours:.1f} h after creation by {_who(p)} in {account}"
-        who_else = []
-        if other_principal:
-            who_else.append(f"a different principal ({creator[:120]} created it)")
-        if other_account:
-            who_else.append(f"a different account (created in {creator_account})")
-        summary = (
-            f"{_who(p)} restored {src.type} {src.id[:200]} into {into} ({event.operation}) in {account}, "
-            f"{hours:.1f} hours after {creator[:120]} created it ({fact.get('operation', '?')}). "
-            + (f"The restore was made by {' and '.join(who_else)}. " if who_else else "")
-            + (
-                "Replacing a root volume with a fresh snapshot reverts the instance: evidence of tampering "
-                "made after the snapshot disappears."
-                if revert
-                else "Snapshot then restore is how a disk is carried to where nobody watches, or a system "
-                "reverted to hide changes (T1578.001)."
-            )
+    try:
+        made_at = datetime.fromisoformat(fact["time"])
+    except (KeyError, TypeError, ValueError):
+        return
+    age = event.time - made_at
+    if age < timedelta(0) or age > window:
+        return
+    creator = str(fact.get("principal") or "unknown")
+    creator_account = str(fact.get("account") or "unknown")
+    other_principal = creator != p.id
+    other_account = creator_account != restorer_account
+    severity: Severity = "critical" if (other_principal or other_account) else "high"
+    hours = age.total_seconds() / 3600
+    if revert:
+        title = f"Root volume of {_short(into)} reverted to snapshot {_short(src.id)} made {hours:.1f} h earlier"
+    elif elsewhere:
+        title = (
+            f"Snapshot {_short(src.id)} made {hours:.1f} h earlier restored by account {restorer_account}"
         )
-        yield Finding(
-            entity=f"{p.id}|{src.id}",
-            window_start=event.time.replace(minute=0, second=0, microsecond=0),
-            title=title,
-            summary=summary,
-            events=(event,),
-            severity=severity,
-            evidence_ids=(str(fact.get("event_id") or ""), event.event_id) if fact.get("event_id") else (),
-            resources=event.resources,
-            context={
-                "snapshot": src.id[:300],
-                "created_by": creator[:300],
-                "created_account": creator_account,
-                "created_at": made_at.isoformat(),
-                "hours_between": round(hours, 2),
-                "window_hours": params.window_hours,
-                "other_principal": other_principal,
-                "other_account": other_account,
-                "revert": revert,
-            },
+    else:
+        title = f"{src.type.capitalize()} {_short(src.id)} restored {hours:.1f} h after creation by {_who(p)} in {account}"
+    who_else = []
+    if other_principal:
+        who_else.append(f"a different principal ({creator[:120]} created it)")
+    if other_account:
+        who_else.append(f"a different account (created in {creator_account})")
+    summary = (
+        f"{_who(p)} restored {src.type} {src.id[:200]} into {into} ({event.operation}) in {account}, "
+        f"{hours:.1f} hours after {creator[:120]} created it ({fact.get('operation', '?')}). "
+        + (f"The restore was made by {' and '.join(who_else)}. " if who_else else "")
+        + (
+            "Replacing a root volume with a fresh snapshot reverts the instance: evidence of tampering "
+            "made after the snapshot disappears."
+            if revert
+            else "Snapshot then restore is how a disk is carried to where nobody watches, or a system "
+            "reverted to hide changes (T1578.001)."
         )
+    )
+    yield Finding(
+        entity=f"{p.id}|{src.id}",
+        window_start=event.time.replace(minute=0, second=0, microsecond=0),
+        title=title,
+        summary=summary,
+        events=(event,),
+        severity=severity,
+        evidence_ids=(str(fact.get("event_id") or ""), event.event_id) if fact.get("event_id") else (),
+        resources=event.resources,
+        subject=subject,
+        context={
+            "snapshot": src.id[:300],
+            "created_by": creator[:300],
+            "created_account": creator_account,
+            "created_at": made_at.isoformat(),
+            "hours_between": round(hours, 2),
+            "window_hours": params.window_hours,
+            "other_principal": other_principal,
+            "other_account": other_account,
+            "revert": revert,
+        },
+    )
 
 
 _RESPONSE = (

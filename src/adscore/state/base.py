@@ -55,7 +55,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from adscore.errors import StateError
@@ -122,6 +122,7 @@ LEASE_PENDING = "pending"
 
 _HASH_PREFIX = "sha256:"
 _MICROSECOND = timedelta(microseconds=1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StateWriteError(StateError):
@@ -366,6 +367,10 @@ class StateView(Protocol):
         """True if ``term`` is new under ``key``, or was first recorded by this same ``witness``."""
         ...
 
+    def earliest(self, key: str, witness: str, at: datetime, ttl: timedelta) -> tuple[datetime, str]:
+        """Record ``(at, witness)`` under ``key``; return the earliest ``(time, witness)`` ever recorded there."""
+        ...
+
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Store a fact (PUT)."""
         ...
@@ -440,6 +445,24 @@ def _set_ttl(window: timedelta, ttl: timedelta | None) -> timedelta:
 
 def _fit_members(members: Iterable[str]) -> set[str]:
     return {fit_member(m) for m in members}
+
+
+_EARLIEST_SUFFIX = "|earliest"
+_WITNESS_LEN = 160
+
+
+def _earliest_member(at: datetime, witness: str) -> str:
+    """``<epoch micros, zero-padded>|<witness>``: members sort by time, then witness."""
+    return f"{epoch_micros(at):020d}|{fit_part(witness, _WITNESS_LEN)}"
+
+
+def _earliest_of(members: Iterable[str]) -> tuple[datetime, str] | None:
+    """The earliest readable member as ``(time, witness)``; None if there is none."""
+    for m in sorted(members):
+        micros, sep, witness = m.partition("|")
+        if sep and micros.isdigit():
+            return _EPOCH_UTC + timedelta(microseconds=int(micros)), witness
+    return None
 
 
 class StateStoreBase(ABC):
@@ -574,6 +597,40 @@ class StateStoreBase(ABC):
         batch.add_put_if_absent(item, witness, expiry(at, ttl), epoch_seconds(at))
         self.write(batch)
         return self.get_values([item], at).get(item) == witness
+
+    def earliest(self, key: str, witness: str, at: datetime, ttl: timedelta) -> tuple[datetime, str]:
+        """The earliest event time (and its witness) recorded under ``key``, this one included: a ``min``.
+
+        Built on a set item (UNION is commutative, so the minimum is the same whatever the order of
+        delivery and however many instances write at once). A time is written only when it is earlier
+        than the earliest already stored, so the set stays small: learning periods and "first seen"
+        judged on it use the earliest event time, not the first event processed.
+
+        Parameters
+        ----------
+        key : str
+            What the minimum is of (for example an account's first snapshot).
+        witness : str
+            Id of the event (its event id); ties in time are broken by it.
+        at : datetime
+            Event time.
+        ttl : timedelta
+            How long the minimum is kept after the latest time written to it.
+
+        Returns
+        -------
+        tuple[datetime, str]
+            The earliest ``(time, witness)``; ``(at, witness)`` when this event is the earliest.
+        """
+        item = fit_key(key + _EARLIEST_SUFFIX)
+        member = _earliest_member(at, witness)
+        stored = self.get_sets([item], at)[item]
+        if not stored or member < min(stored):
+            batch = WriteBatch()
+            batch.add_union(item, (member,), expiry(at, ttl))
+            self.write(batch)
+            stored = self.get_sets([item], at)[item]
+        return _earliest_of(stored) or (at, fit_part(witness, _WITNESS_LEN))
 
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Store a fact (PUT: the fact with the later expiry wins)."""
@@ -847,6 +904,31 @@ class BatchedState:
         self._new[item] = ValuePutIfAbsent(witness, expiry(at, ttl), epoch_seconds(at))
         self._own(item)
         return True
+
+    def earliest(self, key: str, witness: str, at: datetime, ttl: timedelta) -> tuple[datetime, str]:
+        """Same contract as :meth:`StateStoreBase.earliest`; nothing is written before :meth:`flush`.
+
+        The minimum's set is counted like a window (:meth:`recount` reads it again after the flush),
+        so an evaluation judged on it runs again when another instance stored an earlier time.
+        """
+        item = fit_key(key + _EARLIEST_SUFFIX)
+        if item not in self._sets:
+            self._load_sets((item,), at)
+        member = _earliest_member(at, witness)
+        pending = self._unions.get(item)
+        stored = self._sets[item] | pending.members if pending is not None else self._sets[item]
+        if not stored or member < min(stored):
+            expires_at = expiry(at, ttl)
+            if pending is not None:
+                expires_at = max(expires_at, pending.expires_at)
+                stored = pending.members | {member}
+            else:
+                stored = frozenset((member,))
+            self._unions[item] = SetUnion(frozenset(stored), expires_at)
+            self._own(item)
+            stored = self._sets[item] | stored
+        self.uses.append((item,))
+        return _earliest_of(stored) or (at, fit_part(witness, _WITNESS_LEN))
 
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Same contract as :meth:`StateStoreBase.remember`; nothing is written before :meth:`flush`."""
