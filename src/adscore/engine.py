@@ -28,7 +28,7 @@ from adscore.actions import OUTCOME_DENIED
 from adscore.alerts import Alert, alert_id, make_alert
 from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
 from adscore.errors import ConfigError, SinkError, StateError
-from adscore.events import Event, RecordError
+from adscore.events import Event, RecordError, unpark_event
 from adscore.render.escape import clean_text
 from adscore.send import SendBudget, deliver
 from adscore.sources import parse_record
@@ -46,6 +46,9 @@ log = logging.getLogger("adscore.engine")
 
 #: Key under which the engine remembers a principal's latest alert per tactic, for chained detections.
 LAST_ALERT_KEY = "last-alert|{tactic}|{principal}"
+#: Key under which a chained detection parks the second step that arrived before the alert it follows.
+CHAIN_PENDING_KEY = "chain-pending|{tactic}|{principal}"
+CHAIN_DETECTION = "chain.discovery_then_snapshot"
 CHAIN_MEMORY = timedelta(hours=6)
 #: How stale the remembered time of an ongoing alert may get before it is written again.
 CHAIN_REFRESH = timedelta(minutes=10)
@@ -275,6 +278,7 @@ class Engine:
         self.suppressor = Suppressor(settings)
         self.dedup = timedelta(hours=settings.alert_dedup_hours)
         self._bound: dict[str, _Bound] = {}
+        self._chain: _Bound | None = None
         self._routes: dict[tuple[str, str], list[_Bound]] = defaultdict(list)
         known = {d.id for d in catalogue}
         for key in settings.detections:
@@ -301,6 +305,8 @@ class Engine:
             cls = classes.setdefault(self.suppressor.class_of(det.id), len(classes))
             bound = _Bound(det, params, severity, cls, len(self._bound))
             self._bound[det.id] = bound
+            if det.id == CHAIN_DETECTION:
+                self._chain = bound
             for action in det.actions:
                 for cloud in det.clouds:
                     self._routes[(cloud, action)].append(bound)
@@ -367,6 +373,7 @@ class Engine:
         n_routed = n_suppressed = 0
         uses = state.uses
         counted: list[_Counted] = []
+        chained: list[tuple[str, Event]] = []
         for ref, event in events:
             routes = routes_of.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
@@ -398,9 +405,10 @@ class Engine:
                 ctx = contexts[bound.index]
                 ctx.now = now
                 used = len(uses)
-                self._evaluate(bound, event, ref, ctx, report, findings, state)
+                self._evaluate(bound, event, ref, ctx, report, findings, state, chained)
                 if len(uses) != used:
                     counted.append(_Counted(ref, event, bound, used, len(uses)))
+        self._complete_chains(chained, contexts, report, findings, state)
 
         if n_routed:
             counts["routed"] += n_routed
@@ -438,8 +446,13 @@ class Engine:
         report: BatchReport,
         findings: dict[str, _Merged],
         state: BatchedState,
+        chained: list[tuple[str, Event]] | None = None,
     ) -> None:
-        """Run one detection on one event and merge its findings by alert id."""
+        """Run one detection on one event and merge its findings by alert id.
+
+        A finding that arms the chained detection (its tactic) also looks for a chain step parked
+        before it (``chained`` collects them, with the record behind the finding).
+        """
         det = bound.detection
         try:
             result = det.evaluate(event, ctx)
@@ -461,6 +474,27 @@ class Engine:
             else:
                 merged.add(f, subject, ref)
             self._remember_for_chains(state, det, subject, aid, f)
+            if chained is not None and self._chain is not None:
+                self._parked_step(state, det, subject, ref, chained)
+
+    def _complete_chains(
+        self,
+        chained: list[tuple[str, Event]],
+        contexts: list[Context],
+        report: BatchReport,
+        findings: dict[str, _Merged],
+        state: BatchedState,
+    ) -> None:
+        """Evaluate the chained detection on steps parked before the alerts that arm them arrived."""
+        chain = self._chain
+        if chain is None or not chained:
+            return
+        ctx = contexts[chain.index]
+        for ref, step in chained:
+            state.current_record = ref
+            ctx.now = step.time
+            self._evaluate(chain, step, ref, ctx, report, findings, state)
+        chained.clear()
 
     @staticmethod
     def _save(state: BatchedState, report: BatchReport, events: Sequence[tuple[str, Event]]) -> bool:
@@ -508,6 +542,7 @@ class Engine:
             return
         uses = state.uses
         again = 0
+        chained: list[tuple[str, Event]] = []
         for c in counted:
             if not any(k in changed for keys in uses[c.start : c.end] for k in keys):
                 continue
@@ -515,7 +550,8 @@ class Engine:
             state.current_record = c.ref
             ctx = contexts[c.bound.index]
             ctx.now = c.event.time
-            self._evaluate(c.bound, c.event, c.ref, ctx, report, findings, state)
+            self._evaluate(c.bound, c.event, c.ref, ctx, report, findings, state, chained)
+        self._complete_chains(chained, contexts, report, findings, state)
         report.counts["recounted"] += again
         self._save(state, report, events)
 
@@ -535,6 +571,20 @@ class Engine:
         title = clean_text(f.title, 200)  # no lone surrogate (orjson refuses them) nor control character
         fact = orjson.dumps({"alert_id": aid, "detection": det.id, "time": event.time.isoformat(), "title": title}).decode()
         state.remember(key, fact, event.time, CHAIN_MEMORY)
+
+    def _parked_step(
+        self, state: BatchedState, det: Detection, event: Event, ref: str, chained: list[tuple[str, Event]]
+    ) -> None:
+        """Queue the chain step (a snapshot) its detection parked before this alert's event arrived."""
+        chain = self._chain
+        if chain is None or det.id == chain.detection.id:
+            return
+        tactic = str(getattr(chain.params, "tactic", "discovery")).lower()
+        if det.meta.tactic.lower() != tactic:
+            return
+        step = unpark_event(state.recall(CHAIN_PENDING_KEY.format(tactic=tactic, principal=event.principal.id), event.time))
+        if step is not None and step.time >= event.time and all(step != e for _, e in chained):
+            chained.append((ref, step))
 
     def _make_alert(self, aid: str, bound: _Bound, f: Finding, event: Event) -> Alert:
         det = bound.detection

@@ -27,6 +27,7 @@ __all__ = [
     "epoch_seconds",
     "expiry",
     "window_keys",
+    "window_keys_ahead",
 ]
 
 SLICES = 2
@@ -183,3 +184,21 @@ def window_keys(key: str, at: datetime, window: timedelta) -> tuple[str, ...]:
     width_s = width // _SECOND
     index = bucket_index(at, width)
     return tuple(f"{key}@{width_s}:{index - back}" for back in range(SLICES + 1))
+
+
+def window_keys_ahead(key: str, at: datetime, window: timedelta) -> tuple[str, ...]:
+    """The ``SLICES`` bucket keys after the bucket of ``at`` (nearest first).
+
+    The windows that end in them also cover ``at``: an event that arrives after later ones
+    (redrives, archives replayed out of order) is counted in them too, as a time-sorted replay
+    would have counted it when the later events came.
+
+    Example
+    -------
+    >>> window_keys_ahead("k", datetime(1970, 1, 1, 0, 10, tzinfo=UTC), timedelta(minutes=10))
+    ('k@300:3', 'k@300:4')
+    """
+    width = bucket_width(window)
+    width_s = width // _SECOND
+    index = bucket_index(at, width)
+    return tuple(f"{key}@{width_s}:{index + ahead}" for ahead in range(1, SLICES + 1))

@@ -30,6 +30,7 @@ from adscore.actions import (
 )
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections.discovery_api_burst import where, who
+from adscore.events import park_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -76,6 +77,18 @@ def _fact(raw: str | None) -> dict[str, Any] | None:
     return fact
 
 
+def _park(event: Event, ctx: Context, p: Params) -> None:
+    """Keep this step for the window, keyed by principal: a discovery alert dated before it completes it.
+
+    The engine looks for it whenever it remembers an alert of ``p.tactic`` for the principal
+    (:data:`adscore.engine.CHAIN_PENDING_KEY`), so the order in which the two arrive never decides.
+    """
+    from adscore.engine import CHAIN_PENDING_KEY
+
+    key = CHAIN_PENDING_KEY.format(tactic=p.tactic.lower(), principal=event.principal.id)
+    ctx.state.remember(key, park_event(event), event.time, timedelta(minutes=p.window_minutes))
+
+
 def _hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
@@ -87,11 +100,14 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return ()
     key = _last_alert_key().format(tactic=p.tactic.lower(), principal=event.principal.id)
     fact = _fact(ctx.state.recall(key, ctx.now))
-    if fact is None or fact.get("detection") == DETECTION_ID:
+    if fact is None or fact.get("detection") == DETECTION_ID or fact["_time"] > ctx.now:
+        # no discovery alert known before this step yet: park the step, the alert completes it when it arrives
+        _park(event, ctx, p)
         return ()
     found_at: datetime = fact["_time"]
     gap = ctx.now - found_at
-    if gap < timedelta(0) or gap > timedelta(minutes=p.window_minutes):
+    if gap > timedelta(minutes=p.window_minutes):
+        _park(event, ctx, p)
         return ()
     disc_id = str(fact["alert_id"])[:128]
     disc_det = str(fact.get("detection", "discovery"))[:80]

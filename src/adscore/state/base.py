@@ -67,6 +67,7 @@ from adscore.windows import (
     epoch_seconds,
     expiry,
     window_keys,
+    window_keys_ahead,
 )
 
 if TYPE_CHECKING:
@@ -561,13 +562,19 @@ class StateStoreBase(ABC):
             batch = WriteBatch()
             batch.add_union(keys[0], new, expiry(at, _set_ttl(window, ttl)))
             self.write(batch)
-        sets = self.get_sets(keys, at)
-        return len(frozenset[str]().union(*sets.values()))
+        return len(self.members(key, at, window))
 
     def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
-        """The distinct members :meth:`add` counts over the window ending at ``at`` (read only)."""
-        sets = self.get_sets(window_keys(fit_key(key), at, window), at)
-        return frozenset[str]().union(*sets.values())
+        """The distinct members :meth:`add` counts over the window ending at ``at`` (read only).
+
+        When buckets after ``at`` already hold members (later events arrived first), the largest
+        union over the windows that hold ``at`` (see :func:`_widest`).
+        """
+        fitted = fit_key(key)
+        keys = window_keys(fitted, at, window)
+        ahead = window_keys_ahead(fitted, at, window)
+        sets = self.get_sets((*keys, *ahead), at)
+        return _widest([sets[k] for k in keys], [sets[k] for k in ahead])
 
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """New-term check that answers a redelivered event as it answered the first delivery.
@@ -704,14 +711,35 @@ class StateStoreBase(ABC):
 
 
 class _Window:
-    """The buckets of one (key, window, bucket): members over the window, and in its own bucket, in this batch."""
+    """The buckets of one (key, window, bucket): members over the window, and in its own bucket, in this batch.
 
-    __slots__ = ("current", "keys", "seen")
+    ``ahead`` are the buckets after its own: windows ending in them cover it too (see :func:`_widest`).
+    """
 
-    def __init__(self, keys: tuple[str, ...], seen: set[str], current: set[str]) -> None:
+    __slots__ = ("ahead", "current", "keys", "seen")
+
+    def __init__(self, keys: tuple[str, ...], seen: set[str], current: set[str], ahead: tuple[str, ...]) -> None:
         self.keys = keys
         self.seen = seen
         self.current = current
+        self.ahead = ahead
+
+
+def _widest(behind: Sequence[AbstractSet[str]], ahead: Sequence[AbstractSet[str]]) -> AbstractSet[str]:
+    """The largest union over the windows that hold the bucket ``behind[0]``.
+
+    ``behind`` is the bucket of the event then the ``SLICES`` before it, ``ahead`` the ``SLICES``
+    after it. The window ending at the event is ``behind``; the windows ending later also hold
+    the event's bucket. When later buckets already hold members (they arrived first), the event
+    completes those windows as it would have in a time-sorted replay.
+    """
+    buckets = [*reversed(behind), *ahead]  # oldest first; the event's bucket at index SLICES
+    best: AbstractSet[str] = frozenset[str]().union(*behind)
+    for shift in range(1, len(ahead) + 1):
+        union = frozenset[str]().union(*buckets[shift : shift + len(behind)])
+        if len(union) > len(best):
+            best = union
+    return best
 
 
 class BatchedState:
@@ -830,7 +858,7 @@ class BatchedState:
             if m not in current:
                 break
         else:
-            return len(seen)
+            return len(seen) if not self._ahead_held(win) else len(self._widest(win))
         bucket = win.keys[0]
         remote = self._sets[bucket]
         wanted = _fit_members(members) - remote
@@ -851,14 +879,24 @@ class BatchedState:
                 current.update(new)
                 for other in self._by_bucket.get(bucket, ()):
                     other.seen.update(new)
-        return len(seen)
+        return len(seen) if not self._ahead_held(win) else len(self._widest(win))
 
     def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
         """The distinct members :meth:`add` counts over the window ending at ``at`` (with this batch's adds).
 
         A live read-only view (no copy): do not keep it across calls that add.
         """
-        return self._window(key, at, window).seen
+        win = self._window(key, at, window)
+        return win.seen if not self._ahead_held(win) else self._widest(win)
+
+    def _ahead_held(self, win: _Window) -> bool:
+        """Whether a bucket after the window's own holds members (later events arrived first)."""
+        sets, unions = self._sets, self._unions
+        return any(sets[k] or k in unions for k in win.ahead)
+
+    def _widest(self, win: _Window) -> AbstractSet[str]:
+        members = self._bucket_members
+        return _widest([members(k) for k in win.keys], [members(k) for k in win.ahead])
 
     def _window(self, key: str, at: datetime, window: timedelta) -> _Window:
         width_us = self._widths.get(window)
@@ -869,14 +907,16 @@ class BatchedState:
         cache_key = (key, width_us, self._at_us // width_us)
         win = self._windows.get(cache_key)
         if win is None:
-            keys = window_keys(fit_key(key), at, window)
-            self._load_sets(keys, at)
+            fitted = fit_key(key)
+            keys = window_keys(fitted, at, window)
+            ahead = window_keys_ahead(fitted, at, window)
+            self._load_sets((*keys, *ahead), at)
             current = self._bucket_members(keys[0])
             seen = current.union(*(self._bucket_members(k) for k in keys[1:]))
-            win = self._windows[cache_key] = _Window(keys, seen, current)
+            win = self._windows[cache_key] = _Window(keys, seen, current, ahead)
             for k in keys:
                 self._by_bucket.setdefault(k, []).append(win)
-        self.uses.append(win.keys)
+        self.uses.append(win.keys + win.ahead)
         return win
 
     def _bucket_members(self, bucket: str) -> set[str]:
