@@ -9,7 +9,7 @@ collected in a one-hour set once the principal's learning period is over.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -17,6 +17,9 @@ from pydantic import Field
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections.discovery_api_burst import episode_start, parse_aware_time, where, who
+from adscore.events import park_event, unpark_event
+from adscore.state.base import fit_part
+from adscore.windows import epoch_micros
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from adscore.events import Event
 
 DETECTION_ID = "discovery.unusual_services"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Params(DetectionParams):
@@ -37,40 +41,77 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=120, ge=1, le=1440)
 
 
-def _since(event: Event, ctx: Context, history: timedelta) -> datetime:
-    """When this principal's history began (remembered at its first event)."""
-    key = f"{DETECTION_ID}|{event.principal.id}|since"
-    stored = ctx.state.recall(key, ctx.now)
-    if stored:
-        since = parse_aware_time(stored)
-        if since is not None:
-            return since
-    ctx.state.remember(key, ctx.now.isoformat(), ctx.now, history)
-    return ctx.now
+def _deferred(at: datetime, event_id: str) -> str:
+    return f"{epoch_micros(at):020d}|{fit_part(event_id, 160)}"
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
-    """Learn each principal's services; alert on many new ones in an hour after the learning period."""
+    """Learn each principal's services; alert on many new ones in an hour after the learning period.
+
+    A principal's history starts at its earliest event and a service is new at its earliest use
+    (:meth:`~adscore.state.base.StateView.earliest`), whatever order they arrive in. A new service
+    used inside the learning period as known so far is deferred; an earlier event that arrives
+    later and moves the history start back counts the deferred services it leaves outside the
+    learning period.
+    """
     p: Params = ctx.params
     if event.outcome == "pending":
-        return ()
+        return
     history = timedelta(days=p.history_days)
     pid = event.principal.id
     service = event.service or "unknown"
-    if not ctx.state.first_seen(f"{DETECTION_ID}|{pid}|svc", service, event.event_id, ctx.now, history):
-        return ()  # a known service (nearly every event): the history start is not needed
-    # A principal's first event always brings a new service, so its history starts there as before.
-    since = _since(event, ctx, history)
-    if ctx.now - since < timedelta(days=p.learning_days):
-        return ()
+    me = fit_part(event.event_id, 160)
+    base = f"{DETECTION_ID}|{pid}"
+    first = ctx.state.earliest(f"{base}|svc|{service}", event.event_id, event.time, history)
+    since, first_of_principal = ctx.state.earliest(f"{base}|since", event.event_id, event.time, history)
+    legacy = ctx.state.recall(f"{base}|since", event.time)
+    legacy_since = parse_aware_time(legacy) if legacy else None
+    if legacy_since is not None and legacy_since < since:  # the history start an earlier version recorded
+        since = legacy_since
+    if since == event.time and first_of_principal == me:
+        yield from _undefer(ctx, base, since, p)
+    if first != (event.time, me):
+        return  # a known service (nearly every event)
+    if ctx.state.recall(f"{base}|svc|{service}", event.time) is not None:
+        return  # known to an earlier version (it kept a first-seen witness per service)
+    if event.time - since < timedelta(days=p.learning_days):
+        ctx.state.add(f"{base}|deferred", (_deferred(event.time, event.event_id),), event.time, 2 * history)
+        ctx.state.remember(f"{base}|event|{me}", park_event(event), event.time, history)
+        return
+    yield from _judge(event, ctx, since, p)
+
+
+def _undefer(ctx: Context, base: str, since: datetime, p: Params) -> Iterable[Finding]:
+    """Count the services deferred during learning that the earlier history start leaves outside it."""
+    history = timedelta(days=p.history_days)
+    learning = timedelta(days=p.learning_days)
+    for member in sorted(ctx.state.members(f"{base}|deferred", since + history, 2 * history)):
+        micros, sep, event_id = member.partition("|")
+        if not sep or not micros.isdigit():
+            continue
+        at = _EPOCH + timedelta(microseconds=int(micros))
+        if at - since < learning:
+            continue
+        event = unpark_event(ctx.state.recall(f"{base}|event|{event_id}", at))
+        if event is None:
+            continue
+        first = ctx.state.earliest(f"{base}|svc|{event.service or 'unknown'}", event.event_id, at, history)
+        if first == (at, event_id):
+            yield from _judge(event, ctx, since, p, subject=True)
+
+
+def _judge(event: Event, ctx: Context, since: datetime, p: Params, *, subject: bool = False) -> Iterable[Finding]:
+    """Add the service new at ``event`` to the principal's window of new services; a finding past the threshold."""
+    pid = event.principal.id
+    service = event.service or "unknown"
     window = timedelta(minutes=p.window_minutes)
-    count = ctx.state.add(f"{DETECTION_ID}|{pid}|new", (service,), ctx.now, window)
+    count = ctx.state.add(f"{DETECTION_ID}|{pid}|new", (service,), event.time, window)
     if count < p.threshold:
-        return ()
+        return
     start = episode_start(
-        ctx.state, f"{DETECTION_ID}|{pid}", ctx.now, window, timedelta(minutes=p.episode_minutes)
+        ctx.state, f"{DETECTION_ID}|{pid}", event.time, window, timedelta(minutes=p.episode_minutes)
     )
-    days = (ctx.now - since).days
+    days = (event.time - since).days
     title = f"{count} services never used before in {p.window_minutes} min by {who(event)}{where(event)}"
     summary = (
         f"{who(event)} ({event.principal.type}), known for {days} days, used {count} services it had never "
@@ -78,24 +119,23 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"({event.operation[:120]}) from {(event.source_ip or 'unknown address')[:64]}. A sudden spread to new "
         f"services suggests the credentials are being used to explore the account (T1526)."
     )
-    return (
-        Finding(
-            entity=pid,
-            window_start=start,
-            title=title,
-            summary=summary,
-            events=(event,),
-            count=count,
-            context={
-                "new_services": count,
-                "threshold": p.threshold,
-                "window_minutes": p.window_minutes,
-                "latest_new_service": service[:120],
-                "history_since": since.isoformat(),
-                "learning_days": p.learning_days,
-                "source_ip": event.source_ip,
-            },
-        ),
+    yield Finding(
+        entity=pid,
+        window_start=start,
+        title=title,
+        summary=summary,
+        events=(event,),
+        count=count,
+        context={
+            "new_services": count,
+            "threshold": p.threshold,
+            "window_minutes": p.window_minutes,
+            "latest_new_service": service[:120],
+            "history_since": since.isoformat(),
+            "learning_days": p.learning_days,
+            "source_ip": event.source_ip,
+        },
+        subject=event if subject else None,
     )
 
 

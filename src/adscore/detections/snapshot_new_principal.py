@@ -8,14 +8,16 @@ principal never seen creating a snapshot in that account alerts once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from adscore.actions import IMAGE_CREATE, K8S_VOLUME_SNAPSHOT, SNAPSHOT_COPY, SNAPSHOT_CREATE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.state.base import make_key
+from adscore.events import park_event, unpark_event
+from adscore.state.base import fit_part, make_key
+from adscore.windows import epoch_micros
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 DETECTION_ID = "snapshot.new_principal"
 _LEARNING_TERM = "learning-start"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Params(DetectionParams):
@@ -88,43 +91,20 @@ def _mirrors_volume_snapshot(event: Event) -> bool:
     )
 
 
-def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
-    """Record the principal; alert when it is new and the account's learning period is over.
+def _deferred(at: datetime, event_id: str) -> str:
+    return f"{epoch_micros(at):020d}|{fit_part(event_id, 160)}"
 
-    Parameters
-    ----------
-    event : Event
-        A snapshot, image, copy or VolumeSnapshot creation.
-    ctx : Context
-        Params (learning period, memory), state (first-seen terms) and event time.
 
-    Returns
-    -------
-    Iterable[Finding]
-        One finding for a principal's first creation in an account after learning.
-    """
-    if event.outcome in ("failure", "denied") or _mirrors_volume_snapshot(event):
-        return
-    params: Params = ctx.params
+def _read_deferred(member: str) -> tuple[datetime, str] | None:
+    micros, sep, event_id = member.partition("|")
+    if not sep or not micros.isdigit():
+        return None
+    return _EPOCH + timedelta(microseconds=int(micros)), event_id
+
+
+def _finding(event: Event, account: str, since: datetime, params: Params, *, subject: bool = False) -> Finding:
     p = event.principal
-    account = event.account or p.account or "unknown"
-    account_key = make_key(DETECTION_ID, "account", account)
-    witness = f"{event.time.isoformat()}|{event.event_id}"
-    ctx.state.first_seen(
-        account_key, _LEARNING_TERM, witness, event.time, timedelta(days=params.account_memory_days)
-    )
-    since = _learning_since(ctx.state.recall(f"{account_key}|{_LEARNING_TERM}", event.time)) or event.time
-    new = ctx.state.first_seen(
-        make_key(DETECTION_ID, "principals", account),
-        p.id,
-        event.event_id,
-        event.time,
-        timedelta(days=params.memory_days),
-    )
-    learned = ctx.now - since >= timedelta(days=params.learning_days)
-    if not new or not learned:
-        return
-    yield Finding(
+    return Finding(
         entity=f"{p.id}|{account}",
         window_start=event.time.replace(minute=0, second=0, microsecond=0),
         title=f"First snapshot by {_who(p)} in {account} ({event.operation})",
@@ -141,7 +121,79 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
             "principal_type": p.type,
             "operation": event.operation,
         },
+        subject=event if subject else None,
     )
+
+
+def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
+    """Record the principal; alert when it is new and the account's learning period is over.
+
+    Both the start of the account's learning period and a principal's first snapshot are the
+    earliest event times recorded (:meth:`~adscore.state.base.StateView.earliest`), not the first
+    events processed. A principal first seen inside the learning period as known so far is
+    deferred; when an earlier event of the account arrives later and moves the learning period
+    back, the deferred principals it leaves outside the period alert then.
+
+    Parameters
+    ----------
+    event : Event
+        A snapshot, image, copy or VolumeSnapshot creation.
+    ctx : Context
+        Params (learning period, memory), state (earliest times) and event time.
+
+    Returns
+    -------
+    Iterable[Finding]
+        One finding for a principal's first creation in an account after learning.
+    """
+    if event.outcome in ("failure", "denied") or _mirrors_volume_snapshot(event):
+        return
+    params: Params = ctx.params
+    p = event.principal
+    account = event.account or p.account or "unknown"
+    account_key = make_key(DETECTION_ID, "account", account)
+    account_memory = timedelta(days=params.account_memory_days)
+    memory = timedelta(days=params.memory_days)
+    learning = timedelta(days=params.learning_days)
+    since, first_in_account = ctx.state.earliest(account_key, event.event_id, event.time, account_memory)
+    legacy = _learning_since(ctx.state.recall(f"{account_key}|{_LEARNING_TERM}", event.time))
+    if legacy is not None and legacy < since:  # the learning start an earlier version recorded
+        since = legacy
+    me = fit_part(event.event_id, 160)
+    if since == event.time and first_in_account == me:
+        yield from _undefer(ctx, account, since, params)
+    first_at, first_id = ctx.state.earliest(make_key(DETECTION_ID, "principal", account, p.id), event.event_id, event.time, memory)
+    if first_at != event.time or first_id != me:
+        return  # an earlier snapshot by this principal is known: it decided
+    legacy_witness = ctx.state.recall(f"{make_key(DETECTION_ID, 'principals', account)}|{p.id}", event.time)
+    if legacy_witness is not None and legacy_witness != event.event_id:
+        return  # known to an earlier version
+    if event.time - since < learning:
+        # inside the learning period as known now; an earlier event of the account may still end it
+        deferred_key = make_key(DETECTION_ID, "deferred", account)
+        ctx.state.add(deferred_key, (_deferred(event.time, event.event_id),), event.time, 2 * account_memory)
+        ctx.state.remember(make_key(DETECTION_ID, "event", account, me), park_event(event), event.time, account_memory)
+        return
+    yield _finding(event, account, since, params)
+
+
+def _undefer(ctx: Context, account: str, since: datetime, params: Params) -> Iterable[Finding]:
+    """Principals deferred during learning that the earlier learning start ``since`` leaves outside it."""
+    account_memory = timedelta(days=params.account_memory_days)
+    learning = timedelta(days=params.learning_days)
+    deferred_key = make_key(DETECTION_ID, "deferred", account)
+    for member in sorted(ctx.state.members(deferred_key, since + account_memory, 2 * account_memory)):
+        found = _read_deferred(member)
+        if found is None or found[0] - since < learning:
+            continue
+        at, event_id = found
+        event = unpark_event(ctx.state.recall(make_key(DETECTION_ID, "event", account, event_id), at))
+        if event is None:
+            continue
+        key = make_key(DETECTION_ID, "principal", account, event.principal.id)
+        first = ctx.state.earliest(key, event.event_id, at, timedelta(days=params.memory_days))
+        if first == (at, event_id):
+            yield _finding(event, account, since, params, subject=True)
 
 
 _RESPONSE = (
