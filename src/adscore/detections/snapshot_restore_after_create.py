@@ -9,7 +9,7 @@ critical when another principal or another account restores it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,7 +18,7 @@ from pydantic import Field
 from adscore.actions import IMAGE_CREATE, SNAPSHOT_COPY, SNAPSHOT_CREATE, SNAPSHOT_EXPORT, SNAPSHOT_RESTORE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.events import park_event, unpark_event
-from adscore.state.base import make_key
+from adscore.state.base import fit_part, make_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,6 +31,7 @@ _CREATE = frozenset({SNAPSHOT_CREATE, SNAPSHOT_COPY, IMAGE_CREATE})
 #: Service events in the owner's trail where another account made a volume of a shared snapshot.
 _RESTORED_ELSEWHERE = frozenset({"ec2:sharedsnapshotvolumecreated"})
 _SNAPSHOT_TYPES = ("snapshot", "image")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Params(DetectionParams):
@@ -85,9 +86,37 @@ def _restored_from(event: Event) -> tuple[Resource, ...]:
 
 
 def _remember(event: Event, ctx: Context, window: timedelta) -> None:
+    """Remember the creation: the latest of each snapshot name, and the earliest with its own fact.
+
+    A name can be created again (a snapshot deleted and made anew): the latest creation is what a
+    restore in live order meets; the earliest stays readable for a restore that arrives after a
+    later creation of the same name, so order never hides the one before it.
+    """
     fact = orjson.dumps(_fact_of(event)).decode()
     for r in event.resources_by_role("created")[:20]:
-        ctx.state.remember(snapshot_key(event.cloud, r.id), fact, event.time, window)
+        key = snapshot_key(event.cloud, r.id)
+        ctx.state.remember(key, fact, event.time, window)
+        first, witness = ctx.state.earliest(key, event.event_id, event.time, window)
+        if first == event.time and witness == fit_part(event.event_id, 160):
+            ctx.state.remember(f"{key}|{witness}", fact, event.time, window)
+
+
+def _created_before(ctx: Context, key: str, at: datetime) -> dict[str, Any] | None:
+    """The remembered creation of ``key`` at or before ``at``: the latest one, else the earliest."""
+    candidate: str | None = key
+    while candidate is not None:
+        raw = ctx.state.recall(candidate, at)
+        try:
+            fact = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
+            fact = None
+        if isinstance(fact, dict) and _made_at(fact) <= at:
+            return fact
+        if candidate != key:
+            return None
+        first = ctx.state.earliest_seen(key, at)
+        candidate = f"{key}|{first[1]}" if first is not None and first[0] <= at else None
+    return None
 
 
 def _pending_key(cloud: str, resource_id: str) -> str:
@@ -132,15 +161,21 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in _RESTORED_ELSEWHERE:
         return
     for src in _restored_from(event)[:10]:
-        raw = ctx.state.recall(snapshot_key(event.cloud, src.id), event.time)
-        try:
-            fact = orjson.loads(raw) if raw is not None else None
-        except orjson.JSONDecodeError:
-            fact = None
-        if not isinstance(fact, dict):
+        fact = _created_before(ctx, snapshot_key(event.cloud, src.id), event.time)
+        if fact is None:
+            # no creation known before this restore yet (a later one of the same name may be): park it
             ctx.state.remember(_pending_key(event.cloud, src.id), park_event(event), event.time, window)
             continue
         yield from _check(event, src, fact, params)
+
+
+def _made_at(fact: dict[str, Any]) -> datetime:
+    """When the remembered creation happened (the epoch if unreadable, so it never looks later)."""
+    try:
+        made_at = datetime.fromisoformat(str(fact["time"]))
+    except (KeyError, ValueError):
+        return _EPOCH
+    return made_at if made_at.tzinfo is not None else made_at.replace(tzinfo=UTC)
 
 
 def _fact_of(event: Event) -> dict[str, Any]:

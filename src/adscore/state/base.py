@@ -372,6 +372,10 @@ class StateView(Protocol):
         """Record ``(at, witness)`` under ``key``; return the earliest ``(time, witness)`` ever recorded there."""
         ...
 
+    def earliest_seen(self, key: str, at: datetime) -> tuple[datetime, str] | None:
+        """The earliest ``(time, witness)`` :meth:`earliest` recorded under ``key`` (read only), or None."""
+        ...
+
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Store a fact (PUT)."""
         ...
@@ -638,6 +642,11 @@ class StateStoreBase(ABC):
             self.write(batch)
             stored = self.get_sets([item], at)[item]
         return _earliest_of(stored) or (at, fit_part(witness, _WITNESS_LEN))
+
+    def earliest_seen(self, key: str, at: datetime) -> tuple[datetime, str] | None:
+        """The earliest ``(time, witness)`` :meth:`earliest` recorded under ``key`` (read only), or None."""
+        item = fit_key(key + _EARLIEST_SUFFIX)
+        return _earliest_of(self.get_sets([item], at)[item])
 
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Store a fact (PUT: the fact with the later expiry wins)."""
@@ -969,6 +978,14 @@ class BatchedState:
             stored = self._sets[item] | stored
         self.uses.append((item,))
         return _earliest_of(stored) or (at, fit_part(witness, _WITNESS_LEN))
+
+    def earliest_seen(self, key: str, at: datetime) -> tuple[datetime, str] | None:
+        """Same contract as :meth:`StateStoreBase.earliest_seen`, including this batch's unsaved times."""
+        item = fit_key(key + _EARLIEST_SUFFIX)
+        if item not in self._sets:
+            self._load_sets((item,), at)
+        self.uses.append((item,))
+        return _earliest_of(self._bucket_members(item))
 
     def remember(self, key: str, value: str, at: datetime, ttl: timedelta) -> None:
         """Same contract as :meth:`StateStoreBase.remember`; nothing is written before :meth:`flush`."""
