@@ -113,6 +113,20 @@ def _match(alert: Alert, exp: dict[str, Any]) -> list[str]:
     return why
 
 
+def case_records(path: Path, case: dict[str, Any] | None = None, root: Path | None = None) -> list[Any]:
+    """The raw records of a case: its inline ``records``, then those of its ``files``."""
+    case = case if case is not None else load_case(path)
+    records: list[Any] = list(case.get("records") or [])
+    for rel in case.get("files") or []:
+        from adscore.sources.files import read_inputs
+
+        base = root or path.parent
+        for item in read_inputs([str(base / rel)]):
+            if isinstance(item, tuple):
+                records.append(item[1])
+    return records
+
+
 def run_case(
     path: Path,
     root: Path | None = None,
@@ -123,14 +137,7 @@ def run_case(
 ) -> CaseResult:
     """Run one case file and check its expectations (``config`` and ``detection_paths`` as :func:`run_records`)."""
     case = load_case(path)
-    records: list[Any] = list(case.get("records") or [])
-    for rel in case.get("files") or []:
-        from adscore.sources.files import read_inputs
-
-        base = root or path.parent
-        for item in read_inputs([str(base / rel)]):
-            if isinstance(item, tuple):
-                records.append(item[1])
+    records = case_records(path, case, root)
     report = run_records(
         records, case.get("settings"), config=config, detection_paths=detection_paths, sigma_paths=sigma_paths
     )
