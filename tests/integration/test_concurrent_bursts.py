@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,8 +20,6 @@ import pytest
 from tests.integration import moto_server as _moto
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from adscore.state.base import StateStore, WriteBatch
 
 moto_server, aws_env = _moto.moto_server, _moto.aws_env  # fixtures
@@ -121,3 +120,84 @@ def test_dynamodb_burst_split_over_eight_processes_alerts_once(aws_env: _moto.Mo
     init_table("adscore-burst", aws_env.client("dynamodb"))
     outcomes = [run_trial("dynamodb://adscore-burst", trial) for trial in range(TRIALS)]
     assert outcomes == [(1, 0)] * TRIALS
+
+
+# --------------------------------------------------------------------------- the examples, twice, 8 processes
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_BATCH = 10
+
+
+def _example_instance(state_url: str, part: int, barrier: Any, results: Any) -> None:
+    """One instance: its share of the examples delivered twice (every 8th record), in batches of 10."""
+    import yaml
+
+    from adscore.engine import Engine
+    from adscore.settings import load_settings
+    from adscore.state import open_store
+    from tests.unit.test_delivery_order import example_records, subject
+
+    config = yaml.safe_load((ROOT / "examples" / "config.yaml").read_text(encoding="utf-8"))
+    settings = load_settings(None, **config, state=state_url)
+    engine = Engine(settings, open_store(settings.state))
+    records = example_records() * 2
+    share = records[part::PROCESSES]
+    barrier.wait()
+    sent: list[tuple[str, str, str]] = []
+    failed = 0
+    for start in range(0, len(share), EXAMPLE_BATCH):
+        batch = share[start : start + EXAMPLE_BATCH]
+        report = engine.run([(f"p{part}:{start + i}", r) for i, r in enumerate(batch)])
+        sent += [(a.detection, subject(a), a.id) for a in report.sent]
+        failed += len(report.failed)
+    results.put((sent, failed))
+    engine.store.close()
+
+
+def run_examples(state_url: str) -> tuple[set[tuple[str, str]], list[str], int]:
+    """The examples, every record twice, over 8 processes at once: (alerts, sent alert ids, failed records)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(PROCESSES)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_example_instance, args=(state_url, p, barrier, results)) for p in range(PROCESSES)]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    sent = [s for o in outcomes for s in o[0]]
+    return {(d, who) for d, who, _ in sent}, [aid for _, _, aid in sent], sum(o[1] for o in outcomes)
+
+
+def sorted_example_alerts() -> set[tuple[str, str]]:
+    import yaml
+
+    from tests.unit.test_delivery_order import example_records, replay
+
+    config = yaml.safe_load((ROOT / "examples" / "config.yaml").read_text(encoding="utf-8"))
+    records = example_records()
+    return replay(records, config, [len(records)])
+
+
+@pytest.mark.slow
+def test_sqlite_examples_twice_over_eight_processes_miss_nothing(tmp_path: Path) -> None:
+    from tests.unit.test_delivery_order import assert_same_alerts
+
+    alerts, ids, failed = run_examples(f"sqlite:///{tmp_path / 'state.db'}")
+    assert failed == 0
+    assert len(ids) == len(set(ids))  # no alert sent twice
+    assert_same_alerts(alerts, sorted_example_alerts())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_dynamodb_examples_twice_over_eight_processes_miss_nothing(aws_env: _moto.MotoServer) -> None:
+    from adscore.state.dynamodb import init_table
+    from tests.unit.test_delivery_order import assert_same_alerts
+
+    init_table("adscore-examples", aws_env.client("dynamodb"))
+    alerts, ids, failed = run_examples("dynamodb://adscore-examples")
+    assert failed == 0
+    assert len(ids) == len(set(ids))
+    assert_same_alerts(alerts, sorted_example_alerts())

@@ -161,12 +161,12 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in _RESTORED_ELSEWHERE:
         return
     for src in _restored_from(event)[:10]:
-        fact = _created_before(ctx, snapshot_key(event.cloud, src.id), event.time)
-        if fact is None:
+        made = _created_before(ctx, snapshot_key(event.cloud, src.id), event.time)
+        if made is None:
             # no creation known before this restore yet (a later one of the same name may be): park it
             ctx.state.remember(_pending_key(event.cloud, src.id), park_event(event), event.time, window)
             continue
-        yield from _check(event, src, fact, params)
+        yield from _check(event, src, made, params)
 
 
 def _made_at(fact: dict[str, Any]) -> datetime:
