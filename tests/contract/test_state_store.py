@@ -128,6 +128,33 @@ def test_first_seen_term_is_new_again_after_its_ttl(store_factory: Factory) -> N
 # --------------------------------------------------------------------------- remember / recall
 
 
+def test_earliest_is_the_minimum_whatever_the_order_and_instance(store_factory: Factory) -> None:
+    # GIVEN three event times written in reverse order by two instances, one through a batch
+    first, second = store_factory(), store_factory()
+    assert first.earliest("acct", "e3", T0 + 2 * DAY, 30 * DAY) == (T0 + 2 * DAY, "e3")
+    batched = BatchedState(second)
+    assert batched.earliest("acct", "e2", T0 + DAY, 30 * DAY) == (T0 + DAY, "e2")
+    assert batched.earliest("acct", "e9", T0 + 5 * DAY, 30 * DAY) == (T0 + DAY, "e2")  # later: not written
+    batched.flush()
+    assert first.earliest("acct", "e1", T0, 30 * DAY) == (T0, "e1")
+    # THEN every instance reads the earliest, and redelivering a later time changes nothing
+    assert second.earliest("acct", "e3", T0 + 2 * DAY, 30 * DAY) == (T0, "e1")
+    assert BatchedState(second).earliest_seen("acct", T0 + 3 * DAY) == (T0, "e1")
+    assert first.earliest_seen("other", T0) is None
+
+
+def test_earliest_from_racing_instances_is_the_minimum(store_factory: Factory) -> None:
+    instances = [BatchedState(store_factory()) for _ in range(4)]
+    answers = [b.earliest("acct", f"e{i}", T0 + (4 - i) * MINUTE, DAY) for i, b in enumerate(instances)]
+    assert [a[1] for a in answers] == ["e0", "e1", "e2", "e3"]  # each saw only its own
+    for b in instances:
+        b.flush()
+    for i, b in enumerate(instances):  # once written, each recounts against the stored union
+        assert b.recount()
+        assert b.earliest("acct", f"e{i}", T0 + (4 - i) * MINUTE, DAY) == (T0 + MINUTE, "e3")
+    assert store_factory().earliest_seen("acct", T0) == (T0 + MINUTE, "e3")
+
+
 def test_remember_recall_and_expiry(store_factory: Factory) -> None:
     store = store_factory()
     assert store.recall("snap-1:creator", T0) is None

@@ -102,6 +102,15 @@ def test_fire_case_alerts_whatever_the_order_and_batching(path: Path, data: st.D
     assert_same_alerts(shuffled, in_order)
 
 
+@pytest.mark.parametrize("path", FIRE, ids=[f"{p.parent.name}/{p.stem}" for p in FIRE])
+def test_fire_case_alerts_when_delivered_backwards_one_record_at_a_time(path: Path) -> None:
+    # the latest record first, each in its own batch: every sequence arrives second half first
+    case = load_case(path)
+    records = case_records(path, case)
+    in_order = replay(records, case.get("settings"), [len(records)])
+    assert_same_alerts(replay(records[::-1], case.get("settings"), [1] * len(records)), in_order)
+
+
 def example_records() -> list[Any]:
     return [item[1] for item in read_inputs([str(p) for p in EXAMPLES]) if isinstance(item, tuple)]
 
