@@ -7,6 +7,14 @@ deterministic alert id) -> claim -> sinks. State writes are coalesced by
 :class:`~adscore.state.base.BatchedState`: a batch costs at most one write per
 distinct key. Windows use event time, so replaying last month's logs behaves
 as live traffic did.
+
+Neither concurrency nor delivery order decides what alerts. After the flush the
+batch recounts the sets it counted (:meth:`~adscore.state.base.BatchedState.recount`)
+and judges again the evaluations whose sets other instances changed meanwhile,
+so instances that each hold part of a burst raise it once. A sequence step that
+arrives before the alert it follows is parked and completed by that alert
+(:data:`CHAIN_PENDING_KEY`); detections park their own first halves the same way
+and name the parked event as the alert's subject (``Finding.subject``).
 """
 
 from __future__ import annotations

@@ -31,6 +31,26 @@ and nothing is ever read, changed and written back.
   lease that anyone may take again once it expires: at least once, and never
   "already sent" for an alert that was not.
 
+Built on these, without a backend of their own:
+
+- **Earliest** (``earliest`` / ``earliest_seen``): a ``min`` of event times with
+  a witness, stored as a set of ``<epoch micros>|<witness>`` members (written only
+  when earlier than the stored minimum, so the set stays small). Learning
+  periods and "first seen" use it: the earliest event time, not the first
+  processed.
+- **Windows that look ahead**: a windowed count is the largest union over the
+  windows that hold the event's bucket (the one ending at the event and the
+  ``SLICES`` ending after it), so an event delivered after later ones completes
+  their windows as a time-sorted replay would have.
+
+Concurrency
+-----------
+A batch counts against the sets it read before writing. :meth:`BatchedState.recount`,
+called after a successful flush, reads the sets again: the set as stored is the
+union of every write that came before, so of instances that each hold part of a
+burst, the one that recounts last sees all of it, and the engine judges those
+counts again (claims keep the alert to one).
+
 Time and expiry
 ---------------
 Items store ``expires_at = event time + ttl``. Readers pass the event time of
@@ -725,13 +745,14 @@ class _Window:
     ``ahead`` are the buckets after its own: windows ending in them cover it too (see :func:`_widest`).
     """
 
-    __slots__ = ("ahead", "current", "keys", "seen")
+    __slots__ = ("ahead", "current", "keys", "read", "seen")
 
     def __init__(self, keys: tuple[str, ...], seen: set[str], current: set[str], ahead: tuple[str, ...]) -> None:
         self.keys = keys
         self.seen = seen
         self.current = current
         self.ahead = ahead
+        self.read = keys + ahead
 
 
 def _widest(behind: Sequence[AbstractSet[str]], ahead: Sequence[AbstractSet[str]]) -> AbstractSet[str]:
@@ -925,7 +946,7 @@ class BatchedState:
             win = self._windows[cache_key] = _Window(keys, seen, current, ahead)
             for k in keys:
                 self._by_bucket.setdefault(k, []).append(win)
-        self.uses.append(win.keys + win.ahead)
+        self.uses.append(win.read)
         return win
 
     def _bucket_members(self, bucket: str) -> set[str]:
