@@ -17,7 +17,6 @@ from pydantic import Field
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections.discovery_api_burst import episode_start, parse_aware_time, where, who
-from adscore.events import park_event, unpark_event
 from adscore.state.base import fit_part
 from adscore.windows import epoch_micros
 
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 
 DETECTION_ID = "discovery.unusual_services"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SERVICE_LEN = 200
+_SEP = "\x1f"  # never inside a canonical part (fit_part hashes text with control characters)
 
 
 class Params(DetectionParams):
@@ -41,8 +42,9 @@ class Params(DetectionParams):
     episode_minutes: int = Field(default=120, ge=1, le=1440)
 
 
-def _deferred(at: datetime, event_id: str) -> str:
-    return f"{epoch_micros(at):020d}|{fit_part(event_id, 160)}"
+def _service(event: Event) -> str:
+    """The service as stored and compared (long or odd names canonicalized the same way everywhere)."""
+    return fit_part(event.service or "unknown", _SERVICE_LEN)
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
@@ -58,10 +60,9 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if event.outcome == "pending":
         return
     history = timedelta(days=p.history_days)
-    pid = event.principal.id
-    service = event.service or "unknown"
+    service = _service(event)
     me = fit_part(event.event_id, 160)
-    base = f"{DETECTION_ID}|{pid}"
+    base = f"{DETECTION_ID}|{event.principal.id}"
     first = ctx.state.earliest(f"{base}|svc|{service}", event.event_id, event.time, history)
     since, first_of_principal = ctx.state.earliest(f"{base}|since", event.event_id, event.time, history)
     legacy = ctx.state.recall(f"{base}|since", event.time)
@@ -69,49 +70,43 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if legacy_since is not None and legacy_since < since:  # the history start an earlier version recorded
         since = legacy_since
     if since == event.time and first_of_principal == me:
-        yield from _undefer(ctx, base, since, p)
+        yield from _undefer(event, ctx, base, since, p)
     if first != (event.time, me):
         return  # a known service (nearly every event)
-    if ctx.state.recall(f"{base}|svc|{service}", event.time) is not None:
+    if ctx.state.recall(f"{base}|svc|{event.service or 'unknown'}", event.time) is not None:
         return  # known to an earlier version (it kept a first-seen witness per service)
     if event.time - since < timedelta(days=p.learning_days):
-        ctx.state.add(f"{base}|deferred", (_deferred(event.time, event.event_id),), event.time, 2 * history)
-        ctx.state.remember(f"{base}|event|{me}", park_event(event), event.time, history)
+        deferred = f"{epoch_micros(event.time):020d}{_SEP}{service}"  # at most 221 characters: stored as is
+        ctx.state.add(f"{base}|deferred", (deferred,), event.time, 2 * history)
         return
-    yield from _judge(event, ctx, since, p)
+    yield from _judge(event, ctx, since, p, service, event.time)
 
 
-def _undefer(ctx: Context, base: str, since: datetime, p: Params) -> Iterable[Finding]:
-    """Count the services deferred during learning that the earlier history start leaves outside it."""
+def _undefer(event: Event, ctx: Context, base: str, since: datetime, p: Params) -> Iterable[Finding]:
+    """Count the services deferred during learning that the earlier history start (``event``'s) leaves outside it."""
     history = timedelta(days=p.history_days)
     learning = timedelta(days=p.learning_days)
     for member in sorted(ctx.state.members(f"{base}|deferred", since + history, 2 * history)):
-        micros, sep, event_id = member.partition("|")
+        micros, sep, service = member.partition(_SEP)
         if not sep or not micros.isdigit():
             continue
         at = _EPOCH + timedelta(microseconds=int(micros))
         if at - since < learning:
             continue
-        event = unpark_event(ctx.state.recall(f"{base}|event|{event_id}", at))
-        if event is None:
-            continue
-        first = ctx.state.earliest(f"{base}|svc|{event.service or 'unknown'}", event.event_id, at, history)
-        if first == (at, event_id):
-            yield from _judge(event, ctx, since, p, subject=True)
+        first = ctx.state.earliest_seen(f"{base}|svc|{service}", at)
+        if first is not None and first[0] == at:  # still the service's first use
+            yield from _judge(event, ctx, since, p, service, at)
 
 
-def _judge(event: Event, ctx: Context, since: datetime, p: Params, *, subject: bool = False) -> Iterable[Finding]:
-    """Add the service new at ``event`` to the principal's window of new services; a finding past the threshold."""
+def _judge(event: Event, ctx: Context, since: datetime, p: Params, service: str, at: datetime) -> Iterable[Finding]:
+    """Count ``service``, first used at ``at``, in the principal's window of new services; a finding past the threshold."""
     pid = event.principal.id
-    service = event.service or "unknown"
     window = timedelta(minutes=p.window_minutes)
-    count = ctx.state.add(f"{DETECTION_ID}|{pid}|new", (service,), event.time, window)
+    count = ctx.state.add(f"{DETECTION_ID}|{pid}|new", (service,), at, window)
     if count < p.threshold:
         return
-    start = episode_start(
-        ctx.state, f"{DETECTION_ID}|{pid}", event.time, window, timedelta(minutes=p.episode_minutes)
-    )
-    days = (event.time - since).days
+    start = episode_start(ctx.state, f"{DETECTION_ID}|{pid}", at, window, timedelta(minutes=p.episode_minutes))
+    days = (at - since).days
     title = f"{count} services never used before in {p.window_minutes} min by {who(event)}{where(event)}"
     summary = (
         f"{who(event)} ({event.principal.type}), known for {days} days, used {count} services it had never "
@@ -135,7 +130,6 @@ def _judge(event: Event, ctx: Context, since: datetime, p: Params, *, subject: b
             "learning_days": p.learning_days,
             "source_ip": event.source_ip,
         },
-        subject=event if subject else None,
     )
 
 
