@@ -817,6 +817,7 @@ class BatchedState:
         self._windows: dict[tuple[str, int, int], _Window] = {}
         self._by_bucket: dict[str, list[_Window]] = {}
         self._sets_at: datetime | None = None
+        self._ahead: set[str] = set()
         self.uses: list[tuple[str, ...]] = []
         """The bucket keys of every windowed count or read, in call order (see :meth:`recount`)."""
 
@@ -922,7 +923,7 @@ class BatchedState:
     def _ahead_held(self, win: _Window) -> bool:
         """Whether a bucket after the window's own holds members (later events arrived first)."""
         sets, unions = self._sets, self._unions
-        return any(sets[k] or k in unions for k in win.ahead)
+        return any(sets.get(k) or k in unions for k in win.ahead)
 
     def _widest(self, win: _Window) -> AbstractSet[str]:
         members = self._bucket_members
@@ -940,7 +941,8 @@ class BatchedState:
             fitted = fit_key(key)
             keys = window_keys(fitted, at, window)
             ahead = window_keys_ahead(fitted, at, window)
-            self._load_sets((*keys, *ahead), at)
+            self._load_sets(keys, at)  # the buckets ahead are read by recount (live traffic leaves them empty)
+            self._ahead.update(ahead)
             current = self._bucket_members(keys[0])
             seen = current.union(*(self._bucket_members(k) for k in keys[1:]))
             win = self._windows[cache_key] = _Window(keys, seen, current, ahead)
@@ -950,8 +952,8 @@ class BatchedState:
         return win
 
     def _bucket_members(self, bucket: str) -> set[str]:
-        """A loaded bucket's members: the store's united with this batch's pending union (a new set)."""
-        members = set(self._sets[bucket])
+        """A bucket's members: the store's (empty if not read) united with this batch's pending union (a new set)."""
+        members = set(self._sets.get(bucket, ()))
         pending = self._unions.get(bucket)
         if pending is not None:
             members |= pending.members
@@ -1099,7 +1101,10 @@ class BatchedState:
         under the threshold. Once this batch's members are saved, the set as stored is the union of
         every write that came before; the last instance to recount sees all of them. The cache is
         replaced with what the store holds, so counts made after this call answer with the union as
-        stored. Costs one read per set key the batch touched (one call); nothing is written.
+        stored. The buckets after each window's own are first read here: members in them (later
+        events delivered before this batch) count as a change, and the window is judged again
+        looking ahead. Costs one read per set key the batch touched and per bucket ahead, in one
+        call; nothing is written.
 
         Returns
         -------
@@ -1115,15 +1120,16 @@ class BatchedState:
             return set()
         if self._unions:
             raise RuntimeError("recount before the batch's unions are saved")
-        keys = list(self._sets)
+        keys = list(self._sets.keys() | self._ahead)
         found = self.store.get_sets(keys, self._sets_at)
         self.reads += len(keys)
         changed: set[str] = set()
+        empty = frozenset[str]()
         for k in keys:
             fresh = frozenset(found.get(k, ()))
-            if fresh != self._sets[k]:  # after a flush, the cache holds what was read plus what was saved
+            if fresh != self._sets.get(k, empty):  # after a flush, the cache holds what was read plus what was saved
                 changed.add(k)
-                self._sets[k] = fresh
+            self._sets[k] = fresh
         if changed:
             self._windows.clear()
             self._by_bucket.clear()
