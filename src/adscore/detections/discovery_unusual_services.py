@@ -77,7 +77,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return  # known to an earlier version (it kept a first-seen witness per service)
     if event.time - since < timedelta(days=p.learning_days):
         deferred = f"{epoch_micros(event.time):020d}{_SEP}{service}"  # at most 221 characters: stored as is
-        ctx.state.add(f"{base}|deferred", (deferred,), event.time, 2 * history)
+        ctx.state.add(f"{base}|deferred", (deferred,), event.time, history, history)
         return
     yield from _judge(event, ctx, since, p, service, event.time)
 
@@ -86,7 +86,7 @@ def _undefer(event: Event, ctx: Context, base: str, since: datetime, p: Params) 
     """Count the services deferred during learning that the earlier history start (``event``'s) leaves outside it."""
     history = timedelta(days=p.history_days)
     learning = timedelta(days=p.learning_days)
-    for member in sorted(ctx.state.members(f"{base}|deferred", since + history, 2 * history)):
+    for member in sorted(ctx.state.members(f"{base}|deferred", since + history, history)):
         micros, sep, service = member.partition(_SEP)
         if not sep or not micros.isdigit():
             continue

@@ -171,7 +171,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if event.time - since < learning:
         # inside the learning period as known now; an earlier event of the account may still end it
         deferred_key = make_key(DETECTION_ID, "deferred", account)
-        ctx.state.add(deferred_key, (_deferred(event.time, event.event_id),), event.time, 2 * account_memory)
+        ctx.state.add(deferred_key, (_deferred(event.time, event.event_id),), event.time, account_memory, account_memory)
         ctx.state.remember(make_key(DETECTION_ID, "event", account, me), park_event(event), event.time, account_memory)
         return
     yield _finding(event, account, since, params)
@@ -182,7 +182,9 @@ def _undefer(ctx: Context, account: str, since: datetime, params: Params) -> Ite
     account_memory = timedelta(days=params.account_memory_days)
     learning = timedelta(days=params.learning_days)
     deferred_key = make_key(DETECTION_ID, "deferred", account)
-    for member in sorted(ctx.state.members(deferred_key, since + account_memory, 2 * account_memory)):
+    # a deferred principal alerts if first seen at least learning_days after ``since`` (and before the
+    # start expires): the window ending account_memory after ``since`` holds every such candidate
+    for member in sorted(ctx.state.members(deferred_key, since + account_memory, account_memory)):
         found = _read_deferred(member)
         if found is None or found[0] - since < learning:
             continue

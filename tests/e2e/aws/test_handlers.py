@@ -572,7 +572,14 @@ def test_eight_instances_at_once_lose_no_update(aws_stack: AwsStack) -> None:
     )
     expected = {key: members for key, (members, _) in reference._sets.items()}
     stored = {pk: item.get("m", set()) for (pk, sk), item in aws_stack.items().items() if sk == "set"}
-    assert stored == expected
+    # a minimum ("|earliest") holds every time written while it was the least known: racing instances
+    # each write theirs; its minimum is what counts. Deferred candidates are checked again when read.
+    assert {k: min(m) for k, m in stored.items() if k.endswith("|earliest")} == {
+        k: min(m) for k, m in expected.items() if k.endswith("|earliest")
+    }
+    assert all(expected[k] <= stored.get(k, set()) for k in expected if ":deferred:" in k)
+    loose = [k for k in stored.keys() | expected.keys() if k.endswith("|earliest") or ":deferred:" in k]
+    assert {k: m for k, m in stored.items() if k not in loose} == {k: m for k, m in expected.items() if k not in loose}
     per_principal = [m for k, m in stored.items() if "principal" in k]
     assert len(per_principal) >= len(PRINCIPALS)
     assert max(len(m) for m in per_principal) >= 3 * PROCESSES  # members came from many processes
