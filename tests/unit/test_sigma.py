@@ -153,3 +153,12 @@ def test_replay_with_sigma_rules_prints_the_rules_identity_in_the_alert(tmp_path
     assert sigma["title"] == "AWS EBS snapshot shared publicly" and sigma["severity"] == "high"
     assert sigma["context"]["sigma_tags"] == ["attack.defense-evasion", "attack.t1578.001"]
     assert sigma["context"]["sigma_falsepositives"] == ["Public AMI publishing pipelines"]
+
+
+def test_hostile_text_in_a_matched_field_is_read_not_raised() -> None:
+    # a lone surrogate in a field a wildcard (RE2) matcher reads: the rule still runs, the record is not failed
+    record = _golden("aws_cloudtrail/modify_snapshot_attribute_share.input.json")
+    record["userIdentity"]["invokedBy"] = "evil\ud800.example"
+    report = run_records([record], sigma_paths=[str(RULES)])
+    assert not report.failed and not report.errors
+    assert PUBLIC in {a.detection for a in report.alerts}

@@ -122,16 +122,17 @@ def _strings(obj: Any) -> Iterator[str]:
 
 
 def _compile_regex(pattern: str, flags: Iterable[Any] = ()) -> Callable[[str], bool]:
-    """A linear-time matcher (RE2) for ``pattern`` (search semantics, as Sigma's ``|re``)."""
-    import re2
+    """A linear-time matcher (RE2, :mod:`adscore.patterns`) for ``pattern`` (search semantics, as Sigma's ``|re``)."""
+    from adscore.patterns import compile_linear, matchable
 
     names = {getattr(f, "name", str(f)).upper() for f in flags}
     prefix = "".join(f for f, n in (("i", "IGNORECASE"), ("m", "MULTILINE"), ("s", "DOTALL")) if n in names)
     try:
-        compiled = re2.compile(f"(?{prefix}){pattern}" if prefix else pattern)
-    except re2.error as e:
-        raise Unsupported(f"regular expression {pattern[:80]!r} is not RE2 syntax: {e}") from e
-    return lambda text: compiled.search(text) is not None
+        compiled = compile_linear(f"(?{prefix}){pattern}" if prefix else pattern)
+    except ValueError as e:
+        raise Unsupported(f"regular expression {pattern[:80]!r}: {e}") from e
+    # lone surrogates (which no UTF-8 encoder takes) become U+FFFD, so hostile text never raises here
+    return lambda text: compiled.search(matchable(text)) is not None
 
 
 def _string_matcher(value: Any) -> Callable[[Any], bool]:
@@ -243,8 +244,70 @@ def _compile(node: Any) -> Callable[[Any], bool]:
 
 
 def _rule_predicate(rule: Any) -> Callable[[Any], bool]:
-    conditions = [_compile(cond.parse()) for cond in rule.detection.parsed_condition]
-    return lambda r: any(p(r) for p in conditions)
+    trees = [cond.parse() for cond in rule.detection.parsed_condition]
+    conditions = [_compile(tree) for tree in trees]
+    checks = _prefilter(trees[0]) if len(trees) == 1 else []
+    if len(conditions) == 1:
+        (full,) = conditions
+    else:
+        def full(r: Any) -> bool:
+            return any(p(r) for p in conditions)
+
+    if not checks:
+        return full
+
+    def prefiltered(r: Any) -> bool:
+        # a cheap look at the fields every match needs (eventName, methodName...) before the whole tree
+        if not isinstance(r, dict):
+            return False
+        for path, allowed in checks:
+            value = r.get(path)
+            if isinstance(value, list | dict):
+                return full(r)  # lists fan out: the full predicate decides
+            if value is None or _text(value).lower() not in allowed:
+                return False
+        return full(r)
+
+    return prefiltered
+
+
+def _prefilter(tree: Any) -> list[tuple[str, frozenset[str]]]:
+    """Fields the rule can only match with one of a few plain values: ``[(field, {values})]``.
+
+    Read off the root: an AND whose child is an equality (or an OR of equalities on one field) with
+    plain strings, on a top-level field of the record. Anything else (NOT, wildcards, nested
+    fields, several conditions) is left to the full predicate.
+    """
+    from sigma import conditions as c
+    from sigma import types as t
+
+    def plain(node: Any) -> tuple[str, set[str]] | None:
+        if isinstance(node, c.ConditionFieldEqualsValueExpression):
+            value = node.value
+            if (isinstance(value, t.SigmaString) and not isinstance(value, t.SigmaCasedString)
+                    and not value.contains_special() and "." not in str(node.field)):  # fmt: skip
+                return str(node.field), {value.to_plain().lower()}
+            return None
+        if isinstance(node, c.ConditionOR):
+            parts = [plain(a) for a in node.args]
+            if parts and all(p is not None for p in parts) and len({p[0] for p in parts if p}) == 1:
+                return parts[0][0], set().union(*(p[1] for p in parts if p))  # type: ignore[index]
+        return None
+
+    children = tree.args if isinstance(tree, c.ConditionAND) else [tree]
+    found: dict[str, set[str]] = {}
+    for child in children:
+        nodes = child.args if isinstance(child, c.ConditionAND) else [child]
+        for node in nodes:
+            got = plain(node)
+            if got is None:
+                continue
+            field_name, values = got
+            if field_name in found:
+                found[field_name] &= values  # two required equalities on one field: both must hold
+            else:
+                found[field_name] = values
+    return [(f, frozenset(v)) for f, v in found.items()]
 
 
 # ------------------------------------------------------------------------------------------ detections
