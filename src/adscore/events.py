@@ -244,7 +244,11 @@ _PARKED_MAX = 8000
 
 
 def _clip(text: str | None) -> str | None:
-    return None if text is None else text[:_PARKED_TEXT]
+    """Clipped, and storable: a lone surrogate (which no UTF-8 encoder takes) becomes ``?``."""
+    if text is None:
+        return None
+    text = text[:_PARKED_TEXT]
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def park_event(event: Event) -> str:

@@ -58,3 +58,17 @@ def test_parts_are_canonical_and_keep_a_joined_member_storable() -> None:
     member = "\x1f".join((fit_part("k8s/secrets"), fit_part("n" * 300), fit_part("e" * 1_000)))
     assert len(member) <= MAX_MEMBER_LEN
     assert fit_member(member) == member  # stored as written, so it can be split again
+
+
+def test_a_lone_surrogate_in_a_parked_event_never_fails_its_record() -> None:
+    import json
+    from pathlib import Path
+
+    from adscore.testing import run_records
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "aws_cloudtrail"
+    for name in ("modify_snapshot_attribute_share", "create_snapshot_assumed_role", "copy_snapshot"):
+        record = json.loads((golden / f"{name}.input.json").read_text())
+        record["userIdentity"]["invokedBy"] = "evil\ud800.example"  # attacker text reaching a parked half
+        report = run_records([record])
+        assert not report.failed and not report.errors, (name, report.failed)
