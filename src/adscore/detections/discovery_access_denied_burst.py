@@ -35,6 +35,12 @@ class Params(DetectionParams):
     min_scopes: int = Field(default=3, ge=1, description="distinct services or Kubernetes namespaces")
     window_minutes: int = Field(default=10, ge=1, le=1440)
     episode_minutes: int = Field(default=60, ge=1, le=1440)
+    single_api_threshold: int = Field(
+        default=15, ge=2, description="denied calls of one operation (distinct event ids) that alert on their own"
+    )
+    single_api_seconds: int = Field(
+        default=15, ge=1, le=3600, description="window of the one-operation count: a fast stream, not a retrying job"
+    )
 
 
 _SEP = "\x1f"
@@ -65,6 +71,47 @@ def _scopes(members: Iterable[str]) -> int:
     return len(scopes)
 
 
+def _one_operation_stream(event: Event, ctx: Context, p: Params, base: str) -> Iterable[Finding]:
+    """A fast stream of denials of one operation: a sweep of one sensitive read (userData, passwords).
+
+    Seen in real enumeration runs: 15 denied ``DescribeInstanceAttribute`` (userData) in 7 s and 30
+    denied ``GetPasswordData`` in 11 s by one identity, one service, so the cross-service count
+    never fires. A job missing a permission fails once per run (SDKs do not retry a denial), so 15
+    in 15 seconds is a loop over resources, not a schedule.
+    """
+    window = timedelta(seconds=p.single_api_seconds)
+    key = f"{base}|op|{fit_part(event.operation)}"
+    count = ctx.state.add(key, (fit_part(event.event_id),), ctx.now, window)
+    if count < p.single_api_threshold:
+        return ()
+    start = episode_start(ctx.state, key, ctx.now, window, timedelta(minutes=p.episode_minutes))
+    code = (event.error_code or "denied")[:64]
+    return (
+        Finding(
+            entity=f"{event.principal.id}|{event.operation[:200]}",
+            window_start=start,
+            title=f"{count} denied {event.operation[:120]} calls in {p.single_api_seconds} s by {who(event)}{where(event)}",
+            summary=(
+                f"{who(event)} ({event.principal.type}) was refused {count} times on {event.operation[:120]} "
+                f"within {p.single_api_seconds} seconds (threshold {p.single_api_threshold}) -> {code}. A fast "
+                "stream of denials on one API is a sweep of one sensitive read across resources (instance user "
+                "data, passwords, secrets) with credentials that lack it (T1526)."
+            ),
+            events=(event,),
+            count=count,
+            context={
+                "denied_calls": count,
+                "operation": event.operation[:200],
+                "threshold_single_api": p.single_api_threshold,
+                "window_seconds": p.single_api_seconds,
+                "last_error_code": code,
+                "user_agent": (event.user_agent or "")[:200],
+                "source_ip": event.source_ip,
+            },
+        ),
+    )
+
+
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     """Count the principal's denied calls and the services/namespaces they span."""
     p: Params = ctx.params
@@ -72,13 +119,14 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return ()
     window = timedelta(minutes=p.window_minutes)
     base = f"{DETECTION_ID}|{event.principal.id}"
+    found = list(_one_operation_stream(event, ctx, p, base))
     key = f"{base}|calls"
     denied = ctx.state.add(key, (_member(event),), ctx.now, window)
     if denied < p.threshold:
-        return ()
+        return found
     scopes = _scopes(ctx.state.members(key, ctx.now, window))
     if scopes < p.min_scopes:
-        return ()
+        return found
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     code = (event.error_code or "denied")[:64]
     title = f"{denied} denied calls across {scopes} services/namespaces in {p.window_minutes} min by {who(event)}{where(event)}"
@@ -89,6 +137,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"estate are a classic sign of discovery with stolen or newly created credentials (T1526)."
     )
     return (
+        *found,
         Finding(
             entity=event.principal.id,
             window_start=start,
@@ -129,7 +178,12 @@ DETECTION = Detection(
             "PERMISSION_DENIED; Azure AuthorizationFailed and Graph 403; Kubernetes 403 Forbidden) is counted per "
             "principal by event id within 10 minutes, together with the distinct services (and Kubernetes "
             "namespaces) the denials span. Alert at 10 denials across 3 services or namespaces: a misconfigured "
-            "application fails on one call repeatedly, an enumeration fails everywhere."
+            "application fails on one call repeatedly, an enumeration fails everywhere. Apart from that, a fast "
+            "stream on one operation alerts on its own: 15 denials of one operation within 15 seconds "
+            "(`single_api_threshold`, `single_api_seconds`). Two real enumeration runs were refused 15 "
+            "DescribeInstanceAttribute (userData) calls in 7 s and 30 GetPasswordData calls in 11 s, one service "
+            "each, and raised nothing before; a job missing a permission fails once per run (SDKs do not retry "
+            "a denial), so 15 in 15 seconds is a loop over resources, not a schedule."
         ),
         technical_context=(
             "Tools such as enumerate-iam, Pacu's iam__bruteforce_permissions, WeirdAAL and CloudFox call one API "
