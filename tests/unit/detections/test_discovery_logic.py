@@ -192,17 +192,23 @@ def test_episode_gives_one_alert_id_across_buckets_and_a_new_one_after() -> None
 # ----------------------------------------------------------------------------- discovery.access_denied_burst
 def test_access_denied_needs_several_scopes() -> None:
     det = discovery_access_denied_burst.DETECTION
+    # one operation refused 15 times at one every 2 s: a misconfigured job, never 15 within 15 s
     one_service = [
         ev(
             "s3:GetBucketPolicy",
             "s3",
             outcome="denied",
-            at=T0 + timedelta(seconds=i),
+            at=T0 + timedelta(seconds=2 * i),
             error_code="AccessDenied",
         )
         for i in range(15)
     ]
     assert evaluate(det, one_service) == []
+    # the same 15 within 15 s: a fast stream on one operation alerts on its own (one finding, the 15th)
+    stream = [ev("s3:GetBucketPolicy", "s3", outcome="denied", at=T0 + timedelta(seconds=i), error_code="AccessDenied")
+              for i in range(15)]  # fmt: skip
+    (found_stream,) = evaluate(det, stream)
+    assert found_stream.count == 15 and found_stream.entity == f"{ALICE.id}|s3:GetBucketPolicy"
     spread = [
         ev(f"{s}:List{i}", s, outcome="denied", at=T0 + timedelta(seconds=i), error_code="AccessDenied")
         for i, s in enumerate(["iam", "kms", "rds"] * 4)
