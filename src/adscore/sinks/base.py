@@ -84,6 +84,44 @@ class SendReport:
             )
 
 
+def http_permanent(status: int) -> bool:
+    """A 4xx other than 408 and 429: the request itself is wrong, retrying cannot help."""
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+class Tally:
+    """A :class:`SendReport` built alert by alert, for sinks that send one request per alert."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.failed: list[str] = []
+        self.permanent: list[str] = []
+        self.reasons: dict[str, str] = {}
+
+    def fail(self, alert_id: str, reason: str, *, permanent: bool = False) -> None:
+        self.failed.append(alert_id)
+        self.reasons[alert_id] = reason
+        if permanent:
+            self.permanent.append(alert_id)
+
+    def status(self, alert_id: str, status: int) -> None:
+        """Count one HTTP answer: 2xx sent, else failed (permanent per :func:`http_permanent`)."""
+        if 200 <= status < 300:
+            self.sent.append(alert_id)
+        else:
+            self.fail(alert_id, f"HTTP {status}", permanent=http_permanent(status))
+
+    def report(self, logger: logging.Logger, what: str, total: int) -> SendReport:
+        """The report, with one warning line naming the distinct reasons when something failed."""
+        if self.failed:
+            logger.warning(
+                "%s: %d of %d alert(s) failed (%s)", what, len(self.failed), total,
+                ", ".join(sorted(set(self.reasons.values()))),
+            )  # fmt: skip
+        return SendReport(sent=tuple(self.sent), failed=tuple(self.failed), permanent=tuple(self.permanent),
+                          reasons=self.reasons)  # fmt: skip
+
+
 @runtime_checkable
 class AlertSink(Protocol):
     """Delivers alerts somewhere.

@@ -31,7 +31,7 @@ import orjson
 from adscore import __version__
 from adscore.errors import ConfigError
 from adscore.render.escape import cap
-from adscore.sinks.base import SendReport, safe_target
+from adscore.sinks.base import SendReport, Tally, safe_target
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,10 +102,6 @@ def to_event(alert: Alert, routing_key: str) -> dict[str, Any]:
     return event
 
 
-def _retryable(status: int) -> bool:
-    return not (400 <= status < 500) or status in (408, 429)
-
-
 class PagerDutySink:
     """Send alerts to a PagerDuty service through the Events API v2.
 
@@ -173,40 +169,20 @@ class PagerDutySink:
         HTTP 400 and other 4xx (but 408 and 429) are permanent failures;
         throttling, server errors and connection errors are worth retrying.
         """
-        sent: list[str] = []
-        failed: list[str] = []
-        permanent: list[str] = []
-        reasons: dict[str, str] = {}
+        tally = Tally()
         headers = {"Content-Type": "application/json", "User-Agent": f"adscore/{__version__}"}
         for alert in alerts:
             body = orjson.dumps(to_event(alert, self._key))
             if len(body) > MAX_EVENT_BYTES:  # cannot happen with the caps above; never send it
-                failed.append(alert.id)
-                permanent.append(alert.id)
-                reasons[alert.id] = "event over 512 KB"
+                tally.fail(alert.id, "event over 512 KB", permanent=True)
                 continue
             try:
                 response = self._http().post(self.endpoint, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                failed.append(alert.id)
-                reasons[alert.id] = type(exc).__name__
+                tally.fail(alert.id, type(exc).__name__)
                 continue
-            if 200 <= response.status_code < 300:
-                sent.append(alert.id)
-                continue
-            failed.append(alert.id)
-            reasons[alert.id] = f"HTTP {response.status_code}"
-            if not _retryable(response.status_code):
-                permanent.append(alert.id)
-        if failed:
-            log.warning(
-                "PagerDuty %s: %d of %d alert(s) failed (%s)",
-                self.target,
-                len(failed),
-                len(alerts),
-                ", ".join(sorted(set(reasons.values()))),
-            )
-        return SendReport(sent=tuple(sent), failed=tuple(failed), permanent=tuple(permanent), reasons=reasons)
+            tally.status(alert.id, response.status_code)
+        return tally.report(log, f"PagerDuty {self.target}", len(alerts))
 
     def close(self) -> None:
         """Close the HTTP client if this sink created it."""

@@ -39,7 +39,7 @@ import orjson
 
 from adscore import __version__
 from adscore.errors import ConfigError
-from adscore.sinks.base import SendReport, safe_target
+from adscore.sinks.base import SendReport, Tally, http_permanent, safe_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -165,8 +165,8 @@ def _hide_from_httpx_log(url: str) -> None:
 
 
 def _retryable(status: int) -> bool:
-    # 4xx are permanent (the request itself is wrong), except timeout and throttling.
-    return not (400 <= status < 500) or status in (408, 429)
+    """Retrying can help: not a 4xx, or a timeout or throttling (:func:`~adscore.sinks.base.http_permanent`)."""
+    return not http_permanent(status)
 
 
 class WebhookSink:
@@ -297,42 +297,20 @@ class WebhookSink:
         HTTP 4xx other than 408 and 429 are reported as permanent failures; other
         statuses and connection errors as failures worth retrying.
         """
-        sent: list[str] = []
-        failed: list[str] = []
-        permanent: list[str] = []
-        reasons: dict[str, str] = {}
+        tally = Tally()
         for alert in alerts:
             try:
                 body, headers = self._request(alert)
             except ValueError as exc:  # the alert cannot be trimmed to max_bytes
-                failed.append(alert.id)
-                permanent.append(alert.id)
-                reasons[alert.id] = f"not sendable: {exc}"
+                tally.fail(alert.id, f"not sendable: {exc}", permanent=True)
                 continue
             try:
                 response = self._http().post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                # Only the type: httpx messages can include the URL.
-                failed.append(alert.id)
-                reasons[alert.id] = type(exc).__name__
+                tally.fail(alert.id, type(exc).__name__)  # only the type: httpx messages can include the URL
                 continue
-            status = response.status_code
-            if 200 <= status < 300:
-                sent.append(alert.id)
-                continue
-            failed.append(alert.id)
-            reasons[alert.id] = f"HTTP {status}"
-            if not _retryable(status):
-                permanent.append(alert.id)
-        if failed:
-            log.warning(
-                "webhook %s: %d of %d alert(s) failed (%s)",
-                self.target,
-                len(failed),
-                len(alerts),
-                ", ".join(sorted(set(reasons.values()))),
-            )
-        return SendReport(sent=tuple(sent), failed=tuple(failed), permanent=tuple(permanent), reasons=reasons)
+            tally.status(alert.id, response.status_code)
+        return tally.report(log, f"webhook {self.target}", len(alerts))
 
     def close(self) -> None:
         """Close the HTTP client if this sink created it."""
