@@ -162,3 +162,17 @@ def test_hostile_text_in_a_matched_field_is_read_not_raised() -> None:
     report = run_records([record], sigma_paths=[str(RULES)])
     assert not report.failed and not report.errors
     assert PUBLIC in {a.detection for a in report.alerts}
+
+
+def test_a_broad_rule_raises_one_alert_per_principal_and_hour(tmp_path: Path) -> None:
+    (tmp_path / "broad.yml").write_text(
+        "title: Any DescribeInstances\nid: 0c0c0c0c-1d1d-4e2e-8f3f-404040404040\nlevel: low\n"
+        "logsource: {product: aws, service: cloudtrail}\n"
+        "detection: {selection: {eventName: DescribeInstances}, condition: selection}\n"
+    )
+    mallory = [_describe(i, "eu-west-1") for i in range(10)]  # ten calls in one hour
+    bob = [_describe(i, "eu-west-1", "arn:aws:iam::111122223333:user/bob") for i in range(3)]
+    report = run_records(mallory + bob, sigma_paths=[str(tmp_path)])
+    alerts = [a for a in report.alerts if a.detection == "sigma.0c0c0c0c1d1d4e2e8f3f404040404040"]
+    assert sorted(a.principal["id"] for a in alerts) == ["arn:aws:iam::111122223333:user/bob",
+                                                         "arn:aws:iam::111122223333:user/mallory"]  # fmt: skip

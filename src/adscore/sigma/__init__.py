@@ -18,7 +18,8 @@ does. Values: strings with wildcards (case-insensitive unless ``|cased``), numbe
 and what pySigma expands (``contains``, ``startswith``, ``endswith``, ``all``, ``base64``,
 ``base64offset``, ``windash``, ``wide``); keywords search every string of the record.
 
-Correlation rules (``event_count``, ``value_count``, ``temporal``) with ``group-by`` and
+A single-event rule raises one alert per principal and hour (its matches in that hour share the
+alert id, as a SIEM groups them). Correlation rules (``event_count``, ``value_count``, ``temporal``) with ``group-by`` and
 ``timespan`` count event ids, values or rule ids in the idempotent state store (the same windows
 as the built-in detections), so redelivery and concurrent instances never count twice and one
 group raises one alert per window. A referenced rule alerts on its own only with ``generate: true``.
@@ -399,10 +400,12 @@ def _single_detection(c: _Compiled) -> Detection:
     def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         if event.source not in c.sources or not c.match(event.raw):
             return ()
+        # one alert per rule, principal and hour (as a SIEM groups a rule's matches): a broad rule
+        # matching every event of a busy role raises one alert an hour for it, not one per event
         return (
             Finding(
-                entity=event.event_id,
-                window_start=event.time,
+                entity=event.principal.id,
+                window_start=event.time.replace(minute=0, second=0, microsecond=0),
                 title=str(c.rule.title)[:200],
                 summary=f"Sigma rule {c.rule.title!r} matched {event.operation[:200]} by {event.principal.name or event.principal.id}.",
                 events=(event,),
