@@ -190,3 +190,63 @@ def test_adscore_package_ships_the_user_detections_it_has_checked(tmp_path: Path
     (bad / "acme_snapshot_copy_region.py").write_text("X = 1\n")
     with pytest.raises(PackagingError, match="defines no DETECTION"):
         build(tmp_path / "dist2", detections=[bad])
+
+
+AZURE_GCP_DETECTION = '''
+from adscore.actions import SNAPSHOT_CREATE
+from adscore.detection import AdsMeta, Detection, Finding
+
+def evaluate(event, ctx):
+    return (Finding(entity=event.event_id, window_start=event.time, title="acme saw a snapshot",
+                    summary="acme saw a snapshot", events=(event,)),)
+
+DETECTION = Detection(
+    id="acme.any_snapshot",
+    meta=AdsMeta(title="Any snapshot", goal="g", technique="T1578.001", technique_name="Create Snapshot",
+                 tactic="Defense Evasion", severity="low", platforms=("IaaS",), strategy="s", technical_context="t",
+                 blind_spots=("b",), false_positives=("f",), priority="p", validation=("v",), response=("r",)),
+    actions=frozenset({SNAPSHOT_CREATE}), evaluate=evaluate, clouds=("azure", "gcp"),
+)
+'''
+
+
+def test_the_azure_and_gcp_functions_run_user_detections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("azure.functions")
+    pytest.importorskip("functions_framework")
+    import base64
+    import importlib.util
+    import sys
+
+    from adscore import runtime
+    from tests.e2e.azure.conftest import event_grid, load_app
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "acme_any_snapshot.py").write_text(AZURE_GCP_DETECTION)
+    out = tmp_path / "alerts.jsonl"
+    for k in [k for k in __import__("os").environ if k.startswith("ADSCORE_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("ADSCORE_STATE", "memory://")
+    monkeypatch.setenv("ADSCORE_SINKS", f"jsonl://{out}")
+    monkeypatch.setenv("ADSCORE_DETECTION_PATHS", str(folder))
+    runtime.reset_engine()
+    try:
+        # Azure: an Event Grid snapshot write through on_event_grid
+        doc = json.loads((REPO / "tests/golden/azure_eventgrid/snapshot_write.input.json").read_text())
+        load_app().on_event_grid(event_grid(doc))
+        # GCP: a Pub/Sub push body through the function's own handler code
+        spec = importlib.util.spec_from_file_location("adscore_gcp_main", REPO / "functions/gcp/main.py")
+        assert spec is not None and spec.loader is not None
+        gcp_main = importlib.util.module_from_spec(spec)
+        sys.modules["adscore_gcp_main"] = gcp_main
+        spec.loader.exec_module(gcp_main)
+        entry = json.loads((REPO / "tests/golden/gcp_audit/snapshots_insert_first_last.input.json").read_text())
+        entry = entry[0] if isinstance(entry, list) else entry
+        data = base64.b64encode(json.dumps(entry).encode()).decode()
+        gcp_main._pubsub({"message": {"data": data, "messageId": "1"}}, {}, "test.gcp")
+    finally:
+        runtime.reset_engine()
+        sys.modules.pop("adscore_gcp_main", None)
+    clouds = {json.loads(line)["cloud"] for line in out.read_text().splitlines()
+              if json.loads(line)["detection"] == "acme.any_snapshot"}  # fmt: skip
+    assert clouds == {"azure", "gcp"}
