@@ -41,10 +41,10 @@ __all__ = [
     "EmulationResult",
     "EmulatorMissing",
     "Reporter",
+    "StopSignals",
     "default_paths",
     "free_port",
     "function_file",
-    "hold",
     "iter_records",
     "repo_root",
     "wait_for_port",
@@ -322,27 +322,38 @@ class Reporter:
                 c.print(f"  export {k}='{v}'", markup=False)
 
 
-def hold() -> None:
-    """Block until Ctrl-C, SIGINT or SIGTERM (``--keep``); return so the caller stops everything cleanly.
+class StopSignals:
+    """SIGINT and SIGTERM handlers for ``--keep``, installed *before* the endpoints are announced.
 
-    Both signals get a handler of their own, so a background job whose shell ignores SIGINT
-    (``adscore emulate aws --keep &`` then ``kill -INT``) stops too.
+    A signal sent as soon as the endpoints line is read (a test, a supervisor) then always finds
+    the handler, never Python's default action, which would kill the process before it stops the
+    emulators. Both signals get a handler of their own, so a background job whose shell ignores
+    SIGINT (``adscore emulate aws --keep &`` then ``kill -INT``) stops too.
     """
-    stop = threading.Event()
 
-    def _stop(*_: object) -> None:
-        stop.set()
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._old: tuple[Any, Any] | None = None
 
-    old_term = signal.signal(signal.SIGTERM, _stop)
-    old_int = signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stop.wait(0.5):
+    def __enter__(self) -> StopSignals:
+        self._old = (signal.signal(signal.SIGTERM, self._stop), signal.signal(signal.SIGINT, self._stop))
+        return self
+
+    def _stop(self, *_: object) -> None:
+        self.stopped.set()
+
+    def wait(self) -> None:
+        """Block until Ctrl-C, SIGINT or SIGTERM."""
+        try:
+            while not self.stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old[0])
+            signal.signal(signal.SIGINT, self._old[1])
 
 
 def iter_records(paths: Sequence[str], result: EmulationResult) -> Iterator[tuple[str, Any]]:

@@ -68,8 +68,8 @@ from adscore.emulate import (
     WEBHOOK_SECRET,
     EmulationResult,
     EmulatorMissing,
+    StopSignals,
     function_file,
-    hold,
     iter_records,
 )
 from adscore.errors import AdscoreError
@@ -1112,8 +1112,9 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                 cleanup.callback(live.stop)
                 tap_kept = _AlertTap(stack, reporter).start()
                 cleanup.callback(tap_kept.stop)
-                reporter.keep(result.endpoints, result.env)
-                hold()
+                with StopSignals() as signals:  # armed before the endpoints are announced
+                    reporter.keep(result.endpoints, result.env)
+                    signals.wait()
             return result
     finally:
         if not keep_logs:

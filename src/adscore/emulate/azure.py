@@ -673,9 +673,10 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
         result.seconds = time.monotonic() - started
         reporter.summary(result)
         if keep:
-            reporter.keep(result.endpoints, result.env)
-            from adscore.emulate import hold
+            from adscore.emulate import StopSignals
 
-            hold()
+            with StopSignals() as signals:  # armed before the endpoints are announced
+                reporter.keep(result.endpoints, result.env)
+                signals.wait()
             reporter.note("stopping Azurite and the webhook receiver")
     return result

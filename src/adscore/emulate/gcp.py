@@ -60,9 +60,9 @@ from adscore.emulate import (
     WEBHOOK_SECRET,
     EmulationResult,
     EmulatorMissing,
+    StopSignals,
     free_port,
     function_file,
-    hold,
     iter_records,
 )
 from adscore.errors import AdscoreError
@@ -751,8 +751,9 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                 result.seconds = time.monotonic() - started
                 reporter.summary(result)
                 if keep:
-                    reporter.keep(result.endpoints, result.env)
-                    hold()
+                    with StopSignals() as signals:  # armed before the endpoints are announced
+                        reporter.keep(result.endpoints, result.env)
+                        signals.wait()
                     result.alerts = reporter.alerts
             finally:
                 for s in servers:
