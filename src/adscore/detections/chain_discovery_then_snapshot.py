@@ -29,7 +29,7 @@ from adscore.actions import (
     SNAPSHOT_SHARE,
 )
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.detections.discovery_api_burst import where, who
+from adscore.detections._shared import where, who
 from adscore.events import park_event
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from adscore.actions import OUTCOME_DENIED
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.detections.discovery_api_burst import episode_start, where, who
+from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
 
 if TYPE_CHECKING:

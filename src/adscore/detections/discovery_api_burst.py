@@ -18,15 +18,14 @@ bucket boundary raises one alert, not one per bucket.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
-from adscore.windows import bucket_index, bucket_width
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
     from adscore.detection import Context
     from adscore.events import Event
-    from adscore.state.base import StateView
 
 DETECTION_ID = "discovery.api_burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,68 +58,6 @@ class Params(DetectionParams):
         default=("get", "list"),
         description="Kubernetes verbs that count (watch is what controllers do all day)",
     )
-
-
-def who(event: Event) -> str:
-    """Short readable name of the event's principal (name, else id), capped."""
-    p = event.principal
-    name = p.name or p.id
-    return name[:_NAME_CAP]
-
-
-def where(event: Event) -> str:
-    """``" in <account>"`` when the event names an account, else ``""``."""
-    acct = event.account or event.principal.account
-    return f" in {acct[:80]}" if acct else ""
-
-
-@lru_cache(maxsize=4096)
-def parse_aware_time(stored: str) -> datetime | None:
-    """A remembered time (an episode anchor, a history start), or None unless an aware ISO time; parsed once."""
-    try:
-        anchor = datetime.fromisoformat(stored)
-    except ValueError:
-        return None
-    return anchor if anchor.tzinfo is not None else None
-
-
-def episode_start(
-    state: StateView, key: str, at: datetime, window: timedelta, episode: timedelta
-) -> datetime:
-    """Return the start of the alert window (episode) an over-threshold event belongs to.
-
-    The first event over a threshold anchors the episode at the start of its
-    bucket and remembers it; later events of the same entity within
-    ``episode`` reuse that anchor, so they share one alert id (the engine then
-    sends it once). A redelivered batch recalls the same anchor.
-
-    Parameters
-    ----------
-    state : StateView
-    key : str
-        Entity key of the detection (e.g. ``"discovery.api_burst|<principal>"``).
-    at : datetime
-        Event time.
-    window : timedelta
-        The counting window (its bucket width is the anchor's grid).
-    episode : timedelta
-        How long one anchor lasts.
-
-    Returns
-    -------
-    datetime
-        The episode start (timezone-aware UTC).
-    """
-    anchor_key = f"{key}|episode"
-    stored = state.recall(anchor_key, at)
-    if stored:
-        anchor = parse_aware_time(stored)
-        if anchor is not None and abs(at - anchor) < episode:
-            return anchor
-    width = bucket_width(window)
-    start = _EPOCH + width * bucket_index(at, width)
-    state.remember(anchor_key, start.isoformat(), at, episode)
-    return start
 
 
 def _counts(event: Event, ctx: Context) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from adscore.actions import DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.detections.discovery_api_burst import episode_start, where, who
+from adscore.detections._shared import episode_start, where, who
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
-from adscore.detections.discovery_api_burst import episode_start, parse_aware_time, where, who
+from adscore.detections._shared import episode_start, parse_aware_time, where, who
 from adscore.state.base import fit_part
 from adscore.windows import epoch_micros
 

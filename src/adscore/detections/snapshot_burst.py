@@ -15,6 +15,7 @@ from pydantic import Field
 
 from adscore.actions import CREATE_ACTIONS
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import mirrors_volume_snapshot, principal_label, short_id
 from adscore.state.base import make_key
 from adscore.windows import bucket_index
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from adscore.detection import Context
-    from adscore.events import Event, Principal
+    from adscore.events import Event
 
 DETECTION_ID = "snapshot.burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,17 +58,6 @@ class Params(DetectionParams):
     )
 
 
-def _short(resource_id: str) -> str:
-    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
-    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
-
-
-def _who(p: Principal) -> str:
-    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
-    if p.id.startswith("arn:"):
-        return p.id.split(":", 5)[-1][:120]
-    name = p.name or p.id
-    return _short(name) if name.startswith("/subscriptions/") else name[:120]
 
 
 def _members(event: Event) -> tuple[str, ...]:
@@ -80,15 +70,6 @@ def _members(event: Event) -> tuple[str, ...]:
 def _window_start(at: datetime, window: timedelta) -> datetime:
     return _EPOCH + window * bucket_index(at, window)
 
-
-def _mirrors_volume_snapshot(event: Event) -> bool:
-    """A VolumeSnapshotContent made from a volume mirrors a VolumeSnapshot already counted (dynamic provisioning)."""
-    created = event.resources_by_role("created")
-    return (
-        bool(created)
-        and created[0].type == "volumesnapshotcontent"
-        and any(r.type == "volume" for r in event.resources_by_role("source"))
-    )
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
@@ -106,7 +87,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     Iterable[Finding]
         A per-principal finding, or else a per-source finding (never both for one event).
     """
-    if event.outcome in ("failure", "denied") or _mirrors_volume_snapshot(event):
+    if event.outcome in ("failure", "denied") or mirrors_volume_snapshot(event):
         return
     params: Params = ctx.params
     window = timedelta(minutes=params.window_minutes)
@@ -133,9 +114,9 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         yield Finding(
             entity=p.id,
             window_start=start,
-            title=f"{by_principal} snapshots in {params.window_minutes} min by {_who(p)}{where}",
+            title=f"{by_principal} snapshots in {params.window_minutes} min by {principal_label(p)}{where}",
             summary=(
-                f"{_who(p)} created {by_principal} distinct snapshots, images or copies within "
+                f"{principal_label(p)} created {by_principal} distinct snapshots, images or copies within "
                 f"{params.window_minutes} minutes (threshold {params.threshold}); the latest is "
                 f"{event.operation}{where}. Mass snapshotting is how adversaries copy many disks or "
                 "databases at once before sharing or restoring them elsewhere (T1578.001)."
@@ -152,11 +133,11 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         yield Finding(
             entity=f"source|{src_type}:{src_id}",
             window_start=start,
-            title=f"{src_type} {_short(src_id)} snapshotted {n} times in {params.window_minutes} min",
+            title=f"{src_type} {short_id(src_id)} snapshotted {n} times in {params.window_minutes} min",
             summary=(
                 f"The same {src_type} {src_id[:200]} was snapshotted or committed {n} times within "
                 f"{params.window_minutes} minutes (threshold {params.source_threshold}); the latest by "
-                f"{_who(p)} ({event.operation}){where}. Repeated snapshots of one volume or container "
+                f"{principal_label(p)} ({event.operation}){where}. Repeated snapshots of one volume or container "
                 "capture its state again and again: staging for exfiltration, or restore points for reverting "
                 "tampering."
             ),

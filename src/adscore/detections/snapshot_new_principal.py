@@ -15,6 +15,7 @@ from pydantic import Field
 
 from adscore.actions import IMAGE_CREATE, K8S_VOLUME_SNAPSHOT, SNAPSHOT_COPY, SNAPSHOT_CREATE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import mirrors_volume_snapshot, principal_label
 from adscore.events import park_event, unpark_event
 from adscore.state.base import fit_part, make_key
 from adscore.windows import epoch_micros
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from adscore.detection import Context
-    from adscore.events import Event, Principal
+    from adscore.events import Event
 
 DETECTION_ID = "snapshot.new_principal"
 _LEARNING_TERM = "learning-start"
@@ -58,17 +59,6 @@ class Params(DetectionParams):
     )
 
 
-def _short(resource_id: str) -> str:
-    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
-    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
-
-
-def _who(p: Principal) -> str:
-    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
-    if p.id.startswith("arn:"):
-        return p.id.split(":", 5)[-1][:120]
-    name = p.name or p.id
-    return _short(name) if name.startswith("/subscriptions/") else name[:120]
 
 
 def _learning_since(raw: str | None) -> datetime | None:
@@ -80,15 +70,6 @@ def _learning_since(raw: str | None) -> datetime | None:
     except ValueError:
         return None
 
-
-def _mirrors_volume_snapshot(event: Event) -> bool:
-    """A VolumeSnapshotContent made from a volume mirrors a VolumeSnapshot already counted (dynamic provisioning)."""
-    created = event.resources_by_role("created")
-    return (
-        bool(created)
-        and created[0].type == "volumesnapshotcontent"
-        and any(r.type == "volume" for r in event.resources_by_role("source"))
-    )
 
 
 def _deferred(at: datetime, event_id: str) -> str:
@@ -107,9 +88,9 @@ def _finding(event: Event, account: str, since: datetime, params: Params, *, sub
     return Finding(
         entity=f"{p.id}|{account}",
         window_start=event.time.replace(minute=0, second=0, microsecond=0),
-        title=f"First snapshot by {_who(p)} in {account} ({event.operation})",
+        title=f"First snapshot by {principal_label(p)} in {account} ({event.operation})",
         summary=(
-            f"{_who(p)} ({p.type}) created a snapshot or image in {account} for the first time since "
+            f"{principal_label(p)} ({p.type}) created a snapshot or image in {account} for the first time since "
             f"{since:%Y-%m-%d} (history learned for {params.learning_days:g} days; principals remembered "
             f"{params.memory_days} days). A new identity taking snapshots is how stolen credentials or a "
             "freshly created backdoor role copy data or prepare a restore point (T1578.001)."
@@ -146,7 +127,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     Iterable[Finding]
         One finding for a principal's first creation in an account after learning.
     """
-    if event.outcome in ("failure", "denied") or _mirrors_volume_snapshot(event):
+    if event.outcome in ("failure", "denied") or mirrors_volume_snapshot(event):
         return
     params: Params = ctx.params
     p = event.principal

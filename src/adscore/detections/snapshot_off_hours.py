@@ -23,13 +23,14 @@ from adscore.actions import (
 )
 from adscore.calendar import hours_for, is_business_time, zone
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import mirrors_volume_snapshot, principal_label
 from adscore.state.base import make_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from adscore.detection import Context
-    from adscore.events import Event, Principal
+    from adscore.events import Event
 
 DETECTION_ID = "snapshot.off_hours"
 _HOUR = timedelta(hours=1)
@@ -57,13 +58,6 @@ def _short(resource_id: str) -> str:
     return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
 
 
-def _who(p: Principal) -> str:
-    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
-    if p.id.startswith("arn:"):
-        return p.id.split(":", 5)[-1][:120]
-    name = p.name or p.id
-    return _short(name) if name.startswith("/subscriptions/") else name[:120]
-
 
 def _what(event: Event) -> str:
     created = event.resources_by_role("created") or event.resources_by_role("target") or event.resources
@@ -77,15 +71,6 @@ def _what(event: Event) -> str:
     }.get(event.action or "", "snapshot")
     return f"{kind} {_short(created[0].id)}" if created else kind
 
-
-def _mirrors_volume_snapshot(event: Event) -> bool:
-    """A VolumeSnapshotContent made from a volume mirrors a VolumeSnapshot already counted (dynamic provisioning)."""
-    created = event.resources_by_role("created")
-    return (
-        bool(created)
-        and created[0].type == "volumesnapshotcontent"
-        and any(r.type == "volume" for r in event.resources_by_role("source"))
-    )
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
@@ -104,7 +89,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         One finding per principal, account and hour.
     """
     params: Params = ctx.params
-    if (event.outcome in ("failure", "denied") and not params.include_failed) or _mirrors_volume_snapshot(
+    if (event.outcome in ("failure", "denied") and not params.include_failed) or mirrors_volume_snapshot(
         event
     ):
         return
@@ -123,9 +108,9 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     why = "a holiday" if holiday else ("a non-working day" if non_working_day else "outside working hours")
     stamp = f"{local:%a %Y-%m-%d %H:%M} {hours.timezone}"
     where = f" in {event.account}" if event.account else ""
-    title = f"Off-hours {_what(event)} by {_who(p)}{where} ({stamp})"
+    title = f"Off-hours {_what(event)} by {principal_label(p)}{where} ({stamp})"
     summary = (
-        f"{_who(p)} made {count} snapshot/image creation(s){where} during the hour starting "
+        f"{principal_label(p)} made {count} snapshot/image creation(s){where} during the hour starting "
         f"{hour:%Y-%m-%d %H:00} UTC; the latest ({event.operation}) at {stamp} is {why} "
         f"(business hours {hours.start:%H:%M}-{hours.end:%H:%M}, days {list(hours.days)}). "
         "Snapshots taken when nobody is watching are a way to copy data or keep a restore point "

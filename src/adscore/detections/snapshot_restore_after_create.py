@@ -17,6 +17,7 @@ from pydantic import Field
 
 from adscore.actions import IMAGE_CREATE, SNAPSHOT_COPY, SNAPSHOT_CREATE, SNAPSHOT_EXPORT, SNAPSHOT_RESTORE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import principal_label, short_id
 from adscore.events import park_event, unpark_event
 from adscore.state.base import fit_part, make_key
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from adscore.detection import Context, Severity
-    from adscore.events import Event, Principal, Resource
+    from adscore.events import Event, Resource
 
 DETECTION_ID = "snapshot.restore_after_create"
 _CREATE = frozenset({SNAPSHOT_CREATE, SNAPSHOT_COPY, IMAGE_CREATE})
@@ -51,17 +52,6 @@ class Params(DetectionParams):
     )
 
 
-def _short(resource_id: str) -> str:
-    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
-    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
-
-
-def _who(p: Principal) -> str:
-    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
-    if p.id.startswith("arn:"):
-        return p.id.split(":", 5)[-1][:120]
-    name = p.name or p.id
-    return _short(name) if name.startswith("/subscriptions/") else name[:120]
 
 
 def snapshot_key(cloud: str, resource_id: str) -> str:
@@ -215,20 +205,20 @@ def _check(
     severity: Severity = "critical" if (other_principal or other_account) else "high"
     hours = age.total_seconds() / 3600
     if revert:
-        title = f"Root volume of {_short(into)} reverted to snapshot {_short(src.id)} made {hours:.1f} h earlier"
+        title = f"Root volume of {short_id(into)} reverted to snapshot {short_id(src.id)} made {hours:.1f} h earlier"
     elif elsewhere:
         title = (
-            f"Snapshot {_short(src.id)} made {hours:.1f} h earlier restored by account {restorer_account}"
+            f"Snapshot {short_id(src.id)} made {hours:.1f} h earlier restored by account {restorer_account}"
         )
     else:
-        title = f"{src.type.capitalize()} {_short(src.id)} restored {hours:.1f} h after creation by {_who(p)} in {account}"
+        title = f"{src.type.capitalize()} {short_id(src.id)} restored {hours:.1f} h after creation by {principal_label(p)} in {account}"
     who_else = []
     if other_principal:
         who_else.append(f"a different principal ({creator[:120]} created it)")
     if other_account:
         who_else.append(f"a different account (created in {creator_account})")
     summary = (
-        f"{_who(p)} restored {src.type} {src.id[:200]} into {into} ({event.operation}) in {account}, "
+        f"{principal_label(p)} restored {src.type} {src.id[:200]} into {into} ({event.operation}) in {account}, "
         f"{hours:.1f} hours after {creator[:120]} created it ({fact.get('operation', '?')}). "
         + (f"The restore was made by {' and '.join(who_else)}. " if who_else else "")
         + (

@@ -16,13 +16,14 @@ from pydantic import Field
 
 from adscore.actions import SNAPSHOT_EXPORT, SNAPSHOT_SHARE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detections._shared import principal_label, short_id
 from adscore.patterns import glob_matcher
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from adscore.detection import Context, Severity
-    from adscore.events import Event, Principal
+    from adscore.events import Event
 
 DETECTION_ID = "snapshot.shared_external"
 
@@ -86,17 +87,6 @@ class Params(DetectionParams):
     )
 
 
-def _short(resource_id: str) -> str:
-    """The last segment of a long path id (ARM, GCP), for titles; the full id stays in the summary."""
-    return resource_id.rsplit("/", 1)[-1][:120] if resource_id.count("/") >= 3 else resource_id[:120]
-
-
-def _who(p: Principal) -> str:
-    """A short readable name: ``role/ops`` for an AWS ARN, else the display name or id."""
-    if p.id.startswith("arn:"):
-        return p.id.split(":", 5)[-1][:120]
-    name = p.name or p.id
-    return _short(name) if name.startswith("/subscriptions/") else name[:120]
 
 
 def _subject(event: Event) -> str:
@@ -178,7 +168,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     known = frozenset(a.lower() for a in (*ctx.settings.org_accounts, event.account) if a)
     op = event.operation.lower()
     subject = _subject(event)
-    short = _short(subject)
+    short = short_id(subject)
     hour = event.time.replace(minute=0, second=0, microsecond=0)
     entity = f"{p.id}|{subject}"
     base_ctx = {"operation": event.operation, "org_accounts": list(ctx.settings.org_accounts)[:20]}
@@ -208,9 +198,9 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         yield Finding(
             entity=entity,
             window_start=hour,
-            title=f"Snapshot {short} {what} by {_who(p)} in {account}",
+            title=f"Snapshot {short} {what} by {principal_label(p)} in {account}",
             summary=(
-                f"{_who(p)} ran {event.operation} on {subject} in {account}: the snapshot's data was {what}. "
+                f"{principal_label(p)} ran {event.operation} on {subject} in {account}: the snapshot's data was {what}. "
                 "An export moves the bytes out of the snapshot service, beyond what sharing controls see; "
                 "whoever holds the URL, bucket or copy holds the disk."
             ),
@@ -224,9 +214,9 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         yield Finding(
             entity=f"{p.id}|{account}|block-public-access",
             window_start=hour,
-            title=f"Block public access for snapshots or images disabled by {_who(p)} in {account}",
+            title=f"Block public access for snapshots or images disabled by {principal_label(p)} in {account}",
             summary=(
-                f"{_who(p)} ran {event.operation} in {account} ({event.region or 'unknown region'}): "
+                f"{principal_label(p)} ran {event.operation} in {account} ({event.region or 'unknown region'}): "
                 "snapshots or AMIs there can now be made public, the usual step before a public share."
             ),
             events=(event,),
@@ -248,18 +238,18 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     if not public and not external:
         return
     if public:
-        title = f"{short} made public by {_who(p)} in {account}"
+        title = f"{short} made public by {principal_label(p)} in {account}"
         level: Severity = "critical"
     else:
         shown = ", ".join(external[:3]) + (f" (+{len(external) - 3})" if len(external) > 3 else "")
-        title = f"{short} shared with external {shown} by {_who(p)} in {account}"
+        title = f"{short} shared with external {shown} by {principal_label(p)} in {account}"
         level = "high"
     yield Finding(
         entity=entity,
         window_start=hour,
         title=title,
         summary=(
-            f"{_who(p)} changed who may use {subject} ({event.operation}) in {account}: "
+            f"{principal_label(p)} changed who may use {subject} ({event.operation}) in {account}: "
             + (f"public ({', '.join(public[:3])}); " if public else "")
             + (f"external {', '.join(external[:5])}; " if external else "")
             + "none of them is among the organisation's known accounts or domains. A shared snapshot can be "
