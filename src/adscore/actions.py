@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from adscore.detection import Severity
+
 SNAPSHOT_CREATE = "snapshot.create"
 IMAGE_CREATE = "image.create"
 #: An image imported from object storage (GCP ``images.insert`` with ``rawDisk.source``): it copies
@@ -375,3 +377,34 @@ def operations_for(cloud: str, actions: Iterable[str] | None = None) -> list[str
     wanted = frozenset(actions) if actions is not None else ALL_ACTIONS
     table: Mapping[str, str] = TABLES.get(cloud, {})
     return sorted(op for op, action in table.items() if action in wanted)
+
+
+# --------------------------------------------------------------------------------------------
+# Attributes of operations the snapshot detections read (lowercased provider operations): kept
+# here with the rest of the provider knowledge, so the detections hold no provider strings.
+# --------------------------------------------------------------------------------------------
+#: Export-like operations -> (what happened to the snapshot's data, severity).
+EXPORT_OPERATIONS: dict[str, tuple[str, Severity]] = {
+    "ec2:sharedsnapshotcopyinitiated": ("copied by another account", "critical"),
+    "ec2:sharedsnapshotvolumecreated": ("turned into a volume by another account", "critical"),
+    "microsoft.compute/snapshots/begingetaccess/action": ("given a SAS download URL", "high"),
+    "microsoft.compute/disks/begingetaccess/action": ("given a SAS download URL", "high"),
+    "microsoft.compute/restorepointcollections/restorepoints/diskrestorepoints/begingetaccess/action": (
+        "given a SAS download URL",
+        "high",
+    ),
+    "rds:startexporttask": ("exported to S3", "high"),
+    "ec2:exportimage": ("exported to S3", "high"),
+    "ec2:createinstanceexporttask": ("exported to S3", "high"),
+    "ec2:createstoreimagetask": ("stored to S3", "high"),
+    "lightsail:exportsnapshot": ("exported to EC2", "high"),
+    "ebs:listsnapshotblocks": ("read block by block (EBS direct APIs)", "high"),
+    "ebs:listchangedblocks": ("read block by block (EBS direct APIs)", "high"),
+    "cloudsql.instances.export": ("exported to Cloud Storage", "high"),
+}
+#: Operations that turn off a guardrail against public snapshots or images.
+GUARDRAIL_OFF_OPERATIONS = frozenset({"ec2:disablesnapshotblockpublicaccess", "ec2:disableimageblockpublicaccess"})
+#: Service events in the owner's trail: another account copied the shared snapshot, or made a volume of it.
+COPIED_BY_ANOTHER_ACCOUNT = frozenset({"ec2:sharedsnapshotcopyinitiated", "ec2:sharedsnapshotvolumecreated"})
+#: A restore made in another account from a snapshot shared with it (the owner's trail records it).
+RESTORED_ELSEWHERE = frozenset({"ec2:sharedsnapshotvolumecreated"})

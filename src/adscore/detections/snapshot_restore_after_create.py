@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import Field
 
-from adscore.actions import IMAGE_CREATE, SNAPSHOT_COPY, SNAPSHOT_CREATE, SNAPSHOT_EXPORT, SNAPSHOT_RESTORE
+from adscore.actions import (
+    IMAGE_CREATE,
+    RESTORED_ELSEWHERE,
+    SNAPSHOT_COPY,
+    SNAPSHOT_CREATE,
+    SNAPSHOT_EXPORT,
+    SNAPSHOT_RESTORE,
+)
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections._shared import principal_label, short_id
 from adscore.events import park_event, unpark_event
@@ -30,7 +37,6 @@ if TYPE_CHECKING:
 DETECTION_ID = "snapshot.restore_after_create"
 _CREATE = frozenset({SNAPSHOT_CREATE, SNAPSHOT_COPY, IMAGE_CREATE})
 #: Service events in the owner's trail where another account made a volume of a shared snapshot.
-_RESTORED_ELSEWHERE = frozenset({"ec2:sharedsnapshotvolumecreated"})
 _SNAPSHOT_TYPES = ("snapshot", "image")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,7 +74,7 @@ def snapshot_key(cloud: str, resource_id: str) -> str:
 
 def _restored_from(event: Event) -> tuple[Resource, ...]:
     sources = event.resources_by_role("source")
-    if event.operation.lower() in _RESTORED_ELSEWHERE or not sources:
+    if event.operation.lower() in RESTORED_ELSEWHERE or not sources:
         sources = sources + tuple(
             r for r in event.resources if r.role != "source" and any(t in r.type for t in _SNAPSHOT_TYPES)
         )
@@ -148,7 +154,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 if snapshot_key(restore.cloud, src.id) == snapshot_key(event.cloud, r.id):
                     yield from _check(restore, src, fact, params, subject=restore)
         return
-    if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in _RESTORED_ELSEWHERE:
+    if event.action == SNAPSHOT_EXPORT and event.operation.lower() not in RESTORED_ELSEWHERE:
         return
     for src in _restored_from(event)[:10]:
         made = _created_before(ctx, snapshot_key(event.cloud, src.id), event.time)
@@ -185,7 +191,7 @@ def _check(
     window = timedelta(hours=params.window_hours)
     p = event.principal
     account = event.account or "unknown"
-    elsewhere = event.operation.lower() in _RESTORED_ELSEWHERE
+    elsewhere = event.operation.lower() in RESTORED_ELSEWHERE
     # the owner's trail logs another account's restore: the restorer is the principal's account
     restorer_account = (p.account or account) if elsewhere else account
     revert = "replacerootvolume" in event.operation.lower()

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from adscore.actions import SNAPSHOT_EXPORT, SNAPSHOT_SHARE
+from adscore.actions import (
+    COPIED_BY_ANOTHER_ACCOUNT,
+    EXPORT_OPERATIONS,
+    GUARDRAIL_OFF_OPERATIONS,
+    SNAPSHOT_EXPORT,
+    SNAPSHOT_SHARE,
+)
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
 from adscore.detections._shared import principal_label, short_id
 from adscore.patterns import glob_matcher
@@ -31,27 +37,6 @@ PUBLIC_TARGETS = frozenset({"all", "allusers", "allauthenticatedusers", "public"
 _AWS_ACCOUNT = re.compile(r"^\d{12}$")
 _GCP_SA_PROJECT = re.compile(r"^[^@]+@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$")
 
-#: Export-like operations (lowercase, the provider operation) -> (what happened, severity).
-_EXPORTS: dict[str, tuple[str, Severity]] = {
-    "ec2:sharedsnapshotcopyinitiated": ("copied by another account", "critical"),
-    "ec2:sharedsnapshotvolumecreated": ("turned into a volume by another account", "critical"),
-    "microsoft.compute/snapshots/begingetaccess/action": ("given a SAS download URL", "high"),
-    "microsoft.compute/disks/begingetaccess/action": ("given a SAS download URL", "high"),
-    "microsoft.compute/restorepointcollections/restorepoints/diskrestorepoints/begingetaccess/action": (
-        "given a SAS download URL",
-        "high",
-    ),
-    "rds:startexporttask": ("exported to S3", "high"),
-    "ec2:exportimage": ("exported to S3", "high"),
-    "ec2:createinstanceexporttask": ("exported to S3", "high"),
-    "ec2:createstoreimagetask": ("stored to S3", "high"),
-    "lightsail:exportsnapshot": ("exported to EC2", "high"),
-    "ebs:listsnapshotblocks": ("read block by block (EBS direct APIs)", "high"),
-    "ebs:listchangedblocks": ("read block by block (EBS direct APIs)", "high"),
-    "cloudsql.instances.export": ("exported to Cloud Storage", "high"),
-}
-_GUARDRAILS = frozenset({"ec2:disablesnapshotblockpublicaccess", "ec2:disableimageblockpublicaccess"})
-_COPIED_BY_OTHER = frozenset({"ec2:sharedsnapshotcopyinitiated", "ec2:sharedsnapshotvolumecreated"})
 _COPY_PHRASES = {
     "ec2:sharedsnapshotcopyinitiated": "started a copy of",
     "ec2:sharedsnapshotvolumecreated": "created a volume from",
@@ -173,11 +158,11 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     entity = f"{p.id}|{subject}"
     base_ctx = {"operation": event.operation, "org_accounts": list(ctx.settings.org_accounts)[:20]}
 
-    if op in _COPIED_BY_OTHER:
+    if op in COPIED_BY_ANOTHER_ACCOUNT:
         copier = p.account or (p.id if _AWS_ACCOUNT.match(p.id) else None) or "unknown"
         if _known(copier, known, params.trusted_accounts):
             return
-        what, severity = _EXPORTS[op]
+        what, severity = EXPORT_OPERATIONS[op]
         yield Finding(
             entity=f"{copier}|{subject}",
             window_start=hour,
@@ -193,8 +178,8 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         )
         return
 
-    if event.action == SNAPSHOT_EXPORT or op in _EXPORTS:
-        what, severity = _EXPORTS.get(op, ("exported", "high"))
+    if event.action == SNAPSHOT_EXPORT or op in EXPORT_OPERATIONS:
+        what, severity = EXPORT_OPERATIONS.get(op, ("exported", "high"))
         yield Finding(
             entity=entity,
             window_start=hour,
@@ -210,7 +195,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         )
         return
 
-    if op in _GUARDRAILS:
+    if op in GUARDRAIL_OFF_OPERATIONS:
         yield Finding(
             entity=f"{p.id}|{account}|block-public-access",
             window_start=hour,
