@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -591,21 +591,25 @@ def test_sqlite_processes_never_lose_a_union(tmp_path: Path) -> None:
         store.close()
 
 
-def test_sqlite_claim_is_won_by_exactly_one_process(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.db")
-    SqliteStateStore(path).close()
-    procs = 5
+def _race(path: Path, target: Any, procs: int) -> list[Any]:
+    """Start ``procs`` processes on one SQLite file, released together by a barrier; return their results."""
+    SqliteStateStore(str(path)).close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(procs)
     results = ctx.Queue()
-    workers = [ctx.Process(target=_claim_worker, args=(path, barrier, results)) for _ in range(procs)]
+    workers = [ctx.Process(target=target, args=(str(path), barrier, results)) for _ in range(procs)]
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=120) for _ in range(procs)]
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    assert sorted(outcomes) == [False] * (procs - 1) + [True]
+    return outcomes
+
+
+def test_sqlite_claim_is_won_by_exactly_one_process(tmp_path: Path) -> None:
+    outcomes = _race(tmp_path / "state.db", _claim_worker, 5)
+    assert sorted(outcomes) == [False] * 4 + [True]
 
 
 def _lease_worker(path: str, barrier: object, results: object) -> None:
@@ -616,17 +620,5 @@ def _lease_worker(path: str, barrier: object, results: object) -> None:
 
 
 def test_sqlite_lease_is_won_by_exactly_one_process(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.db")
-    SqliteStateStore(path).close()
-    procs = 4
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(procs)
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_lease_worker, args=(path, barrier, results)) for _ in range(procs)]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=120) for _ in range(procs)]
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
-    assert sorted(outcomes) == [LEASE_PENDING] * (procs - 1) + [LEASE_WON]
+    outcomes = _race(tmp_path / "state.db", _lease_worker, 4)
+    assert sorted(outcomes) == [LEASE_PENDING] * 3 + [LEASE_WON]
