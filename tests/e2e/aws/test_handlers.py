@@ -541,10 +541,31 @@ def _process_events(proc: int) -> list[dict[str, Any]]:
     return events
 
 
-def _invoke(event: dict[str, Any], barrier: Any, results: Any) -> None:
+def _invoke(index: int, event: dict[str, Any], barrier: Any, results: Any) -> None:
     handler = load_handler()
     barrier.wait(timeout=120)
-    results.put(handler.sqs_handler(event, LambdaContext()))
+    results.put((index, handler.sqs_handler(event, LambdaContext())))
+
+
+def _invoke_at_once(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each batch handed to its own process, all released at once; their responses in batch order."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(batches))
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_invoke, args=(i, b, barrier, results)) for i, b in enumerate(batches)]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=180) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    return [outcomes[i] for i in range(len(batches))]
+
+
+def _only(batch: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """The messages of ``batch`` its response asked SQS to deliver again."""
+    again = {f["itemIdentifier"] for f in outcome["batchItemFailures"]}
+    return {"Records": [r for r in batch["Records"] if r["messageId"] in again]}
 
 
 def test_eight_instances_at_once_lose_no_update(aws_stack: AwsStack) -> None:
@@ -553,17 +574,15 @@ def test_eight_instances_at_once_lose_no_update(aws_stack: AwsStack) -> None:
     from adscore.state.memory import MemoryStateStore
 
     batches = [sqs_event([eventbridge(r) for r in _process_events(p)]) for p in range(PROCESSES)]
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_invoke, args=(b, barrier, results)) for b in batches]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=180) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    assert outcomes == [{"batchItemFailures": []}] * PROCESSES
+    # SQS redelivers exactly the messages a batch names in batchItemFailures (a transient state error or
+    # writers contending past their retries): the test does the same, so it checks what the platform
+    # guarantees — every message is finally taken, and the state and alerts equal one clean run.
+    rounds = 0
+    while batches:
+        rounds += 1
+        assert rounds <= 4, f"messages still failing after {rounds - 1} deliveries"
+        outcomes = _invoke_at_once(batches)
+        batches = [_only(b, o) for b, o in zip(batches, outcomes, strict=True) if o["batchItemFailures"]]
     # THEN every set item holds exactly what one engine seeing all events would hold
     reference = MemoryStateStore()
     Engine(load_settings(), reference).run(
