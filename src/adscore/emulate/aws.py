@@ -149,6 +149,46 @@ def moto_available() -> bool:
     return _installed("moto") and _installed("flask") and _installed("flask_cors")
 
 
+def _atomic_dynamodb_server() -> type[ThreadedMotoServer]:
+    """``ThreadedMotoServer`` whose DynamoDB requests run one at a time.
+
+    DynamoDB applies each write, with its condition, atomically; moto's backend reads the
+    item, checks the condition and writes it back without a lock, so two concurrent
+    conditional updates can both pass a check that one of them should fail (a capped set
+    overfilled, a claim won twice). Serialising the DynamoDB requests restores the
+    guarantee the state store relies on; the other services keep serving in parallel.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer as Threaded
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    lock = threading.Lock()
+
+    def serialised(app: Any) -> Any:
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+                return app(environ, start_response)
+            with lock:  # the whole response is produced inside: moto's DynamoDB answers are not streamed
+                return list(app(environ, start_response))
+
+        return wsgi
+
+    class AtomicDynamoDbMotoServer(Threaded):
+        def _server_entry(self) -> None:
+            app = serialised(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicDynamoDbMotoServer
+
+
 @dataclass
 class MotoServer:
     """moto in server mode on loopback (``ThreadedMotoServer`` on 127.0.0.1, a free port).
@@ -171,10 +211,8 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         """Start the server; returns self."""
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server = _atomic_dynamodb_server()(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
         self._server = server
