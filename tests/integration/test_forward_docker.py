@@ -320,3 +320,45 @@ def test_spool_put_and_cap_in_bytes(tmp_path: Path) -> None:
     kept = spool.pending()
     assert len(kept) == 3 and spool.dropped_batches == 1 and spool.dropped_events == 1
     assert [p.stem.rsplit("-", 1)[1] for p in kept] == ["2", "3", "4"]
+
+
+def test_the_seed_emulation_through_the_forwarder_raises_container_snapshot_alerts(sock: str, tmp_path: Path) -> None:
+    """The ADS emulation (`docker commit <container> snapshot-test`, `docker save snapshot-test | gzip`) as
+    engine events on the socket, forwarded with the auditd user and the changes, then run through the engine."""
+    from adscore.engine import Engine
+    from adscore.settings import load_settings
+    from adscore.state.memory import MemoryStateStore
+    from tests.integration.test_forward_identity import AUDIT, MY_NAME
+
+    audit = tmp_path / "audit.log"
+    audit.write_text(AUDIT)
+    hostile = {"Path": "/root/secret-\x1b]0;pwned\x07\n<b>" + "y" * 900, "Kind": 1}
+    with FakeDockerEngine(sock) as engine, IngestReceiver(SECRET) as rx:
+        engine.changes[CID] = [*CHANGES, hostile]
+        engine.emit(start())
+        engine.emit(commit())
+        engine.emit(save())
+        fwd = DockerForwarder(options(rx, sock, tmp_path / "spool", audit_log=audit), HOST)
+        fwd.run(once=True)
+        fwd.close()
+    events = rx.events()
+    assert [e.get("user") for e in events] == [MY_NAME, MY_NAME]
+    report = Engine(load_settings(None, state="memory://"), MemoryStateStore()).run(
+        [(f"docker-forward[{i}]", e) for i, e in enumerate(events)]
+    )
+    snaps = sorted((a for a in report.alerts if a.detection == "container.snapshot"), key=lambda a: a.title)
+    assert [(a.severity, a.principal["id"]) for a in snaps] == [
+        ("high", f"docker-user:prod-web-01/{MY_NAME}"),  # commit: sensitive paths changed -> raised
+        ("high", f"docker-user:prod-web-01/{MY_NAME}"),  # save
+    ]
+    commit_alert, save_alert = snaps
+    assert commit_alert.title.startswith(f"Container 4f1e2d3c4b5a committed to an image on host prod-web-01 by {MY_NAME}")
+    assert "4 sensitive paths changed" in commit_alert.title
+    assert "/root/.ssh/id_ed25519 (secret, added)" in commit_alert.summary
+    assert commit_alert.context["instance_id"] == "i-0abc1234def567890"
+    assert save_alert.title.startswith("Image 9b1f3c5e7a9d saved to a tar on host prod-web-01")
+    # the hostile path is capped, and no control character reaches the alert
+    paths = [p["path"] for p in commit_alert.context["filesystem_changes"]["sensitive_paths"]]
+    assert len(paths[-1]) <= 512
+    for text in (commit_alert.summary, commit_alert.title, *paths):
+        assert "\x1b" not in text and "\x07" not in text

@@ -267,7 +267,7 @@ def attribute(
     """
     near = [r for r in records if event_time - window <= r.time <= event_time + 2.0]
     verbs = _VERBS.get(operation, ())
-    wanted = {n for n in names if n}
+    wanted = {n for n in names if n} | {n.removesuffix(":latest") for n in names if n}
 
     def mentions(rec: AuditExec) -> bool:
         args = rec.argv[1:]
