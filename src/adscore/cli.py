@@ -666,7 +666,8 @@ def forward() -> None:
 
 
 @forward.command("docker")
-@click.option("--endpoint", required=True, help="The ingest endpoint URL (https; http only to loopback).")
+@click.option("--endpoint", required=True, envvar="ADSCORE_FORWARD_ENDPOINT",
+              help="The ingest endpoint URL (https; http only to loopback). Default $ADSCORE_FORWARD_ENDPOINT.")
 @click.option("--socket", "socket_path", default="/var/run/docker.sock", show_default=True,
               help="The Docker engine's unix socket.")
 @click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
