@@ -153,7 +153,7 @@ class FakeDockerEngine:
                             sent = len(engine.buffer)
                         for ev in pending:
                             if wanted(ev):
-                                self._chunk(json.dumps(ev).encode() + b"\n")
+                                self._chunk(json.dumps(ev, separators=(",", ":")).encode() + b"\n")  # as Go encodes it
                         if until is not None:
                             self.wfile.write(b"0\r\n\r\n")
                             return

@@ -362,3 +362,27 @@ def test_the_seed_emulation_through_the_forwarder_raises_container_snapshot_aler
     assert len(paths[-1]) <= 512
     for text in (commit_alert.summary, commit_alert.title, *paths):
         assert "\x1b" not in text and "\x07" not in text
+
+
+def test_huge_labels_cannot_hide_a_snapshot_event(sock: str, tmp_path: Path) -> None:
+    # GIVEN commits of containers whose labels are inflated: 100 KiB (over the per-event cap) and
+    # 2 MiB (over the stream line cap)
+    big = commit(t=T0)
+    big["Actor"]["Attributes"]["com.example.pad"] = "x" * 100_000
+    huge = commit(cid="0" * 63 + "5", t=T0 + 1)
+    huge["Actor"]["Attributes"]["com.example.pad"] = "y" * 2_000_000
+    with FakeDockerEngine(sock) as engine, IngestReceiver(SECRET) as rx:
+        engine.emit(big)
+        engine.emit(huge)
+        engine.emit(save())
+        fwd = DockerForwarder(options(rx, sock, tmp_path / "spool"), HOST)
+        stats = fwd.run(once=True)
+        fwd.close()
+    got = rx.events()
+    # THEN all three arrive, the big ones without the padding and marked truncated
+    assert [(e["Action"], e["timeNano"], e.get("truncated")) for e in got] == [
+        ("commit", T0, True), ("commit", T0 + 1, True), ("save", T0 + 60_000_000_000, None),
+    ]
+    assert got[0]["Actor"]["Attributes"] == {k: v for k, v in big["Actor"]["Attributes"].items() if k != "com.example.pad"}
+    assert got[1]["Actor"] == {"ID": "0" * 63 + "5", "Attributes": {}}
+    assert stats.oversized_events == 1 and len(orjson.dumps(rx.accepted[0])) < 100_000

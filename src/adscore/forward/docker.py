@@ -43,9 +43,9 @@ import orjson
 
 from adscore import __version__, actions
 from adscore.errors import ConfigError
-from adscore.forward.identity import HostIdentity, attribute, read_audit
+from adscore.forward.identity import AuditExec, HostIdentity, attribute, read_audit
 from adscore.forward.spool import Cursor, Spool, events_in
-from adscore.patterns import GlobMatcher
+from adscore.patterns import GlobMatcher, compile_linear
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -185,30 +185,79 @@ def event_time_nano(obj: dict[str, Any]) -> int | None:
     return None
 
 
-def _bounded_lines(chunks: Iterator[bytes], limit: int, on_oversize: Callable[[], None]) -> Iterator[bytes]:
-    """Split a byte stream into lines, dropping (and reporting) any line longer than ``limit``."""
+@dataclass(frozen=True)
+class Oversized:
+    """A stream line over :data:`MAX_LINE_BYTES`: its first and last bytes only."""
+
+    head: bytes
+    tail: bytes
+
+
+_HEAD_BYTES = 4096
+_TAIL_BYTES = 512
+
+
+def _bounded_lines(chunks: Iterator[bytes], limit: int) -> Iterator[bytes | Oversized]:
+    """Split a byte stream into lines; a line longer than ``limit`` comes as :class:`Oversized`."""
     buf = bytearray()
-    skipping = False
+    tail = bytearray()
+    head = b""
+    over = False
     for chunk in chunks:
         start = 0
         while True:
             nl = chunk.find(b"\n", start)
             piece = chunk[start:] if nl < 0 else chunk[start:nl]
-            if not skipping:
+            if over:
+                tail += piece
+                del tail[:-_TAIL_BYTES]
+            else:
                 buf += piece
                 if len(buf) > limit:
+                    over, head, tail = True, bytes(buf[:_HEAD_BYTES]), bytearray(buf[-_TAIL_BYTES:])
                     buf.clear()
-                    skipping = True
-                    on_oversize()
             if nl < 0:
                 break
-            if not skipping and buf.strip():
+            if over:
+                yield Oversized(head, bytes(tail))
+                over = False
+                tail.clear()
+            elif buf.strip():
                 yield bytes(buf)
             buf.clear()
-            skipping = False
             start = nl + 1
-    if not skipping and buf.strip():
+    if over:
+        yield Oversized(head, bytes(tail))
+    elif buf.strip():
         yield bytes(buf)
+
+
+def salvage(line: Oversized) -> dict[str, Any] | None:
+    """The event behind an oversized line (huge labels), from its first and last bytes, or None.
+
+    The engine encodes ``Type``, ``Action`` and ``Actor.ID`` before the attributes and ``time`` /
+    ``timeNano`` after them (Go's field order), so a snapshot event cannot be hidden by inflating its
+    container's labels: it arrives without attributes and with ``"truncated": true``.
+    """
+    head = line.head.decode("utf-8", "replace")
+    tail = line.tail.decode("utf-8", "replace")
+    typ = compile_linear(r'"Type"\s*:\s*"([a-z]{1,32})"').search(head)
+    action = compile_linear(r'"Action"\s*:\s*"([^"\\]{1,256})"').search(head)
+    actor = compile_linear(r'"ID"\s*:\s*"([^"\\]{1,256})"').search(head)
+    tn = compile_linear(r'"timeNano"\s*:\s*([0-9]{1,20})').search(tail)
+    t = compile_linear(r'"time"\s*:\s*([0-9]{1,12})').search(tail)
+    if typ is None or action is None or (tn is None and t is None):
+        return None
+    time_nano = int(tn.group(1)) if tn is not None else int(t.group(1)) * 1_000_000_000  # type: ignore[union-attr]
+    return {
+        "Type": typ.group(1),
+        "Action": action.group(1),
+        "Actor": {"ID": actor.group(1) if actor is not None else "", "Attributes": {}},
+        "scope": "local",
+        "time": time_nano // 1_000_000_000,
+        "timeNano": time_nano,
+        "truncated": True,
+    }
 
 
 def check_endpoint(url: str) -> str:
@@ -291,6 +340,7 @@ class ForwardStats:
     unreadable_events: int = 0
     reconnects: int = 0
     changes_failed: int = 0
+    oversized_events: int = 0
     pending_batches: int = 0
 
     def to_dict(self) -> dict[str, int]:
@@ -308,13 +358,15 @@ class EngineClient:
             headers={"User-Agent": USER_AGENT},
         )
         self._stream_sock: socket.socket | None = None
+        self._interrupted = False
 
     def close(self) -> None:
         self.interrupt()
         self._client.close()
 
     def interrupt(self) -> None:
-        """Wake a reader blocked on the event stream (its socket is shut down)."""
+        """Wake a reader blocked on the event stream (its socket is shut down); no stream opens after it."""
+        self._interrupted = True
         sock = self._stream_sock
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -338,9 +390,15 @@ class EngineClient:
                 raise ValueError(f"GET /events answered {resp.status_code}: {resp.read()[:200]!r}")
             stream = resp.extensions.get("network_stream")
             self._stream_sock = stream.get_extra_info("socket") if stream is not None else None
+            if self._interrupted:
+                return
             on_connect()
             try:
-                for line in _bounded_lines(resp.iter_raw(), MAX_LINE_BYTES, on_oversize):
+                for line in _bounded_lines(resp.iter_raw(), MAX_LINE_BYTES):
+                    if isinstance(line, Oversized):
+                        on_oversize()
+                        yield salvage(line)
+                        continue
                     try:
                         yield orjson.loads(line)
                     except orjson.JSONDecodeError:
@@ -415,6 +473,7 @@ class DockerForwarder:
         self._reader: threading.Thread | None = None
         self._delay = 0.5
         self.read_error: str | None = None
+        self._audit_cache: tuple[tuple[int, ...], list[AuditExec]] | None = None
         self.connected = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -465,8 +524,8 @@ class DockerForwarder:
         return cursor.since() if cursor is not None else "0"  # first start: all the engine still holds
 
     def _oversize(self) -> None:
-        self.stats.unreadable_events += 1
-        log.error("adscore forward: skipped an engine event longer than %d bytes", MAX_LINE_BYTES)
+        self.stats.oversized_events += 1
+        log.warning("adscore forward: an engine event over %d bytes is forwarded without its attributes", MAX_LINE_BYTES)
 
     def _read(self, *, until: str | None) -> None:
         """One connection: read events until the engine ends the stream (raises on socket errors)."""
@@ -538,7 +597,7 @@ class DockerForwarder:
             else:
                 event["changes"] = summary
         if self.options.audit_log is not None:
-            records = read_audit(self.options.audit_log, self.options.audit_keys)
+            records = self._audit_records(self.options.audit_log)
             names = (actor_id, actor_id.removeprefix("sha256:")[:12], str(attrs.get("name", ""))[:256])
             user = attribute(
                 records, f"{pair[0]} {pair[1]}", (event_time_nano(obj) or 0) / 1e9, names,
@@ -547,6 +606,19 @@ class DockerForwarder:
             if user is not None:
                 event["user"] = user
         return event
+
+    def _audit_records(self, path: Path) -> list[AuditExec]:
+        """The audit log's docker records, re-read only when the file changed (a burst reads it once)."""
+        try:
+            st = path.stat()
+            stamp: tuple[int, ...] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = ()
+        if stamp and self._audit_cache is not None and self._audit_cache[0] == stamp:
+            return self._audit_cache[1]
+        records = read_audit(path, self.options.audit_keys)
+        self._audit_cache = (stamp, records) if stamp else None
+        return records
 
     # ------------------------------------------------------------------ batching
     def _collect(self, *, drain_only: bool) -> None:
