@@ -98,6 +98,8 @@ SENSITIVE_GLOBS: dict[str, tuple[str, ...]] = {
 _NOT_DATA = GlobMatcher(("/var/lib/apt/*", "/var/lib/dpkg/*", "/var/lib/rpm/*", "/var/lib/dnf/*",
                          "/var/lib/yum/*", "/var/lib/apk/*", "/var/lib/apt", "/var/lib/dpkg"))
 _MATCHERS = {name: GlobMatcher(globs) for name, globs in SENSITIVE_GLOBS.items()}
+#: One pass for the common answer (not sensitive): the union of every category's globs.
+_ANY = GlobMatcher(tuple(g for globs in SENSITIVE_GLOBS.values() for g in globs))
 _KINDS = {0: "C", 1: "A", 2: "D"}
 
 
@@ -109,6 +111,8 @@ def sensitive_category(path: str) -> str | None:
     >>> sensitive_category("/home/ops/.ssh/id_ed25519"), sensitive_category("/var/lib/apt/lists/x")
     ('secret', None)
     """
+    if not _ANY.match(path):
+        return None
     for name, matcher in _MATCHERS.items():
         if matcher.match(path):
             if name == "data" and _NOT_DATA.match(path):
@@ -152,12 +156,15 @@ def summarize_changes(changes: Any, *, truncated: bool = False, max_paths: int =
         if kind is None or not isinstance(path, str):
             continue
         counts[kind] += 1
+        if len(paths) >= max_paths:  # only counting now: the category is not needed
+            if _ANY.match(path) and (not _NOT_DATA.match(path) or sensitive_category(path) is not None):
+                sensitive += 1
+            continue
         category = sensitive_category(path)
         if category is None:
             continue
         sensitive += 1
-        if len(paths) < max_paths:
-            paths.append({"kind": kind, "category": category, "path": path[:MAX_PATH_CHARS]})
+        paths.append({"kind": kind, "category": category, "path": path[:MAX_PATH_CHARS]})
     return {
         "added": counts["A"],
         "changed": counts["C"],

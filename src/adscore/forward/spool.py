@@ -106,6 +106,14 @@ class Spool:
         self.rejected_batches = 0
         for stale in root.rglob(".*.tmp"):  # a crash between write and rename
             stale.unlink(missing_ok=True)
+        # this process owns the directory: an index of pending batches (name -> bytes) spares a
+        # directory listing per batch, which made a backlog of n batches cost n^2 stat calls
+        self._index: dict[str, int] = {
+            p.name: p.stat().st_size
+            for p in sorted(self.pending_dir.iterdir())
+            if p.suffix == ".json" and not p.name.startswith(".")
+        }
+        self._bytes = sum(self._index.values())
 
     # -- batches ---------------------------------------------------------------------------
     def put(self, body: bytes, events: int) -> Path:
@@ -113,16 +121,22 @@ class Spool:
         name = f"{time.time_ns():020d}-{secrets.token_hex(8)}-{events}.json"
         path = self.pending_dir / name
         _atomic_write(path, body)
+        self._index[name] = len(body)
+        self._bytes += len(body)
         self._enforce_cap(keep=path)
         return path
 
     def pending(self) -> list[Path]:
         """Pending batches, oldest first."""
-        return sorted(p for p in self.pending_dir.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+        return [self.pending_dir / name for name in sorted(self._index)]
+
+    def _forget(self, path: Path) -> None:
+        self._bytes -= self._index.pop(path.name, 0)
 
     def delivered(self, path: Path) -> None:
         """Forget a batch the endpoint accepted."""
         path.unlink(missing_ok=True)
+        self._forget(path)
 
     def reject(self, path: Path, reason: str) -> None:
         """Move a batch the endpoint refused for good to ``rejected/`` (kept for a person to read)."""
@@ -132,24 +146,23 @@ class Spool:
             path.stem, events_in(path), reason[:200], self.rejected_dir,
         )
         os.replace(path, self.rejected_dir / path.name)
+        self._forget(path)
         rejected = sorted(self.rejected_dir.glob("*.json"))
         for old in rejected[: max(0, len(rejected) - MAX_REJECTED)]:
             old.unlink(missing_ok=True)
 
     def _enforce_cap(self, keep: Path) -> None:
-        batches = self.pending()
-        sizes = {p: p.stat().st_size for p in batches}
-        total = sum(sizes.values())
-        count = len(batches)
-        for old in batches:
-            if count <= self.max_batches and total <= self.max_bytes:
+        if len(self._index) <= self.max_batches and self._bytes <= self.max_bytes:
+            return
+        for name in sorted(self._index):
+            if len(self._index) <= self.max_batches and self._bytes <= self.max_bytes:
                 break
-            if old == keep:
+            if name == keep.name:
                 continue
+            old = self.pending_dir / name
             n = events_in(old)
             old.unlink(missing_ok=True)
-            count -= 1
-            total -= sizes[old]
+            self._forget(old)
             self.dropped_batches += 1
             self.dropped_events += n
             log.error(
