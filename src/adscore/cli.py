@@ -709,6 +709,7 @@ def forward_docker(
     from adscore.forward.identity import host_identity
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     try:
         if secret_file is not None:
             try:
