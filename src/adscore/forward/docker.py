@@ -151,7 +151,8 @@ def summarize_changes(changes: Any, *, truncated: bool = False, max_paths: int =
     for item in items:
         if not isinstance(item, dict):
             continue
-        kind = _KINDS.get(item.get("Kind"))  # type: ignore[arg-type]
+        raw_kind = item.get("Kind")
+        kind = _KINDS.get(raw_kind) if isinstance(raw_kind, int) and not isinstance(raw_kind, bool) else None
         path = item.get("Path")
         if kind is None or not isinstance(path, str):
             continue
