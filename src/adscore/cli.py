@@ -1,4 +1,4 @@
-"""The ``adscore`` command line: events, replay, backfill, detections, ads, state, package, emulate."""
+"""The ``adscore`` command line: events, replay, backfill, detections, ads, state, package, emulate, forward."""
 
 from __future__ import annotations
 
@@ -658,6 +658,93 @@ def emulate(cloud: str, paths: tuple[str, ...], config: str | None, keep: bool, 
         return
     if result.failed or result.unverified:
         sys.exit(1)
+
+
+@main.group()
+def forward() -> None:
+    """Forwarders that ship host logs to the deployed ingest endpoint."""
+
+
+@forward.command("docker")
+@click.option("--endpoint", required=True, envvar="ADSCORE_FORWARD_ENDPOINT",
+              help="The ingest endpoint URL (https; http only to loopback). Default $ADSCORE_FORWARD_ENDPOINT.")
+@click.option("--socket", "socket_path", default="/var/run/docker.sock", show_default=True,
+              help="The Docker engine's unix socket.")
+@click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("/var/lib/adscore-forward"), show_default=True,
+              help="Spool directory: batches waiting to be posted, rejected batches, the stream cursor.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the whsec_ signing secret (default: $ADSCORE_FORWARD_SECRET).")
+@click.option("--batch-size", type=int, default=100, show_default=True, help="Most events per batch.")
+@click.option("--flush-seconds", type=float, default=5.0, show_default=True,
+              help="Post a partial batch this long after its first event.")
+@click.option("--max-batch-bytes", type=int, default=1_048_576, show_default=True,
+              help="Largest batch body (keep it under the endpoint's ingest_max_bytes).")
+@click.option("--spool-max-batches", type=int, default=1000, show_default=True,
+              help="Spool cap in batches; beyond it the OLDEST batches are dropped (logged and counted).")
+@click.option("--spool-max-bytes", type=int, default=64 * 1_048_576, show_default=True,
+              help="Spool cap in bytes (same policy).")
+@click.option("--audit-log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="auditd log to name who ran docker (e.g. /var/log/audit/audit.log; off by default).")
+@click.option("--cloud-metadata/--no-cloud-metadata", default=True, show_default=True,
+              help="Ask the EC2 / Azure / GCE metadata service for this host's instance id.")
+@click.option("--once", is_flag=True,
+              help="Post spooled batches and the events the engine still holds, print counts as JSON, exit.")
+def forward_docker(
+    endpoint: str, socket_path: str, spool_dir: Path, secret_file: Path | None, batch_size: int,
+    flush_seconds: float, max_batch_bytes: int, spool_max_batches: int, spool_max_bytes: int,
+    audit_log: Path | None, cloud_metadata: bool, once: bool,
+) -> None:
+    """Follow the Docker engine's events (commit, export, save) and post them, signed, to ENDPOINT.
+
+    Batches are written to the spool before they are posted and deleted once the endpoint accepts
+    them; a restart posts what the spool holds first and resumes the event stream where it stopped.
+    See deploy/docker-forwarder/README.md.
+    """
+    import logging
+    import os
+    import signal
+
+    from adscore.forward.docker import DockerForwarder, ForwardOptions
+    from adscore.forward.identity import host_identity
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    try:
+        if secret_file is not None:
+            try:
+                secret = secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError("--secret-file", f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+        else:
+            secret = os.environ.get("ADSCORE_FORWARD_SECRET", "").strip()
+            if not secret:
+                raise ConfigError("ADSCORE_FORWARD_SECRET", "no signing secret: give --secret-file or set it")
+        options = ForwardOptions(
+            endpoint=endpoint, secret=secret, spool_dir=spool_dir, socket_path=socket_path, batch_size=batch_size,
+            flush_seconds=flush_seconds, max_batch_bytes=max_batch_bytes, spool_max_batches=spool_max_batches,
+            spool_max_bytes=spool_max_bytes, audit_log=audit_log,
+        )
+        forwarder = DockerForwarder(options, host_identity(metadata=cloud_metadata))
+    except AdscoreError as exc:
+        _fail(exc)
+        return
+    except OSError as exc:
+        _err(f"adscore forward docker: cannot use the spool {str(spool_dir)!r}: {exc.strerror or exc}")
+        sys.exit(2)
+    if not once:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: forwarder.stop())
+    try:
+        stats = forwarder.run(once=once)
+    finally:
+        forwarder.close()
+    summary = stats.to_dict()
+    logging.getLogger("adscore.forward.docker").info("adscore forward docker stopped: %s", summary)
+    if once:
+        click.echo(orjson.dumps({**summary, "read_error": forwarder.read_error}).decode())
+        if stats.pending_batches or forwarder.read_error:
+            sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

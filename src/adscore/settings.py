@@ -64,6 +64,8 @@ OTHER_VARIABLES: frozenset[str] = frozenset(
         "ADSCORE_EVENTHUB",  # Azure: Event Hub connection (or ADSCORE_EVENTHUB__<property>)
         "ADSCORE_EVENTHUB_NAME",
         "ADSCORE_EVENTHUB_CONSUMER_GROUP",
+        "ADSCORE_FORWARD_ENDPOINT",  # adscore forward docker: the ingest endpoint URL
+        "ADSCORE_FORWARD_SECRET",  # adscore forward docker: the whsec_ signing secret
         "ADSCORE_LOCAL",  # GCP: log as outside Cloud Functions
         "ADSCORE_GCP_FUNCTION_URL",  # exported by `adscore emulate gcp --keep`
         "ADSCORE_K8S_AUDIT_URL",
