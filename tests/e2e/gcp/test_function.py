@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from adscore.errors import ConfigError
-from tests.e2e.ingest_support import bearer
 from tests.e2e.gcp.conftest import (
     ALERT_TOPIC,
     DEADLETTER_TOPIC,
@@ -32,6 +31,7 @@ from tests.e2e.gcp.conftest import (
     post_push,
     pubsub_message,
 )
+from tests.e2e.ingest_support import bearer
 
 if TYPE_CHECKING:
     from pathlib import Path
