@@ -132,6 +132,6 @@ def url_answer(answer: IngestAnswer, metrics: Any) -> dict[str, Any]:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {
         "statusCode": answer.status,
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **answer.headers},
         "body": orjson.dumps(answer.body).decode(),
     }

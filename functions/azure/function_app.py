@@ -71,7 +71,9 @@ def on_ingest(req: func.HttpRequest) -> func.HttpResponse:
     answer = ingest.handle(req.get_body(), dict(req.headers), source="azure.on_ingest")
     if answer.result is not None:
         finish("on_ingest", answer.result, raise_for_retry=False)
-    return func.HttpResponse(orjson.dumps(answer.body), status_code=answer.status, mimetype="application/json")
+    return func.HttpResponse(
+        orjson.dumps(answer.body), status_code=answer.status, headers=answer.headers, mimetype="application/json"
+    )
 
 
 def cleanup_state(timer: func.TimerRequest) -> None:

@@ -63,7 +63,7 @@ def on_pubsub_push(req: flask.Request) -> tuple[str | dict[str, Any], int]:
 
 
 @functions_framework.http
-def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int]:
+def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     """The ingest endpoint: Kubernetes audit EventLists and signed Docker batches (``adscore.ingest``)."""
     setup_logging()
     limit = runtime.get_engine().settings.ingest_max_bytes
@@ -72,4 +72,4 @@ def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int]:
     answer = ingest.handle(body, dict(req.headers), source="gcp.on_k8s_audit", content_length=declared)
     if answer.result is not None:
         log_delivery(answer.result, dict(req.headers), fields={"kind": answer.kind, "status": answer.status})
-    return answer.body, answer.status
+    return answer.body, answer.status, answer.headers

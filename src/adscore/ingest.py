@@ -65,6 +65,7 @@ K8S_KIND = "EventList"
 DOCKER_KIND = "DockerEventBatch"
 REPLAY_TTL = timedelta(minutes=10)
 """How long a delivery id is remembered: twice the Standard Webhooks timestamp tolerance (5 minutes)."""
+RETRY_AFTER_SECONDS = 10
 MIN_TOKEN_CHARS = 16
 MIN_SECRET_BYTES = 24  # Standard Webhooks: secrets of 24 to 64 random bytes
 _REFERENCE_PREFIXES = ("file://", "arn:aws:secretsmanager:", "projects/", "@Microsoft.KeyVault(")
@@ -90,6 +91,11 @@ class IngestAnswer:
         The refusal's reason code when the request never reached the engine.
     kind : str | None
         ``EventList`` or ``DockerEventBatch`` once read.
+    counts : dict
+        Metrics of the answer (``ingest_refused_<reason>``: 1).
+    headers : dict
+        Response headers: ``Retry-After`` on a 503 (client-go's audit webhook backend retries a 5xx
+        other than 500 only when the answer suggests a delay).
     result : DeliveryResult | None
         The runtime's result when the body was run.
     """
@@ -100,6 +106,7 @@ class IngestAnswer:
     kind: str | None = None
     result: DeliveryResult | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def check_secret_value(setting: str, value: str, *, reference: bool = True) -> None:
@@ -154,6 +161,10 @@ def _refuse(status: int, reason: str, message: str, source: str) -> IngestAnswer
         REFUSALS[reason] += 1
     log.warning("ingest request refused (%s, HTTP %d) at %s: %s", reason, status, source, message)
     return IngestAnswer(status, {"error": message}, refused=reason, counts={f"ingest_refused_{reason}": 1})
+
+
+def _retry_after() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def sign_headers(secret: str, body: bytes, msg_id: str, at: datetime | None = None) -> dict[str, str]:
@@ -292,7 +303,9 @@ def handle(
             return _refuse(409, "replay", "this delivery was received before (replayed or duplicate delivery id)", source)
     except AdscoreError as exc:
         log.error("ingest replay check failed (%s): the sender will retry", type(exc).__name__)
-        return IngestAnswer(503, {"error": "state store unavailable, retry later"}, kind=kind)
+        return IngestAnswer(
+            503, {"error": "state store unavailable, retry later"}, kind=kind, headers=_retry_after()
+        )
     result = runtime.run_delivery(_items(kind, data, decoded, why), source=source, engine=engine)
     answer = IngestAnswer(200, {"alerts": [a.id for a in result.report.sent]}, kind=kind, result=result)
     if result.retry:
@@ -302,6 +315,7 @@ def handle(
             log.error("ingest replay claim not released (%s)", type(exc).__name__)
         answer.status = 503
         answer.body = {"error": f"not processed, retry later: {str(result.error or 'deferred')[:200]}"}
+        answer.headers = _retry_after()
     elif result.letters and not result.report.counts.get("events"):
         with _lock:
             REFUSALS["unreadable"] += 1

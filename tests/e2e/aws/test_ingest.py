@@ -168,8 +168,10 @@ def test_an_unreachable_topic_answers_503_and_the_retry_is_accepted(
     body = docker_batch(docker_event("commit", name="retried"))
     headers = signed(body, "msg_retry_1")
     ingest_stack.use_env(AWS_ENDPOINT_URL_SNS=f"http://127.0.0.1:{closed}")
-    status, answer = call(handler, body, headers)
+    raw = handler.ingest_handler(url_event(body, headers), LambdaContext())
+    status, answer = raw["statusCode"], json.loads(raw["body"])
     assert status == 503 and "retry" in answer["error"]
+    assert raw["headers"]["Retry-After"] == "10"  # the audit webhook backend retries a 503 that suggests a delay
     # WHEN the forwarder retries the same delivery once SNS answers, it is accepted (the claim was given back)
     ingest_stack.use_env(AWS_ENDPOINT_URL_SNS=ingest_stack.server.endpoint)
     assert call(handler, body, headers)[0] == 200

@@ -47,6 +47,8 @@ def post(app: ModuleType, body: bytes, headers: dict[str, str]) -> tuple[int, di
     request = func.HttpRequest("POST", "https://adscore-fn.azurewebsites.net/api/ingest", headers=headers, body=body)
     response = app.on_ingest(request)
     assert response.mimetype == "application/json"
+    if response.status_code == 503:
+        assert response.headers["Retry-After"] == "10"
     return response.status_code, json.loads(response.get_body())
 
 

@@ -88,6 +88,7 @@ def test_a_failing_alert_webhook_answers_503_and_the_retry_is_accepted(stacks: d
     headers = signed(body, "msg_gcp_retry")
     response = httpx.post(down.server.url, content=body, headers=headers, timeout=120)
     assert response.status_code == 503 and "retry" in response.json()["error"]
+    assert response.headers["retry-after"] == "10"
     # the claim was given back: the sender's retry of the same delivery is not a replay
     again = httpx.post(down.server.url, content=body, headers=headers, timeout=120)
     assert again.status_code == 503
