@@ -19,7 +19,8 @@ Authentication (either; nothing else reaches the engine):
 
 Answers: 401 unauthenticated / wrong token / wrong or stale signature / no credential configured,
 413 body over ``ingest_max_bytes``, 400 unreadable (dead-lettered when authenticated), 409 replay,
-503 when :func:`adscore.runtime.run_delivery` says the delivery must be retried (state or sink
+503 (with ``Retry-After``) when the credentials' secret store or the state store cannot be read, or
+when :func:`adscore.runtime.run_delivery` says the delivery must be retried (state or sink
 failure; the replay claim is given back so the retry is accepted), else 200 with
 ``{"alerts": [ids sent]}``. Every refusal is logged (``adscore.ingest``, WARNING) with its reason
 code and counted in :data:`REFUSALS` (adapters also publish it as a metric,
@@ -34,6 +35,7 @@ import hashlib
 import hmac
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,7 +76,7 @@ REFUSALS: Counter[str] = Counter()
 """Refusals of this process by reason code (``unauthenticated``, ``bad_token``, ``bad_signature``,
 ``stale``, ``signature_required``, ``not_configured``, ``too_large``, ``unreadable``, ``replay``)."""
 _lock = threading.Lock()
-_resolved: dict[tuple[int, str], str | None] = {}
+_resolved: dict[tuple[str, str], tuple[str | None, float]] = {}
 
 
 @dataclass
@@ -136,23 +138,30 @@ def check_secret_value(setting: str, value: str, *, reference: bool = True) -> N
 
 
 def _credential(engine: Engine, setting: str) -> str | None:
-    """The setting's value, its secret-store reference fetched once per engine."""
+    """The setting's value; a secret-store reference is fetched, then kept ``settings_max_age_seconds``.
+
+    Keeping it bounds the secret store's calls (one per instance per period) and lets a rotated
+    secret reach warm instances; ``settings_max_age_seconds: 0`` keeps it for the process's life.
+    """
     held = getattr(engine.settings, setting)
     if held is None:
         return None
-    key = (id(engine), setting)
+    reference = held.get_secret_value()
+    key = (setting, reference)
+    max_age = engine.settings.settings_max_age_seconds
     with _lock:
-        if key in _resolved:
-            return _resolved[key]
+        cached = _resolved.get(key)
+        if cached is not None and (max_age == 0 or time.monotonic() - cached[1] < max_age):
+            return cached[0]
     from adscore.runtime import resolve_secret
 
-    value = resolve_secret(held.get_secret_value(), setting)
+    value = resolve_secret(reference, setting)
     if value:
         check_secret_value(setting, value, reference=False)
     with _lock:
         if len(_resolved) > 64:
             _resolved.clear()
-        _resolved[key] = value
+        _resolved[key] = (value, time.monotonic())
     return value
 
 
@@ -193,9 +202,10 @@ def _authenticate(
     try:
         token = _credential(engine, "ingest_token")
         secret = _credential(engine, "ingest_signing_secret")
-    except ConfigError as exc:
+    except ConfigError as exc:  # the secret store did not answer, or holds a bad value: the sender retries
         log.error("ingest credential unusable: %s", exc)
-        return _refuse(401, "not_configured", f"the ingest endpoint's credential is unusable ({exc.setting})", source)
+        message = f"the ingest endpoint cannot read its credential ({exc.setting}); retry later"
+        return IngestAnswer(503, {"error": message}, headers=_retry_after())
     if token is None and secret is None:
         message = "the ingest endpoint has no credential configured (ingest_token, ingest_signing_secret)"
         log.error(message)

@@ -169,3 +169,20 @@ def test_the_replay_window_ends(engine: Engine) -> None:
     assert ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + timedelta(minutes=9)).status == 409
     later = ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + ingest.REPLAY_TTL + timedelta(seconds=1))
     assert later.status == 200 and later.body == {"alerts": []}  # processed again; the alert was sent already
+
+
+def test_an_unreadable_secret_store_answers_503_and_the_secret_is_read_once_it_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the token held by reference in a mounted secret file that is not there yet
+    monkeypatch.delenv("ADSCORE_CONFIG", raising=False)
+    mounted = tmp_path / f"token-{id(tmp_path)}"
+    settings = load_settings(None, state="memory://", ingest_token=f"file://{mounted}")
+    store_engine = build_engine(settings, sinks=[])
+    body = event_list(exec_copy_event("frank@example.com", "api-2"))
+    answer = ingest.handle(body, bearer(), source="test", engine=store_engine)
+    # THEN the sender is told to retry (a 401 would make the API server drop the batch)
+    assert answer.status == 503 and answer.headers == {"Retry-After": "10"} and answer.refused is None
+    # WHEN the secret appears, the retry is accepted: a failed read is not remembered
+    mounted.write_text(TOKEN + "\n", encoding="utf-8")
+    assert ingest.handle(body, bearer(), source="test", engine=store_engine).status == 200
