@@ -313,6 +313,38 @@ def test_gcp_k8s_audit_endpoint(k8s_client: Any, memory_engine: list[Any], recor
         assert_accounted(ran)
 
 
+@pytest.fixture
+def ingest_ready(memory_engine: list[Any], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    from tests.e2e.ingest_support import INGEST_ENV
+
+    for name, value in INGEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ADSCORE_INGEST_MAX_BYTES", "104857600")
+    runtime.reset_engine()
+    return memory_engine
+
+
+@FUZZ
+@given(records=st.lists(mutated_records(), max_size=4), raw=st.binary(max_size=60))
+def test_signed_docker_batches_at_the_ingest_endpoint(ingest_ready: list[Any], records: list[Any], raw: bytes) -> None:
+    """Any element of a signed DockerEventBatch is read or reported on its own; junk is a 400, never a 5xx."""
+    from adscore import ingest
+    from tests.e2e.ingest_support import signed
+
+    ingest_ready.clear()
+    batch = {"apiVersion": "adscore.dev/v1", "kind": "DockerEventBatch", "host": {"hostname": "h"}, "events": records}
+    for body in (_dumps(batch).encode(), raw):
+        answer = ingest.handle(body, signed(body), source="fuzz.ingest")
+        assert answer.status in (200, 400), answer.body
+    batch_run, raw_run = ingest_ready
+    # one item per element, none dropped; or the body refused whole (nested deeper than the reader takes)
+    whole = [i.where.location for i in batch_run.items] == ["ingest"]
+    assert len(batch_run.items) == len(records) or whole
+    assert raw_run.records or raw_run.result.letters  # junk is dead-lettered, not dropped
+    for ran in ingest_ready:
+        assert_accounted(ran)
+
+
 # --------------------------------------------------------------------------- files through the CLI
 
 
