@@ -783,6 +783,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                     "ADSCORE_WEBHOOK_URL": receiver.url,
                     "ADSCORE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                     "GOOGLE_CLOUD_PROJECT": project,
+                    **ingest_settings(),  # to post to ADSCORE_K8S_AUDIT_URL yourself (local values)
                 }
                 if firestore_host is not None:
                     result.env["FIRESTORE_EMULATOR_HOST"] = firestore_host

@@ -287,6 +287,13 @@ def test_keep_leaves_the_function_up_until_a_signal(
         )
     alert = json.loads(keep_proc.stdout.readline())["alert"]
     assert alert["detection"] == "snapshot.shared_external"
+    # AND the ingest endpoint takes a self-managed cluster's EventList with the printed token
+    from tests.e2e.ingest_support import event_list, exec_copy_event
+
+    bearer = {"content-type": "application/json", "authorization": f"Bearer {env['ADSCORE_INGEST_TOKEN']}"}
+    body = event_list(exec_copy_event("grace@example.com", "ledger-0"))
+    assert httpx.post(env["ADSCORE_K8S_AUDIT_URL"], headers=bearer, content=body, timeout=60).status_code == 200
+    assert json.loads(keep_proc.stdout.readline())["alert"]["detection"] == "k8s.exec_copy"
     assert httpx.post(endpoints["webhook receiver"], content=b"{}", timeout=10).status_code == 200  # unsigned
 
     urls = [env["ADSCORE_GCP_FUNCTION_URL"], env["ADSCORE_K8S_AUDIT_URL"], env["ADSCORE_WEBHOOK_URL"]]
