@@ -323,8 +323,10 @@ def handle(
             engine.store.release(key)
         except AdscoreError as exc:  # the retry is then refused as a replay until REPLAY_TTL: say so
             log.error("ingest replay claim not released (%s)", type(exc).__name__)
+        # the cause stays in the logs: a sink's error may name its URL, a credential in some sinks
+        log.error("ingest delivery not processed, the sender will retry: %s", type(result.error).__name__)
         answer.status = 503
-        answer.body = {"error": f"not processed, retry later: {str(result.error or 'deferred')[:200]}"}
+        answer.body = {"error": "not processed (state or alert sink unavailable), retry later"}
         answer.headers = _retry_after()
     elif result.letters and not result.report.counts.get("events"):
         with _lock:
