@@ -279,6 +279,12 @@ class Settings(BaseSettings):
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
     ads_base_url: str | None = None
     settings_max_age_seconds: float = Field(default=300.0, ge=0)
+    ingest_token: SecretStr | None = None
+    """Bearer token the HTTPS ingest endpoint accepts (Kubernetes audit webhooks), or a secret reference."""
+    ingest_signing_secret: SecretStr | None = None
+    """Standard Webhooks secret (``whsec_<base64>``) of signed ingest bodies (the Docker forwarder), or a reference."""
+    ingest_max_bytes: int = Field(default=4_194_304, ge=1024, le=104_857_600)
+    """Largest request body the ingest endpoint reads; a larger one is answered 413."""
 
     @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
@@ -302,6 +308,16 @@ class Settings(BaseSettings):
                     f"{_show(item)} is not a value: write a JSON list of strings or comma-separated values"
                 )
         return out
+
+    @field_validator("ingest_token", "ingest_signing_secret")
+    @classmethod
+    def _ingest_secret(cls, v: SecretStr | None, info: Any) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        from adscore.ingest import check_secret_value
+
+        check_secret_value(info.field_name, v.get_secret_value().strip())
+        return SecretStr(v.get_secret_value().strip())
 
     @field_validator("state")
     @classmethod
@@ -372,7 +388,10 @@ class Settings(BaseSettings):
 
         import orjson
 
-        tuning = self.model_dump(mode="json", exclude={"state", "sinks", "webhook_secret"})
+        tuning = self.model_dump(
+            mode="json",
+            exclude={"state", "sinks", "webhook_secret", "ingest_token", "ingest_signing_secret", "ingest_max_bytes"},
+        )
         data = orjson.dumps(tuning, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(data).hexdigest()[:12]
 
