@@ -17,10 +17,17 @@ terminal, no cloud SDK. The heuristics (all in :class:`Policy`, documented in ``
   rule could not match the original), and any rule that alone would remove more than ``max_share`` of the period's alerts
   (then that identity *is* what the detections see: a person must decide, so it is held back and
   said why).
+- **The chain**: a suppression of a principal's ``discovery.*`` alerts also disarms the chained
+  detection for it (the chain is armed by a discovery alert): the proposal says so and counts
+  those chain alerts in what it removes.
 - **Business hours** of an account, when its ``snapshot.off_hours`` alerts on working days come
   from at least two principals on at least ``min_days`` days and ``hours_share`` of them fall
   within ``extend_hours`` hours of the account's start or end: the proposal moves start or end to
   cover those hours (one principal's nightly job is a suppression instead).
+- **Trusted accounts** of ``snapshot.shared_external``: an outside account id that snapshots were
+  shared with on at least ``min_days`` days by at least two principals is proposed for the
+  detection's ``trusted_accounts`` (public grants never are; a first share to a new account stays
+  an alert).
 - **Threshold** (advice, written as a comment): when ``spread_principals`` or more principals
   raise a counting detection regularly, one raise of its ``threshold`` could replace their
   suppressions. The value proposed is one above the highest count those alerts had, only when it
@@ -62,6 +69,9 @@ _NAME_CAP = 120
 _ID_CAP = 512
 _MAX_GROUPS = 100_000  # (detection, principal) groups kept; more are counted, not itemized
 OFF_HOURS = "snapshot.off_hours"
+SHARED_EXTERNAL = "snapshot.shared_external"
+CHAIN = "chain.discovery_then_snapshot"
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,14 @@ class _OffHours:
     other: int = 0  # on non-working days or holidays (a calendar change cannot help)
 
 
+@dataclass
+class _Target:
+    """An outside account that snapshots were shared with."""
+
+    principals: set[str] = field(default_factory=set)
+    days: set[date] = field(default_factory=set)
+
+
 class Tally:
     """Everything ``propose`` needs, in memory bounded by the distinct (detection, principal) pairs."""
 
@@ -121,6 +139,8 @@ class Tally:
         self.groups: dict[tuple[str, str], _Group] = {}
         self.by_account: dict[str, Counter[str]] = {}
         self.off_hours: dict[str, _OffHours] = {}
+        self.share_targets: dict[str, _Target] = {}
+        self.shared_alerts: list[tuple[str, ...]] = []  # the external targets of each shared_external alert
         self.ungrouped = 0
         self.alerts = 0
         self.outside = 0
@@ -160,6 +180,14 @@ class Tally:
         g.max_count = max(g.max_count, alert.count)
         if det == OFF_HOURS:
             self._off_hours(alert, pid, account, day)
+        elif det == SHARED_EXTERNAL and alert.context.get("kind") == "external":
+            targets = [str(t) for t in alert.context.get("external") or ()]
+            self.shared_alerts.append(tuple(sorted(set(targets))))
+            for target in set(targets):
+                s = self.share_targets.setdefault(target, _Target())
+                s.days.add(day)
+                if len(s.principals) < 1000:
+                    s.principals.add(pid)
 
     def _off_hours(self, alert: Alert, pid: str, account: str, day: date) -> None:
         o = self.off_hours.setdefault(account, _OffHours())
@@ -200,7 +228,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Proposal:
-    """One settings change: ``kind`` is ``suppression``, ``business_hours`` or ``threshold`` (advice)."""
+    """One settings change: ``suppression``, ``business_hours``, ``trusted_accounts`` or ``threshold`` (advice)."""
 
     kind: str
     target: str
@@ -333,6 +361,14 @@ def propose(tally: Tally, policy: Policy | None = None, *, now: datetime | None 
     stamp = now.date().isoformat()
     for pid, items in sorted(regular.items(), key=lambda kv: (-sum(g.alerts for _, g in kv[1]), kv[0])):
         removes = sum(g.alerts for _, g in items)
+        chain = tally.groups.get((CHAIN, pid))
+        chain_note: tuple[str, ...] = ()
+        if chain is not None and any(det.startswith("discovery.") for det, _ in items):
+            removes += chain.alerts  # the chain needs the discovery alert: suppressing it disarms the chain too
+            chain_note = (
+                f"also silences its {chain.alerts} {CHAIN} alerts: the chain is armed by the discovery alert "
+                "this rule suppresses",
+            )
         name = items[0][1].name
         label = f"{items[0][1].type} {short(name, 60)}"
         if removes > cap:
@@ -361,10 +397,11 @@ def propose(tally: Tally, policy: Policy | None = None, *, now: datetime | None 
             f"{det}: per day {', '.join(f'{d.isoformat()}={c}' for d, c in sorted(g.days.items()))}; "
             f"hours {_hours_text(tuple(sorted(g.hours)))}"
             for det, g in sorted(items)
-        )
+        ) + chain_note
         proposals.append(Proposal("suppression", short(pid, _ID_CAP), removes, evidence, rule))
 
     proposals.extend(calendar)
+    proposals.extend(_trusted_accounts(tally, need, cap, held))
     proposals.extend(_thresholds(tally, policy, regular, one_off_min, held))
 
     by_detection = {
@@ -424,6 +461,36 @@ def _business_hours(tally: Tally, policy: Policy, need: int, cap: float, held: l
         )
         out.append(Proposal("business_hours", short(account, 80), near, evidence, setting))
     return out
+
+
+def _trusted_accounts(tally: Tally, need: int, cap: float, held: list[str]) -> list[Proposal]:
+    """Outside accounts that receive shares regularly from several principals: a partner to list as trusted.
+
+    Only 12-digit account ids, never ``public`` grants; a target shared with on one day, or by one
+    principal, is never proposed (one share to a new account is what exfiltration looks like).
+    """
+    partners = {
+        t: s for t, s in tally.share_targets.items()
+        if _ACCOUNT_ID.match(t) and len(s.days) >= need and len(s.principals) >= 2
+    }  # fmt: skip
+    if not partners:
+        return []
+    removes = sum(1 for targets in tally.shared_alerts if targets and set(targets) <= set(partners))
+    if removes > cap:
+        held.append(f"{SHARED_EXTERNAL}: trusting {', '.join(sorted(partners))} would remove {removes} alerts "
+                    "(over the cap)")
+        return []
+    from adscore.detections import get
+
+    current = get(SHARED_EXTERNAL).params.model_validate(tally.settings.params_for(SHARED_EXTERNAL))
+    have: tuple[str, ...] = tuple(getattr(current, "trusted_accounts", ()))
+    trusted = [*have, *(t for t in sorted(partners) if t not in have)]
+    evidence = tuple(
+        f"account {t}: shares on {len(s.days)} days by {len(s.principals)} principals; confirm it is a partner "
+        "or another account of yours (then org_accounts fits better)"
+        for t, s in sorted(partners.items())
+    )
+    return [Proposal("trusted_accounts", SHARED_EXTERNAL, removes, evidence, {"trusted_accounts": trusted})]
 
 
 def _thresholds(
@@ -493,6 +560,7 @@ def to_yaml(report: Report) -> str:
     sups = [p for p in report.proposals if p.kind == "suppression"]
     cal = [p for p in report.proposals if p.kind == "business_hours"]
     thr = [p for p in report.proposals if p.kind == "threshold"]
+    trust = [p for p in report.proposals if p.kind == "trusted_accounts"]
     if sups:
         lines.append("suppressions:")
         for p in sups:
@@ -505,6 +573,12 @@ def to_yaml(report: Report) -> str:
         for p in cal:
             lines.extend("    " + _comment(e) for e in p.evidence)
             lines.extend("    " + line for line in _dump({p.target: p.setting}))
+    if trust:
+        lines.append("detections:")
+        for p in trust:
+            lines.append("  " + _comment(f"removes {p.removes} alerts"))
+            lines.extend("  " + _comment(e) for e in p.evidence)
+            lines.extend("  " + line for line in _dump({p.target: p.setting}))
     if thr:
         lines.append(_comment("threshold advice (estimates; uncomment after review):"))
         for p in thr:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 ACCOUNT = "111122223333"
 OUTSIDE = "999988887777"
+PARTNER = "444455556666"
 DAYS = [datetime(2026, 5, 4, tzinfo=UTC) + timedelta(days=i) for i in range(3)]
 CI = f"arn:aws:iam::{ACCOUNT}:role/ci-deploy"
 SCANNER = f"arn:aws:iam::{ACCOUNT}:role/security-scanner"
@@ -207,6 +208,27 @@ def test_the_written_yaml_validates_and_replayed_removes_the_noise_and_keeps_the
     assert {a["detection"] for a in after} >= {"discovery.api_burst", "snapshot.shared_external"}
 
 
+def test_an_account_shared_with_every_day_by_two_roles_is_proposed_as_trusted_and_the_exfil_stays(
+    runner: CliRunner, logs: Path, tmp_path: Path
+) -> None:
+    n = [10_000]
+    shares = [
+        _record(n, role, day.replace(hour=4, minute=i), "ec2", "ModifySnapshotAttribute", session="dr",
+                read_only=False, request={"snapshotId": f"snap-dr{i}", "attributeType": "CREATE_VOLUME_PERMISSION",
+                                          "createVolumePermission": {"add": {"items": [{"userId": PARTNER}]}}})
+        for day in DAYS for i, role in enumerate((f"arn:aws:iam::{ACCOUNT}:role/dr-copy", APP))
+    ]
+    (logs / "dr.jsonl").write_text("\n".join(json.dumps(r) for r in shares) + "\n")
+    proposal = tmp_path / "p.yaml"
+    report = _tune(runner, "--write", str(proposal), str(logs))
+    (trust,) = [p for p in report["proposals"] if p["kind"] == "trusted_accounts"]
+    assert trust["setting"] == {"trusted_accounts": [PARTNER]} and trust["removes"] == 6
+    assert runner.invoke(main, ["validate-settings", "--config", str(proposal)]).exit_code == 0
+    after = _alerts(runner, logs, "--config", str(proposal))
+    shared = [a for a in after if a["detection"] == "snapshot.shared_external"]
+    assert [a["principal"]["id"] for a in shared] == [INTRUDER]  # the one share to an unknown account stays
+
+
 def test_since_and_until_bound_the_period(runner: CliRunner, logs: Path) -> None:
     first_two = _tune(runner, "--until", "2026-05-05", str(logs))
     assert first_two["days"] == ["2026-05-04", "2026-05-05"]
@@ -326,7 +348,7 @@ def test_business_hours_are_proposed_when_off_hours_snapshots_cluster_after_work
     assert {f.verdict for f in report.findings["snapshot.off_hours"]} == {"calendar"}
 
 
-def _alert(detection: str, t: datetime, who: str, i: int) -> Any:
+def _alert(detection: str, t: datetime, who: str, i: int, count: int = 1) -> Any:
     from adscore.alerts import Alert
 
     arn = f"arn:aws:iam::{who}"
@@ -336,6 +358,7 @@ def _alert(detection: str, t: datetime, who: str, i: int) -> Any:
         "tactic": "defense-evasion", "severity": "medium", "title": "t", "summary": "s",
         "principal": {"id": arn, "type": "user", "name": arn.rsplit("/", 1)[1], "account": ACCOUNT},
         "cloud": "aws", "account": ACCOUNT, "first_seen": t, "last_seen": t, "entity": arn, "window_start": t,
+        "count": count,
         "context": {"non_working_day": False, "holiday": False},
     })
 
@@ -348,3 +371,29 @@ def test_table_output_names_the_detections_days_and_proposals(runner: CliRunner,
                  "one-off", "05-06"):
         assert text in out
     assert "adscore tune:" in res.stderr and "2 proposals" in res.stderr
+
+
+def test_threshold_advice_only_when_a_value_silences_the_regulars_and_keeps_every_one_off() -> None:
+    from adscore.tune import Tally, propose
+
+    def tally(one_off_count: int) -> Tally:
+        t = Tally(load_settings(None))
+        for i, day in enumerate(DAYS):
+            t.add_event_time(day)
+            for j in range(4):  # four roles alert every day with 21..24 operations
+                t.add(_alert("discovery.api_burst", day.replace(hour=2 + j), f"{ACCOUNT}:role/ci{j}", i, 21 + j))
+        t.add(_alert("discovery.api_burst", DAYS[2].replace(hour=13), f"{ACCOUNT}:user/intern", 9, one_off_count))
+        for k in range(12):  # other alerts, so the four roles together stay under the cap one by one
+            t.add(_alert("snapshot.burst", DAYS[k % 3].replace(hour=k), f"{ACCOUNT}:user/u{k}", 20 + k))
+        return t
+
+    report = propose(tally(40))
+    (advice,) = [p for p in report.proposals if p.kind == "threshold"]
+    assert advice.target == "discovery.api_burst" and advice.setting == {"threshold": 25}
+    text = to_yaml(report)
+    assert "#   discovery.api_burst:" in text and "#     threshold: 25" in text
+    assert "detections" not in (yaml.safe_load(text) or {})  # advice is a comment, never applied as written
+
+    held = propose(tally(23))
+    assert not [p for p in held.proposals if p.kind == "threshold"]
+    assert any("would also hide a one-off alert (count 23)" in h for h in held.held)
