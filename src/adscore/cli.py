@@ -467,13 +467,13 @@ def tune(
         for item in unwrap_files(paths, since=since_t, until=until_t, on_bytes=bar.bytes_read):
             bar.advance()
             if isinstance(item, Record):
-                times = [e.time for e in parse_record(item.raw, item.where.location) if isinstance(e, Event)]
-                inside = [t for t in times if tally.in_period(t)]
-                if times and not inside:
+                events = [e for e in parse_record(item.raw, item.where.location) if isinstance(e, Event)]
+                inside = [e for e in events if tally.in_period(e.time)]
+                if events and not inside:
                     skipped += 1
                     continue
-                for t in inside:
-                    tally.add_event_time(t)
+                for e in inside:  # the days of the period, and what each principal did on which day
+                    tally.add_event(e)
             yield item
 
     try:

@@ -54,6 +54,7 @@ from adscore.render.escape import clean_text
 
 if TYPE_CHECKING:
     from adscore.alerts import Alert
+    from adscore.events import Event
     from adscore.settings import Settings
 
 #: Detections whose alerts tune never proposes to suppress (they catch the intruder in a noisy identity).
@@ -68,6 +69,10 @@ _UNNAMED = frozenset({"", "unknown", "anonymous", "system:anonymous", "root"})
 _NAME_CAP = 120
 _ID_CAP = 512
 _MAX_GROUPS = 100_000  # (detection, principal) groups kept; more are counted, not itemized
+_MAX_PRINCIPALS = 200_000  # principals whose operations and addresses are tallied
+_MAX_OPS = 400  # distinct operations per principal; past it, a rule names none (it would be too broad to mean much)
+_ALL_DAY = 20  # regular in this many UTC hours or more: the rule names no hours
+_MAX_IPS = 16  # distinct source addresses per principal; past it, a rule names none (its addresses change)
 OFF_HOURS = "snapshot.off_hours"
 SHARED_EXTERNAL = "snapshot.shared_external"
 CHAIN = "chain.discovery_then_snapshot"
@@ -100,7 +105,7 @@ class _Group:
     type: str
     accounts: Counter[str] = field(default_factory=Counter)
     days: Counter[date] = field(default_factory=Counter)
-    hours: Counter[int] = field(default_factory=Counter)
+    hours: dict[int, set[date]] = field(default_factory=dict)
     min_count: int = 0
     max_count: int = 0
 
@@ -117,6 +122,16 @@ class _OffHours:
     principals: set[str] = field(default_factory=set)
     days: set[date] = field(default_factory=set)
     other: int = 0  # on non-working days or holidays (a calendar change cannot help)
+
+
+@dataclass
+class _Usage:
+    """What one principal did on which days: its operations and source addresses (bounded)."""
+
+    ops: dict[str, set[date]] = field(default_factory=dict)
+    ips: dict[str, set[date]] = field(default_factory=dict)
+    too_many_ops: bool = False
+    too_many_ips: bool = False
 
 
 @dataclass
@@ -141,6 +156,7 @@ class Tally:
         self.off_hours: dict[str, _OffHours] = {}
         self.share_targets: dict[str, _Target] = {}
         self.shared_alerts: list[tuple[str, ...]] = []  # the external targets of each shared_external alert
+        self.usage: dict[str, _Usage] = {}
         self.ungrouped = 0
         self.alerts = 0
         self.outside = 0
@@ -152,6 +168,36 @@ class Tally:
     def add_event_time(self, t: datetime) -> None:
         """Count one event of the period on its UTC day (the period's days are the days with events)."""
         self.event_days[t.astimezone(UTC).date()] += 1
+
+    def add_event(self, event: Event) -> None:
+        """Count one event of the period: its day, and the principal's operation and source address that day."""
+        day = event.time.astimezone(UTC).date()
+        self.event_days[day] += 1
+        pid = event.principal.id
+        u = self.usage.get(pid)
+        if u is None:
+            if len(self.usage) >= _MAX_PRINCIPALS:
+                return
+            u = self.usage[pid] = _Usage()
+        if not u.too_many_ops:
+            days = u.ops.get(event.operation)
+            if days is None:
+                if len(u.ops) >= _MAX_OPS:
+                    u.too_many_ops, u.ops = True, {}
+                else:
+                    u.ops[event.operation] = {day}
+            else:
+                days.add(day)
+        if not u.too_many_ips:
+            ip = event.source_ip or ""
+            days = u.ips.get(ip)
+            if days is None:
+                if len(u.ips) >= _MAX_IPS:
+                    u.too_many_ips, u.ips = True, {}
+                else:
+                    u.ips[ip] = {day}
+            else:
+                days.add(day)
 
     def add(self, alert: Alert) -> None:
         """Count one alert (outside the period it is only counted as such)."""
@@ -175,7 +221,7 @@ class Tally:
             g = self.groups[key] = _Group(p.get("name") or pid, p.get("type") or "unknown", min_count=alert.count)
         g.accounts[account] += 1
         g.days[day] += 1
-        g.hours[alert.first_seen.hour] += 1
+        g.hours.setdefault(alert.first_seen.hour, set()).add(day)
         g.min_count = min(g.min_count, alert.count)
         g.max_count = max(g.max_count, alert.count)
         if det == OFF_HOURS:
@@ -337,6 +383,9 @@ def propose(tally: Tally, policy: Policy | None = None, *, now: datetime | None 
             verdict, why = "protected", f"{det} is never suppressed by tune (it catches an intruder in a noisy identity)"
         elif n >= need and det == OFF_HOURS and set(g.accounts) <= calendar_accounts:
             verdict, why = "calendar", "covered by the business-hours proposal for its account"
+        elif n >= need and _regular_hours(g, need) is None:
+            verdict, why = "occasional", f"alerts on {n} of {n_days} days, but never twice in the same hour"
+            one_off_min[det] = min(one_off_min.get(det, g.min_count), g.min_count)
         elif n >= need:
             verdict, why = "suppress", f"alerts on {n} of {n_days} days (regular: at least {need})"
             regular.setdefault(pid, []).append((det, g))
@@ -369,8 +418,6 @@ def propose(tally: Tally, policy: Policy | None = None, *, now: datetime | None 
                 f"also silences its {chain.alerts} {CHAIN} alerts: the chain is armed by the discovery alert "
                 "this rule suppresses",
             )
-        name = items[0][1].name
-        label = f"{items[0][1].type} {short(name, 60)}"
         if removes > cap:
             held.append(
                 f"{short(pid, 200)}: a suppression would remove {removes} of {total} alerts "
@@ -378,27 +425,19 @@ def propose(tally: Tally, policy: Policy | None = None, *, now: datetime | None 
                 "the estate does or what an intruder does - a person must decide"
             )
             continue
-        parts = [
-            f"{g.alerts} {det} alerts on {len(g.days)} of {n_days} days ({g.alerts / len(g.days):.1f}/day)"
-            for det, g in sorted(items)
-        ]
-        reason = short(f"{label} raised " + "; ".join(parts) + f" (adscore tune {stamp}, review before expiry)", 900)
-        accounts = {a for _, g in items for a in g.accounts}
-        rule: dict[str, Any] = {
-            "name": _slug(name, pid),
-            "reason": reason,
-            "detections": sorted(det for det, _ in items),
-            "principals": [escape_glob(pid)],
-        }
-        if len(accounts) == 1 and next(iter(accounts)):
-            rule["accounts"] = sorted(accounts)
-        rule["until"] = until
-        evidence = tuple(
-            f"{det}: per day {', '.join(f'{d.isoformat()}={c}' for d, c in sorted(g.days.items()))}; "
-            f"hours {_hours_text(tuple(sorted(g.hours)))}"
-            for det, g in sorted(items)
-        ) + chain_note
-        proposals.append(Proposal("suppression", short(pid, _ID_CAP), removes, evidence, rule))
+        scope, scope_note = _scope(tally.usage.get(pid), need)
+        by_hours: dict[tuple[int, ...], list[tuple[str, _Group]]] = {}
+        for det, g in sorted(items):
+            by_hours.setdefault(_regular_hours(g, need) or (), []).append((det, g))
+        for k, (hours, group) in enumerate(sorted(by_hours.items())):
+            rule = _rule(pid, group, hours, scope, n_days, until, stamp)
+            evidence = tuple(
+                f"{det}: per day {', '.join(f'{d.isoformat()}={c}' for d, c in sorted(g.days.items()))}; "
+                f"hours {_hours_text(tuple(sorted(g.hours)))}"
+                for det, g in group
+            ) + scope_note + (chain_note if k == 0 else ())
+            share = sum(g.alerts for _, g in group) + (chain.alerts if chain_note and k == 0 and chain else 0)
+            proposals.append(Proposal("suppression", short(pid, _ID_CAP), share, evidence, rule))
 
     proposals.extend(calendar)
     proposals.extend(_trusted_accounts(tally, need, cap, held))
@@ -491,6 +530,76 @@ def _trusted_accounts(tally: Tally, need: int, cap: float, held: list[str]) -> l
         for t, s in sorted(partners.items())
     )
     return [Proposal("trusted_accounts", SHARED_EXTERNAL, removes, evidence, {"trusted_accounts": trusted})]
+
+
+def _regular_hours(g: _Group, need: int) -> tuple[int, ...] | None:
+    """The UTC hours it alerted in on regular days: ``()`` when nearly every hour (all day), None when none."""
+    hours = tuple(sorted(h for h, days in g.hours.items() if len(days) >= need))
+    if not hours:
+        return None
+    return () if len(hours) >= _ALL_DAY else hours
+
+
+def _scope(usage: _Usage | None, need: int) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+    """The operations and source addresses the principal used on regular days: what its rule is limited to."""
+    import ipaddress
+
+    if usage is None:
+        return {}, ()
+    scope: dict[str, list[str]] = {}
+    notes = []
+    ops = sorted(op for op, days in usage.ops.items() if len(days) >= need and op)
+    if ops and not usage.too_many_ops:
+        scope["operations"] = [escape_glob(op) for op in ops]
+        notes.append(f"limited to the {len(ops)} operations it called on regular days")
+    ips = [ip for ip, days in usage.ips.items() if len(days) >= need]
+    nets = []
+    for ip in sorted(ips):
+        try:
+            nets.append(str(ipaddress.ip_network(ip.strip("[]"))))
+        except ValueError:
+            nets = []
+            break
+    if nets and not usage.too_many_ips:
+        scope["source_cidrs"] = nets
+        notes.append(f"and to the {len(nets)} source addresses it used on regular days")
+    if notes:
+        notes.append("the same credentials calling anything else, or from elsewhere, still alert")
+    return scope, ("; ".join(notes),) if notes else ()
+
+
+def _rule(
+    pid: str,
+    group: list[tuple[str, _Group]],
+    hours: tuple[int, ...],
+    scope: dict[str, list[str]],
+    n_days: int,
+    until: datetime,
+    stamp: str,
+) -> dict[str, Any]:
+    """One suppression entry for a principal and the detections it raises regularly in the same hours."""
+    g0 = group[0][1]
+    label = f"{g0.type} {short(g0.name, 60)}"
+    parts = [
+        f"{g.alerts} {det} alerts on {len(g.days)} of {n_days} days ({g.alerts / len(g.days):.1f}/day)"
+        for det, g in group
+    ]
+    when = f" at {_hours_text(hours)}" if hours else ""
+    reason = short(f"{label} raised " + "; ".join(parts) + when + f" (adscore tune {stamp}, review before expiry)", 900)
+    accounts = {a for _, g in group for a in g.accounts}
+    rule: dict[str, Any] = {
+        "name": _slug(g0.name, pid + repr(hours)),
+        "reason": reason,
+        "detections": [det for det, _ in group],
+        "principals": [escape_glob(pid)],
+    }
+    if len(accounts) == 1 and next(iter(accounts)):
+        rule["accounts"] = sorted(accounts)
+    rule.update(scope)
+    if hours:
+        rule["utc_hours"] = list(hours)
+    rule["until"] = until
+    return rule
 
 
 def _thresholds(

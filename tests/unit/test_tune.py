@@ -50,6 +50,17 @@ SWEEP: list[tuple[str, str]] = [
 ] + [("kms", op) for op in ("ListKeys", "ListAliases")] + [("ecr", "DescribeRepositories")]  # fmt: skip
 
 
+FOREIGN: list[tuple[str, str]] = [
+    ("sns", "ListTopics"), ("sns", "GetTopicAttributes"), ("sns", "ListSubscriptions"), ("sqs", "ListQueues"),
+    ("sqs", "GetQueueAttributes"), ("sqs", "GetQueueUrl"), ("secretsmanager", "ListSecrets"),
+    ("secretsmanager", "DescribeSecret"), ("secretsmanager", "GetResourcePolicy"), ("ssm", "DescribeParameters"),
+    ("ssm", "GetParameters"), ("ssm", "DescribeInstanceInformation"), ("dynamodb", "ListTables"),
+    ("dynamodb", "DescribeTable"), ("dynamodb", "ListBackups"), ("cloudtrail", "DescribeTrails"),
+    ("cloudtrail", "GetTrailStatus"), ("cloudtrail", "LookupEvents"), ("logs", "DescribeLogGroups"),
+    ("logs", "DescribeLogStreams"),
+]  # fmt: skip  (services the CI role never reads)
+
+
 def _identity(arn: str, session: str | None = None) -> dict[str, Any]:
     if ":user/" in arn:
         return {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": arn, "accountId": ACCOUNT,
@@ -96,8 +107,14 @@ def _sweep(n: list[int], arn: str, start: datetime, **kw: Any) -> list[dict[str,
     return [_record(n, arn, start + timedelta(seconds=10 * i), s, op, **kw) for i, (s, op) in enumerate(SWEEP)]
 
 
-def _day(n: list[int], day: datetime, *, attack: bool, ci_role: str = CI) -> list[dict[str, Any]]:
+def _day(
+    n: list[int], day: datetime, *, attack: bool, ci_role: str = CI, ci_intruder: bool = False
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    if attack and ci_intruder:  # the CI role's credentials, from elsewhere, read what the role never reads
+        t = day.replace(hour=2, minute=30)
+        out += [_record(n, ci_role, t + timedelta(seconds=10 * i), svc, op, session="ci-06-nightly",
+                        ua="aws-cli/2.15.0", ip="198.51.100.66") for i, (svc, op) in enumerate(FOREIGN)]
     out += _sweep(n, ci_role, day.replace(hour=2), session=f"ci-{day:%d}-nightly")
     out += _sweep(n, SCANNER, day.replace(hour=6), session="scoutsuite", ua="Scout Suite/5.14.0 Python/3.11")
     for hour in range(8, 19):
@@ -122,12 +139,14 @@ def _day(n: list[int], day: datetime, *, attack: bool, ci_role: str = CI) -> lis
     return out
 
 
-def write_days(folder: Path, *, ci_role: str = CI) -> list[Path]:
+def write_days(folder: Path, *, ci_role: str = CI, ci_intruder: bool = False) -> list[Path]:
     """One gzipped CloudTrail log file per day; the last day holds the intrusion."""
     n = [0]
     paths = []
     for i, day in enumerate(DAYS):
-        records = sorted(_day(n, day, attack=i == len(DAYS) - 1, ci_role=ci_role), key=lambda r: r["eventTime"])
+        last = i == len(DAYS) - 1
+        records = sorted(_day(n, day, attack=last, ci_role=ci_role, ci_intruder=ci_intruder),
+                         key=lambda r: r["eventTime"])
         p = folder / f"{ACCOUNT}_CloudTrail_us-east-1_{day:%Y%m%d}T0000Z_tune.json.gz"
         p.write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
         paths.append(p)
@@ -175,6 +194,10 @@ def test_tune_proposes_the_regular_roles_and_never_the_one_off_intruder(runner: 
     ci = sups[CI]["setting"]
     assert ci["principals"] == [CI] and ci["detections"] == ["discovery.api_burst"] and ci["accounts"] == [ACCOUNT]
     assert "3 discovery.api_burst alerts on 3 of 3 days" in ci["reason"]
+    # limited to what it does every day: its operations, its address, its hour
+    assert ci["operations"] == sorted(f"{svc}:{op}" for svc, op in SWEEP)
+    assert ci["source_cidrs"] == ["10.0.1.20/32"] and ci["utc_hours"] == [2]
+    assert sups[SCANNER]["setting"]["utc_hours"] == [6]
     until = datetime.fromisoformat(ci["until"])
     assert timedelta(days=89) < until - datetime.now(UTC) <= timedelta(days=90)
     assert sups[SCANNER]["setting"]["detections"] == ["discovery.api_burst", "discovery.enumeration_tool"]
@@ -206,6 +229,21 @@ def test_the_written_yaml_validates_and_replayed_removes_the_noise_and_keeps_the
     kept = sorted(a["id"] for a in before if a["principal"]["id"] not in (CI, SCANNER))
     assert sorted(a["id"] for a in after) == kept  # every one-off alert, the intruder's included, still fires
     assert {a["detection"] for a in after} >= {"discovery.api_burst", "snapshot.shared_external"}
+
+
+def test_an_intruder_with_the_ci_roles_credentials_doing_what_it_never_does_still_fires_once_tuned(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_days(folder, ci_intruder=True)
+    proposal = tmp_path / "p.yaml"
+    report = _tune(runner, "--write", str(proposal), str(folder))
+    assert CI in {p["target"] for p in report["proposals"] if p["kind"] == "suppression"}
+    after = _alerts(runner, folder, "--config", str(proposal))
+    ci_alerts = [a for a in after if a["principal"]["id"] == CI]
+    assert [(a["detection"], a["first_seen"][:13]) for a in ci_alerts] == [("discovery.api_burst", "2026-05-06T02")]
+    assert ci_alerts[0]["context"]["distinct_services"] == 7  # the foreign reads, not the nightly sweep's
 
 
 def test_an_account_shared_with_every_day_by_two_roles_is_proposed_as_trusted_and_the_exfil_stays(
