@@ -4,7 +4,8 @@ Usage::
 
     python bench/bench_tune.py [--days DIR] [--truth FILE] [--config FILE] [--records 200000] [--noise GLOB ...]
 
-With ``--days DIR`` (one or more CloudTrail files, e.g. one per day of a multi-day generator), it runs
+With ``--days DIR`` (one or more CloudTrail files, e.g. one per day of a multi-day generator, and
+``--manifest`` for ``generate_days.py``'s list of attacks and CI / scanner roles), it runs
 ``adscore tune --write`` over them, then ``adscore replay`` without and with the written proposal,
 and prints: records, the time tune and replay take, alerts per detection before and after, the
 proposals by kind, the attack alerts kept (alerts whose evidence names an event id listed in
@@ -88,10 +89,39 @@ def _replay(paths: list[str], config: str | None) -> tuple[list[dict[str, Any]],
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()], secs
 
 
+def _caught(attack: dict[str, Any], alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts an attack of the manifest raised: its principal, one of its detections, within its hour."""
+    start = datetime.fromisoformat(attack["start"].replace("Z", "+00:00")) - timedelta(hours=1)
+    end = datetime.fromisoformat(attack["end"].replace("Z", "+00:00")) + timedelta(hours=1)
+    return [
+        a for a in alerts
+        if a["principal"]["id"] == attack["principal"] and a["detection"] in attack["detections"]
+        and start <= datetime.fromisoformat(a["first_seen"].replace("Z", "+00:00")) <= end
+    ]  # fmt: skip
+
+
+def _manifest_figures(manifest: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+    attacks = manifest["attacks"]
+    attack_ids = {a["id"] for atk in attacks for a in _caught(atk, before)}
+    print(f"attacks caught: before {sum(bool(_caught(a, before)) for a in attacks)} of {len(attacks)}, "
+          f"after {sum(bool(_caught(a, after)) for a in attacks)} of {len(attacks)}")
+    for atk in attacks:
+        b, a = _caught(atk, before), _caught(atk, after)
+        print(f"  {'kept' if a else ('LOST' if b else 'none')}  {atk['id']:<40} {len(b)} -> {len(a)}")
+    roles = set(manifest["ci_scanner_roles"])
+    for label, alerts in (("before", before), ("after", after)):
+        noise = [x for x in alerts if x["principal"]["id"] in roles and x["id"] not in attack_ids]
+        who = Counter(x["principal"]["id"].rsplit("/", 1)[-1] for x in noise)
+        print(f"CI/scanner alerts (not attacks) {label}: {len(noise)} from {len(who)} of {len(roles)} roles"
+              + (f" ({', '.join(f'{k}={v}' for k, v in who.most_common(6))})" if who else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=Path, default=None, help="folder (or file) of CloudTrail logs over several days")
     ap.add_argument("--truth", type=Path, default=None, help="event ids of the attacks, one per line")
+    ap.add_argument("--manifest", type=Path, default=None,
+                    help="generate_days.py's manifest.json: its attacks and its CI and scanner roles")
     ap.add_argument("--config", default=None, help="settings the run starts from (tune's proposal is added)")
     ap.add_argument("--records", type=int, default=200_000, help="records per generated day (without --days)")
     ap.add_argument("--noise", action="append", default=[], help="principal id glob of a known noisy identity")
@@ -157,6 +187,8 @@ def main() -> None:
         na = [x for x in after if fnmatch.fnmatchcase(x["principal"]["id"], glob)]
         if nb or na:
             print(f"noise {glob}: before {len(nb)}, after {len(na)}")
+    if args.manifest:
+        _manifest_figures(json.loads(args.manifest.read_text()), before, after)
     remaining = Counter(x["principal"]["id"] for x in after if not (truth & set(x["evidence"]["event_ids"])))
     print(f"principals still alerting (not attacks): {len(remaining)}")
     for pid, n in remaining.most_common(10):
