@@ -130,8 +130,8 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="bench-tune-")
     if args.days is None:
         folder = Path(__file__).parent / "data" / f"tune-3days-{args.records}"
-        print(f"generating 3 days of {args.records} records into {folder} ...", file=sys.stderr)
-        files, truth = write_days(folder, args.records)
+        print(f"writing 3 days of {args.records} records into {folder} ...", file=sys.stderr)
+        files, truth = write_days(folder, args.records)  # deterministic: the same bytes every time
         paths = [str(p) for p in files]
         noise = args.noise or ["*role/github-actions-deploy", "*role/terraform-ci", "*role/packer-builder",
                                "*jenkins*", "*scanner*", "*prowler*", "*security-audit*"]
