@@ -551,7 +551,7 @@ def _scope(usage: _Usage | None, need: int) -> tuple[dict[str, list[str]], tuple
     ops = sorted(op for op, days in usage.ops.items() if len(days) >= need and op)
     if ops and not usage.too_many_ops:
         scope["operations"] = [escape_glob(op) for op in ops]
-        notes.append(f"limited to the {len(ops)} operations it called on regular days")
+        notes.append(f"limited to the {len(ops)} operation(s) it called on regular days")
     ips = [ip for ip, days in usage.ips.items() if len(days) >= need]
     nets = []
     for ip in sorted(ips):
@@ -562,7 +562,7 @@ def _scope(usage: _Usage | None, need: int) -> tuple[dict[str, list[str]], tuple
             break
     if nets and not usage.too_many_ips:
         scope["source_cidrs"] = nets
-        notes.append(f"and to the {len(nets)} source addresses it used on regular days")
+        notes.append(f"to the {len(nets)} source address(es) it used on regular days")
     if notes:
         notes.append("the same credentials calling anything else, or from elsewhere, still alert")
     return scope, ("; ".join(notes),) if notes else ()
