@@ -100,9 +100,12 @@ def _caught(attack: dict[str, Any], alerts: list[dict[str, Any]]) -> list[dict[s
     ]  # fmt: skip
 
 
-def _manifest_figures(manifest: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+def _manifest_figures(
+    manifest: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> set[str]:
+    """Print the attacks caught and the CI / scanner roles alerting; return the ids of the attacks' alerts."""
     attacks = manifest["attacks"]
-    attack_ids = {a["id"] for atk in attacks for a in _caught(atk, before)}
+    attack_ids = {a["id"] for atk in attacks for alerts in (before, after) for a in _caught(atk, alerts)}
     print(f"attacks caught: before {sum(bool(_caught(a, before)) for a in attacks)} of {len(attacks)}, "
           f"after {sum(bool(_caught(a, after)) for a in attacks)} of {len(attacks)}")
     for atk in attacks:
@@ -114,6 +117,7 @@ def _manifest_figures(manifest: dict[str, Any], before: list[dict[str, Any]], af
         who = Counter(x["principal"]["id"].rsplit("/", 1)[-1] for x in noise)
         print(f"CI/scanner alerts (not attacks) {label}: {len(noise)} from {len(who)} of {len(roles)} roles"
               + (f" ({', '.join(f'{k}={v}' for k, v in who.most_common(6))})" if who else ""))
+    return attack_ids
 
 
 def main() -> None:
@@ -187,9 +191,12 @@ def main() -> None:
         na = [x for x in after if fnmatch.fnmatchcase(x["principal"]["id"], glob)]
         if nb or na:
             print(f"noise {glob}: before {len(nb)}, after {len(na)}")
+    attack_ids: set[str] = set()
     if args.manifest:
-        _manifest_figures(json.loads(args.manifest.read_text()), before, after)
-    remaining = Counter(x["principal"]["id"] for x in after if not (truth & set(x["evidence"]["event_ids"])))
+        attack_ids = _manifest_figures(json.loads(args.manifest.read_text()), before, after)
+    remaining = Counter(
+        x["principal"]["id"] for x in after if x["id"] not in attack_ids and not truth & set(x["evidence"]["event_ids"])
+    )
     print(f"principals still alerting (not attacks): {len(remaining)}")
     for pid, n in remaining.most_common(10):
         print(f"  {n:>4}  {pid[:100]}")
