@@ -435,3 +435,13 @@ def test_threshold_advice_only_when_a_value_silences_the_regulars_and_keeps_ever
     held = propose(tally(23))
     assert not [p for p in held.proposals if p.kind == "threshold"]
     assert any("would also hide a one-off alert (count 23)" in h for h in held.held)
+
+
+def test_progress_display_and_an_empty_period(runner: CliRunner, logs: Path) -> None:
+    res = runner.invoke(main, ["tune", "--progress", "--json", str(logs)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["alerts"] > 0
+    empty = runner.invoke(main, ["tune", "--since", "2027-01-01", str(logs)])
+    assert empty.exit_code == 0, empty.output
+    assert "no alerts over 0 days: nothing to tune" in empty.stdout
+    assert "0 records in the period (245 outside it)" in empty.stderr  # every record read, none evaluated
