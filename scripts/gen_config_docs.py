@@ -175,6 +175,11 @@ DESCRIBE: dict[str, tuple[str, str]] = {
     "suppressions[].principals": ("Principal id or name globs.", '["arn:aws:iam::*:role/scanner"]'),
     "suppressions[].principal_types": ("Principal types (`user`, `role`, `service`…).", '["service"]'),
     "suppressions[].accounts": ("Account, subscription or project ids.", '["555566667777"]'),
+    "suppressions[].utc_hours": (
+        "UTC hours of the day (0-23) the rule applies in; empty: all day (a nightly job's hour, so the "
+        "same identity at another hour still alerts).",
+        "[1, 2]",
+    ),
     "suppressions[].namespaces": ("Kubernetes namespace globs.", '["ci-*"]'),
     "suppressions[].user_agents": ("User-agent globs.", '["Prowler/*"]'),
     "suppressions[].source_cidrs": ("Source networks.", '["10.1.0.0/16"]'),

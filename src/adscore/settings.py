@@ -227,7 +227,16 @@ class Suppression(_Frozen):
     user_agents: tuple[str, ...] = ()
     source_cidrs: tuple[str, ...] = ()
     operations: tuple[str, ...] = ()
+    utc_hours: tuple[int, ...] = ()
     until: datetime | None = None
+
+    @field_validator("utc_hours")
+    @classmethod
+    def _hours(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        for h in v:
+            if not 0 <= h <= 23:
+                raise ValueError(f"hour {h} is not 0..23 (UTC hours of the day)")
+        return tuple(sorted(set(v)))
 
     @model_validator(mode="after")
     def _some_criterion(self) -> Suppression:
