@@ -21,7 +21,8 @@ import functions_framework
 from flask import request
 
 from adscore import ingest, runtime
-from adscore.cloud.gcp import UnreadableBody, log_delivery, read_json_body, setup_logging
+from adscore.cloud.gcp import log_delivery, setup_logging
+from adscore.deliveries.body import UnreadableBody, read_json_body
 from adscore.deliveries.pubsub import done_marker, unwrap_pubsub
 
 if TYPE_CHECKING:

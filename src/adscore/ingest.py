@@ -284,7 +284,7 @@ def handle(
     (200, {'alerts': ['7f3c…']})
     """
     from adscore import runtime
-    from adscore.cloud.gcp import UnreadableBody, read_json_body
+    from adscore.deliveries.body import UnreadableBody, read_json_body
 
     engine = engine or runtime.get_engine()
     limit = engine.settings.ingest_max_bytes

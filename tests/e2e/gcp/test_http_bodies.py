@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adscore.cloud.gcp import MAX_BODY_DEPTH, UnreadableBody, read_json_body
+from adscore.deliveries.body import MAX_BODY_DEPTH, UnreadableBody, read_json_body
 from adscore.runtime import reset_engine
 from tests.e2e.gcp.conftest import SOURCE
 from tests.e2e.ingest_support import INGEST_ENV, TOKEN
