@@ -10,11 +10,12 @@ code runs against emulators such as moto server.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from adscore.errors import ConfigError
 
-__all__ = ["MAX_CONFIG_BYTES", "client", "fetch_s3_object", "fetch_secret", "fetch_ssm_parameter", "region"]
+__all__ = ["MAX_CONFIG_BYTES", "client", "fetch_s3_object", "fetch_secret", "fetch_ssm_parameter", "forget_session", "region"]
 
 MAX_CONFIG_BYTES = 1_048_576
 """A settings file fetched from S3 may be at most this long."""
@@ -67,7 +68,28 @@ def client(
         read_timeout=read_timeout,
         max_pool_connections=32,
     )
-    return boto3.session.Session().client(service, region_name=region_name or region(), config=config)
+    global _session
+    identity = tuple(os.environ.get(name) for name in _IDENTITY_VARIABLES)
+    with _session_lock:
+        if _session is None or _session[0] != identity:
+            _session = (identity, boto3.session.Session())
+        return _session[1].client(service, region_name=region_name or region(), config=config)
+
+
+# One boto3 session per process: its loaders keep the endpoint rules and service models they have read,
+# so the second client (SNS after DynamoDB, S3 after SQS) skips parsing them again. botocore sessions
+# are not thread-safe, so clients are created under a lock (the clients themselves are). A session
+# keeps the credentials it resolved: it is replaced when the variables naming them change.
+_IDENTITY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+_session: tuple[tuple[str | None, ...], Any] | None = None
+_session_lock = threading.Lock()
+
+
+def forget_session() -> None:
+    """Drop the shared session (``runtime.reset_engine``: settings or endpoints changed)."""
+    global _session
+    with _session_lock:
+        _session = None
 
 
 def _error_code(exc: BaseException) -> str:
