@@ -12,54 +12,22 @@ exactly its messages retry (``batchItemFailures``, or raising for the asynchrono
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import lambda_adapter as adapter
 from aws_lambda_powertools import Logger, Metrics
 
 from adscore import runtime
+from adscore.cloud.aws import lambda_tracing
 from adscore.deliveries.cwlogs import unwrap_cwlogs
 from adscore.deliveries.eventbridge import unwrap_eventbridge
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-    from aws_lambda_powertools import Tracer
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service="adscore")
 metrics = Metrics(namespace="adscore", service="adscore")
-
-
-def tracing_on(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether the handlers are traced (X-Ray through Powertools Tracer): Powertools' own rule.
-
-    Off when ``POWERTOOLS_TRACE_DISABLED`` is true, and outside Lambda (no ``LAMBDA_TASK_ROOT``, or
-    SAM local / Chalice local). When off, no Tracer is built: the X-Ray SDK, its recorder and the
-    botocore clients of its sampler (about 170 ms of a cold start) are never imported.
-    """
-    if environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on", "y", "t"):
-        return False
-    if environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE"):
-        return False
-    return bool(environ.get("LAMBDA_TASK_ROOT"))
-
-
-def _tracer() -> Tracer | None:
-    if not tracing_on():
-        return None
-    from aws_lambda_powertools import Tracer
-
-    return Tracer(service="adscore")
-
-
-tracer = _tracer()
-
-
-def traced(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``tracer.capture_lambda_handler`` when tracing is on, else the handler itself."""
-    return fn if tracer is None else tracer.capture_lambda_handler(capture_response=False)(fn)
+tracer, traced = lambda_tracing("adscore")  # no X-Ray recorder built when tracing is off
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -59,13 +59,8 @@ def test_tracing_on_in_lambda_builds_the_tracer() -> None:
 
 
 def test_tracing_rule_is_powertools_rule() -> None:
-    sys.path.insert(0, str(FUNCTIONS_AWS))
-    try:
-        pytest.importorskip("aws_lambda_powertools")
-        import handler
-    finally:
-        sys.path.remove(str(FUNCTIONS_AWS))
-    on = handler.tracing_on
+    from adscore.cloud.aws import tracing_on as on
+
     assert on({"LAMBDA_TASK_ROOT": "/var/task"}) is True
     assert on({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"}) is False
     assert on({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "TRUE "}) is False
