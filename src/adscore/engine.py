@@ -1,6 +1,7 @@
 """The engine: parse a batch, route events to detections, suppress, dedup, alert.
 
-One batch flows as: raw records -> :func:`adscore.sources.parse_record` ->
+One batch flows as: raw records -> :func:`adscore.sources.probe_record` (a record whose
+one event no detection reads is counted, deduplicated and left unbuilt) -> :func:`adscore.sources.parse_record` ->
 events (deduplicated by event id, sorted by event time) -> the detections
 subscribed to each event's action -> findings -> alerts (one per
 deterministic alert id) -> claim -> sinks. State writes are coalesced by
