@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import lambda_adapter as adapter
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from adscore import ingest, runtime
+from adscore.cloud.aws import lambda_tracing
 from adscore.deliveries.cwlogs import unwrap_cwlogs
 from adscore.deliveries.eventbridge import unwrap_eventbridge
 
@@ -29,11 +30,11 @@ if TYPE_CHECKING:
 
 logger = Logger(service="adscore")
 metrics = Metrics(namespace="adscore", service="adscore")
-tracer = Tracer(service="adscore")
+tracer, traced = lambda_tracing("adscore")  # no X-Ray recorder built when tracing is off
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One EventBridge event; raises when it must be delivered again."""
@@ -47,7 +48,7 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def sqs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An SQS batch; returns ``batchItemFailures`` naming exactly the messages to redeliver."""
@@ -60,7 +61,7 @@ def sqs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def cloudwatch_logs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A CloudWatch Logs subscription payload; raises when it must be delivered again."""
@@ -74,7 +75,7 @@ def cloudwatch_logs_handler(event: dict[str, Any], context: LambdaContext) -> di
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def ingest_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A Function URL request (payload 2.0); answers with the status :func:`adscore.ingest.handle` chose."""

@@ -211,9 +211,11 @@ def reset_engine() -> None:
                 _engine.store.close()
         finally:
             _engine = None
+    from adscore.cloud.aws import forget_session
     from adscore.deadletter import forget_deadletters
 
     forget_deadletters()
+    forget_session()
     for hook in hooks:
         hook()
 
