@@ -304,6 +304,11 @@ def test_the_command_line_entry_point(sock: str, tmp_path: Path) -> None:
         # bad input fails at start, naming what is wrong
         bad = subprocess.run(args, capture_output=True, text=True, env={**env, "ADSCORE_FORWARD_SECRET": "hunter2"}, timeout=60)
         assert bad.returncode == 2 and "ADSCORE_FORWARD_SECRET" in bad.stderr and "hunter2" not in bad.stderr
+        # a whsec_ secret the endpoint would refuse (16 bytes: it takes 24 to 64) fails at start too
+        short = "whsec_" + base64.b64encode(b"sixteen-byte-key").decode()
+        (tmp_path / "short").write_text(short + "\n")
+        bad = subprocess.run([*args, "--secret-file", str(tmp_path / "short")], capture_output=True, text=True, env=env, timeout=60)
+        assert bad.returncode == 2 and "--secret-file" in bad.stderr and "24 to 64" in bad.stderr and short not in bad.stderr
         plain = [a if a != rx.url else "http://ingest.example.com/x" for a in args]
         bad = subprocess.run([*plain, "--secret-file", str(secret_file)], capture_output=True, text=True, env=env, timeout=60)
         assert bad.returncode == 2 and "--endpoint" in bad.stderr
