@@ -90,6 +90,6 @@ def test_the_forwarder_takes_exactly_the_secrets_the_endpoint_takes(raw: bytes, 
             results.append(False)
     assert results == [accepted, accepted]
     if not accepted:
-        with pytest.raises(ConfigError, match="ADSCORE_FORWARD_SECRET.*24 to 64") as err:
+        with pytest.raises(ConfigError, match=r"ADSCORE_FORWARD_SECRET.*24 to 64") as err:
             ForwardOptions(endpoint="https://ingest.example.com/", secret=secret, spool_dir=Path("/nonexistent"))
         assert err.value.setting == "ADSCORE_FORWARD_SECRET"
