@@ -844,7 +844,7 @@ def forward_docker(
     import os
     import signal
 
-    from adscore.forward.docker import DockerForwarder, ForwardOptions
+    from adscore.forward.docker import DockerForwarder, ForwardOptions, check_secret
     from adscore.forward.identity import host_identity
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -855,6 +855,7 @@ def forward_docker(
                 secret = secret_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError("--secret-file", f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+            check_secret(secret, "--secret-file")  # the endpoint's rule, naming where the secret came from
         else:
             secret = os.environ.get("ADSCORE_FORWARD_SECRET", "").strip()
             if not secret:

@@ -57,6 +57,7 @@ __all__ = [
     "REPLAY_TTL",
     "IngestAnswer",
     "check_secret_value",
+    "check_signing_secret",
     "handle",
     "sign_headers",
 ]
@@ -70,6 +71,7 @@ REPLAY_TTL = timedelta(minutes=10)
 RETRY_AFTER_SECONDS = 10
 MIN_TOKEN_CHARS = 16
 MIN_SECRET_BYTES = 24  # Standard Webhooks: secrets of 24 to 64 random bytes
+MAX_SECRET_BYTES = 64
 _REFERENCE_PREFIXES = ("file://", "arn:aws:secretsmanager:", "projects/", "@Microsoft.KeyVault(")
 
 REFUSALS: Counter[str] = Counter()
@@ -126,14 +128,39 @@ def check_secret_value(setting: str, value: str, *, reference: bool = True) -> N
         if len(value) < MIN_TOKEN_CHARS or any(c.isspace() for c in value):
             raise ConfigError(setting, f"a bearer token is at least {MIN_TOKEN_CHARS} characters, without spaces")
         return
+    check_signing_secret(setting, value)
+
+
+def check_signing_secret(setting: str, value: str) -> None:
+    """Check a Standard Webhooks signing secret: ``whsec_`` and the base64 of 24 to 64 bytes.
+
+    The one rule for both ends: the endpoint's ``ingest_signing_secret`` and the forwarder's
+    ``ADSCORE_FORWARD_SECRET`` / ``--secret-file``, so a secret the forwarder starts with is one the
+    endpoint accepts. The key is decoded as :class:`standardwebhooks.webhooks.Webhook` decodes it.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``setting``; the message never holds the value.
+
+    Example
+    -------
+    >>> check_signing_secret("ADSCORE_FORWARD_SECRET", "whsec_" + "A" * 32)
+    >>> check_signing_secret("ADSCORE_FORWARD_SECRET", "whsec_c2hvcnQ=")
+    Traceback (most recent call last):
+    ...
+    adscore.errors.ConfigError: invalid setting ADSCORE_FORWARD_SECRET: write the signing secret as whsec_<base64 of 24 to 64 random bytes> (Standard Webhooks)
+    """
     key = value.removeprefix("whsec_")
     try:
         raw = base64.b64decode(key + "==", validate=False) if value.startswith("whsec_") else b""
     except (binascii.Error, ValueError):
         raw = b""
-    if not MIN_SECRET_BYTES <= len(raw) <= 64:
+    if not MIN_SECRET_BYTES <= len(raw) <= MAX_SECRET_BYTES:
         raise ConfigError(
-            setting, "write the signing secret as whsec_<base64 of 24 to 64 random bytes> (Standard Webhooks)"
+            setting,
+            f"write the signing secret as whsec_<base64 of {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} random bytes>"
+            " (Standard Webhooks)",
         )
 
 

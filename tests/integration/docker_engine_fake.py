@@ -11,6 +11,10 @@ It serves what ``adscore forward docker`` reads, the way dockerd does:
 The event shape is the Engine API's (``Type``, ``Action``, ``Actor.ID``, ``Actor.Attributes``,
 ``scope``, ``time``, ``timeNano``). :meth:`FakeDockerEngine.go_away` closes the socket and every
 open stream, :meth:`FakeDockerEngine.come_back` serves the same path again (the buffer is kept).
+
+The snapshot ADS's emulation (``docker commit <container> snapshot-test``, ``docker save snapshot-test |
+gzip > image.tar.gz``) is :func:`commit` and :func:`save`, with :data:`CHANGES` as the committed
+container's ``/changes`` (a secret, a dump and database files among ordinary paths).
 """
 
 from __future__ import annotations
@@ -21,9 +25,28 @@ import os
 import socketserver
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+T0 = 1_773_656_100_000_000_000
+CID = "4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+IMAGE = "sha256:9b1f3c5e7a9d2b4f6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8e0a2c"
+CHANGES = [
+    {"Path": "/var", "Kind": 0},
+    {"Path": "/var/lib", "Kind": 0},
+    {"Path": "/var/lib/postgresql/data/base/16384/2619", "Kind": 0},
+    {"Path": "/root/.ssh/id_ed25519", "Kind": 1},
+    {"Path": "/tmp/dump.sql", "Kind": 1},
+    {"Path": "/tmp/x", "Kind": 1},
+    {"Path": "/etc/motd", "Kind": 2},
+]
+"""The committed container's ``/changes``: 3 paths in secret or data locations among 7."""
 
 
 def engine_event(
@@ -38,6 +61,36 @@ def engine_event(
         "time": time_nano // 1_000_000_000,
         "timeNano": time_nano,
     }
+
+
+def commit(cid: str = CID, t: int = T0, *, image: str = IMAGE, name: str = "billing-db") -> dict[str, Any]:
+    """``docker commit <cid> snapshot-test`` as the engine reports it."""
+    return engine_event("commit", cid, time_nano=t, attrs={
+        "comment": "", "image": "postgres:16", "imageID": image, "imageRef": "snapshot-test:latest", "name": name,
+    })  # fmt: skip
+
+
+def save(t: int = T0 + 60_000_000_000, *, image: str = IMAGE) -> dict[str, Any]:
+    """``docker save snapshot-test`` as the engine reports it."""
+    return engine_event("save", image, typ="image", time_nano=t, attrs={"name": "snapshot-test:latest"})
+
+
+def start(cid: str = CID, t: int = T0 - 1) -> dict[str, Any]:
+    """A container start: an event the forwarder filters out."""
+    return engine_event("start", cid, time_nano=t, attrs={"image": "postgres:16", "name": "billing-db"})
+
+
+@contextlib.contextmanager
+def short_socket_path() -> Iterator[str]:
+    """A socket path in a fresh directory under /tmp (unix socket paths are limited to 108 bytes)."""
+    d = Path(f"/tmp/adsfwd-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    d.mkdir()
+    try:
+        yield str(d / "docker.sock")
+    finally:
+        for p in d.iterdir():
+            p.unlink()
+        d.rmdir()
 
 
 def _since_ns(value: str) -> int:

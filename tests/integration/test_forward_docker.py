@@ -19,53 +19,30 @@ import pytest
 from adscore.forward.docker import FILTERS, DockerForwarder, ForwardOptions
 from adscore.forward.identity import HostIdentity
 from adscore.forward.spool import Spool
-from tests.integration.docker_engine_fake import FakeDockerEngine, engine_event
+from tests.integration.docker_engine_fake import (
+    CHANGES,
+    CID,
+    IMAGE,
+    T0,
+    FakeDockerEngine,
+    commit,
+    save,
+    short_socket_path,
+    start,
+)
 from tests.integration.forward_receiver import IngestReceiver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 SECRET = "whsec_" + base64.b64encode(b"forwarder-test-key-0123456789abc").decode()
-T0 = 1_773_656_100_000_000_000
-CID = "4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
-IMAGE = "sha256:9b1f3c5e7a9d2b4f6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8e0a2c"
 HOST = HostIdentity("prod-web-01", instance_id="i-0abc1234def567890", cloud="aws")
 
 
-def commit(cid: str = CID, t: int = T0) -> dict[str, Any]:
-    return engine_event("commit", cid, time_nano=t, attrs={
-        "comment": "", "image": "postgres:16", "imageID": IMAGE, "imageRef": "snapshot-test:latest", "name": "billing-db",
-    })
-
-
-def save(t: int = T0 + 60_000_000_000) -> dict[str, Any]:
-    return engine_event("save", IMAGE, typ="image", time_nano=t, attrs={"name": "snapshot-test:latest"})
-
-
-def start(cid: str = CID, t: int = T0 - 1) -> dict[str, Any]:
-    return engine_event("start", cid, time_nano=t, attrs={"image": "postgres:16", "name": "billing-db"})
-
-
-CHANGES = [
-    {"Path": "/var", "Kind": 0},
-    {"Path": "/var/lib", "Kind": 0},
-    {"Path": "/var/lib/postgresql/data/base/16384/2619", "Kind": 0},
-    {"Path": "/root/.ssh/id_ed25519", "Kind": 1},
-    {"Path": "/tmp/dump.sql", "Kind": 1},
-    {"Path": "/tmp/x", "Kind": 1},
-    {"Path": "/etc/motd", "Kind": 2},
-]
-
-
 @pytest.fixture
-def sock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # unix socket paths are limited to 108 bytes: a short directory
-    d = Path(f"/tmp/adsfwd-{os.getpid()}-{time.monotonic_ns() % 10**9}")
-    d.mkdir()
-    yield str(d / "docker.sock")
-    for p in d.iterdir():
-        p.unlink()
-    d.rmdir()
+def sock() -> Iterator[str]:
+    with short_socket_path() as path:
+        yield path
 
 
 def options(receiver: IngestReceiver, sock: str, spool: Path, **kw: Any) -> ForwardOptions:
@@ -304,6 +281,11 @@ def test_the_command_line_entry_point(sock: str, tmp_path: Path) -> None:
         # bad input fails at start, naming what is wrong
         bad = subprocess.run(args, capture_output=True, text=True, env={**env, "ADSCORE_FORWARD_SECRET": "hunter2"}, timeout=60)
         assert bad.returncode == 2 and "ADSCORE_FORWARD_SECRET" in bad.stderr and "hunter2" not in bad.stderr
+        # a whsec_ secret the endpoint would refuse (16 bytes: it takes 24 to 64) fails at start too
+        short = "whsec_" + base64.b64encode(b"sixteen-byte-key").decode()
+        (tmp_path / "short").write_text(short + "\n")
+        bad = subprocess.run([*args, "--secret-file", str(tmp_path / "short")], capture_output=True, text=True, env=env, timeout=60)
+        assert bad.returncode == 2 and "--secret-file" in bad.stderr and "24 to 64" in bad.stderr and short not in bad.stderr
         plain = [a if a != rx.url else "http://ingest.example.com/x" for a in args]
         bad = subprocess.run([*plain, "--secret-file", str(secret_file)], capture_output=True, text=True, env=env, timeout=60)
         assert bad.returncode == 2 and "--endpoint" in bad.stderr

@@ -3,7 +3,11 @@ changes summary and the cursor, on arbitrary input."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +64,32 @@ def test_cursor_admits_only_what_is_new() -> None:
     assert not c.admits(99, "z") and not c.admits(100, "a") and c.admits(100, "b") and c.admits(101, "a")
     assert c.advance(100, "b").seen == ["a", "b"] and c.advance(101, "c") == Cursor(101, ["c"])
     assert Cursor(1_773_656_100_000_000_001).since() == "1773656100.000000001"
+
+
+@pytest.mark.parametrize(
+    ("raw", "accepted"),
+    [(b"k" * 23, False), (b"k" * 24, True), (b"k" * 32, True), (b"k" * 64, True), (b"k" * 65, False)],
+)
+def test_the_forwarder_takes_exactly_the_secrets_the_endpoint_takes(raw: bytes, accepted: bool) -> None:
+    """A whsec_ secret the endpoint would refuse as ``ingest_signing_secret`` stops the forwarder at start."""
+    from adscore.errors import ConfigError
+    from adscore.forward.docker import ForwardOptions
+    from adscore.settings import load_settings
+
+    secret = "whsec_" + base64.b64encode(raw).decode()
+    results = []
+    for build in (
+        lambda: load_settings(None, ingest_signing_secret=secret),
+        lambda: ForwardOptions(endpoint="https://ingest.example.com/", secret=secret, spool_dir=Path("/nonexistent")),
+    ):
+        try:
+            build()
+            results.append(True)
+        except ConfigError as exc:
+            assert secret not in str(exc)
+            results.append(False)
+    assert results == [accepted, accepted]
+    if not accepted:
+        with pytest.raises(ConfigError, match=r"ADSCORE_FORWARD_SECRET.*24 to 64") as err:
+            ForwardOptions(endpoint="https://ingest.example.com/", secret=secret, spool_dir=Path("/nonexistent"))
+        assert err.value.setting == "ADSCORE_FORWARD_SECRET"

@@ -284,17 +284,17 @@ def check_endpoint(url: str) -> str:
     raise ConfigError("--endpoint", "an https:// URL of the adscore ingest endpoint")
 
 
-def check_secret(secret: str) -> str:
-    """The signing secret when it is ``whsec_<base64>`` (the Standard Webhooks form); else ConfigError."""
-    from standardwebhooks.webhooks import Webhook
+def check_secret(secret: str, setting: str = "ADSCORE_FORWARD_SECRET") -> str:
+    """The signing secret when the ingest endpoint would accept it, else ConfigError naming ``setting``.
+
+    The rule is the endpoint's own (:func:`adscore.ingest.check_signing_secret`): ``whsec_`` and the
+    base64 of 24 to 64 bytes. A forwarder started with any other secret would sign every batch with a
+    key no endpoint can be configured with, and every batch would end in ``rejected/``.
+    """
+    from adscore.ingest import check_signing_secret
 
     secret = secret.strip()
-    if not secret.startswith("whsec_"):
-        raise ConfigError("ADSCORE_FORWARD_SECRET", "the signing secret must be whsec_ followed by base64")
-    try:
-        Webhook(secret)
-    except Exception as exc:  # binascii.Error, EmptyWebhookSecretError
-        raise ConfigError("ADSCORE_FORWARD_SECRET", "the signing secret must be whsec_ followed by base64") from exc
+    check_signing_secret(setting, secret)
     return secret
 
 
