@@ -80,6 +80,17 @@ CLOUDTRAIL_DETAIL_TYPES: frozenset[str] = frozenset(
 )
 
 _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query", "BatchGet")
+
+
+def _is_read_only(flag: object, name: str) -> bool:
+    """CloudTrail's ``readOnly`` (a bool, or the string a few exporters write); else guessed from the name."""
+    if flag is True or flag is False:
+        return flag
+    if type(flag) is str:
+        return flag.lower() == "true"
+    return name.startswith(_READ_PREFIXES)
+
+
 _DENIED_CODES = frozenset(
     {
         "AccessDenied",
@@ -887,13 +898,7 @@ def _normalize(
     op = f"{prefix}:{name}"
     if len(op) > MAX_STR:
         op = op[:MAX_STR]
-    ro = r["readOnly"]
-    if ro is True or ro is False:
-        read_only = ro
-    elif type(ro) is str:
-        read_only = ro.lower() == "true"
-    else:
-        read_only = name.startswith(_READ_PREFIXES)
+    read_only = _is_read_only(r["readOnly"], name)
     try:
         action, extractor, checked = (_OP_CACHE_RO if read_only else _OP_CACHE_RW)[op]
     except KeyError:
@@ -1552,13 +1557,7 @@ def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | 
     event_id = rec.get("eventID")
     if type(event_id) is not str or not event_id or len(event_id) > MAX_STR:
         return None
-    ro = rec.get("readOnly")
-    if ro is True or ro is False:
-        read_only = ro
-    elif type(ro) is str:
-        read_only = ro.lower() == "true"
-    else:
-        read_only = name.startswith(_READ_PREFIXES)
+    read_only = _is_read_only(rec.get("readOnly"), name)
     op = f"{prefix}:{name}"
     if len(op) > MAX_STR:
         return None
