@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
 
@@ -46,8 +48,8 @@ _SERVICES_SEEN_MAX = 4096
 _services_seen: dict[str, tuple[AbstractSet[str], int, int]] = {}
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.api_burst`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.api_burst` (the ``baseline_*`` ones: see :mod:`adscore.baseline`)."""
 
     threshold: int = Field(default=20, ge=1, description="distinct read operations (service+operation)")
     min_services: int = Field(default=5, ge=1, description="distinct services those reads span")
@@ -60,8 +62,8 @@ class Params(DetectionParams):
     )
 
 
-def _counts(event: Event, ctx: Context) -> tuple[int, int]:
-    """Distinct ``service<SEP>operation`` members in the window, and (only past the threshold) their services.
+def _counts(event: Event, ctx: Context) -> tuple[int, int, str]:
+    """Distinct ``service<SEP>operation`` members in the window, (only past the threshold) their services, and the member.
 
     One set per principal: the services are read off its members when the operation
     threshold is reached, so steady traffic writes one key, not two.
@@ -71,18 +73,19 @@ def _counts(event: Event, ctx: Context) -> tuple[int, int]:
     key = f"{DETECTION_ID}|{event.principal.id}|ops"
     # each part canonicalized, so a long operation is never stored hashed whole (its service would be lost)
     service = fit_part(event.service or "unknown")
-    ops = ctx.state.add(key, (f"{service}{_SEP}{fit_part(event.operation, _MAX_OPERATION)}",), ctx.now, window)
+    member = f"{service}{_SEP}{fit_part(event.operation, _MAX_OPERATION)}"
+    ops = ctx.state.add(key, (member,), ctx.now, window)
     if ops < p.threshold:
-        return ops, 0
+        return ops, 0, member
     members = ctx.state.members(key, ctx.now, window)
     known = _services_seen.get(key)
     if known is not None and known[0] is members and known[1] == len(members):
-        return ops, known[2]  # the same live set, unchanged since it was last counted
+        return ops, known[2], member  # the same live set, unchanged since it was last counted
     services = len({m.split(_SEP, 1)[0] for m in members})
     if len(_services_seen) >= _SERVICES_SEEN_MAX:
         _services_seen.clear()
     _services_seen[key] = (members, len(members), services)
-    return ops, services
+    return ops, services, member
 
 
 def _counts_read(event: Event, p: Params) -> bool:
@@ -97,14 +100,20 @@ def _counts_read(event: Event, p: Params) -> bool:
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
-    """Count the principal's distinct reads and services; alert past both thresholds."""
+    """Count the principal's distinct reads and services; alert past both thresholds and the principal's baseline."""
     p: Params = ctx.params
     if not _counts_read(event, p):
         return ()
-    ops, services = _counts(event, ctx)
+    ops, services, member = _counts(event, ctx)
+    learned = f"{DETECTION_ID}|{event.principal.id}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, (member,), ops, p, p.threshold)
     if ops < p.threshold or services < p.min_services:
         return ()
     window = timedelta(minutes=p.window_minutes)
+    members = ctx.state.members(f"{DETECTION_ID}|{event.principal.id}|ops", ctx.now, window)
+    verdict = baseline.judge(ctx.state, learned, ctx.now, ops, members, p)
+    if not verdict.alert:
+        return ()
     entity = event.principal.id
     start = episode_start(
         ctx.state, f"{DETECTION_ID}|{entity}", ctx.now, window, timedelta(minutes=p.episode_minutes)
@@ -121,6 +130,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"(T1526 Cloud Service Discovery). Last call: {event.operation[:120]} from "
         f"{(event.source_ip or 'unknown address')[:64]}."
     )
+    summary += verdict.note("operations")
     return (
         Finding(
             entity=entity,
@@ -138,6 +148,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:200],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **verdict.context(),
             },
         ),
     )

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_READ
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 
 if TYPE_CHECKING:
@@ -26,8 +28,11 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.k8s_namespace_sweep"
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.k8s_namespace_sweep`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.k8s_namespace_sweep` (the ``baseline_*`` ones: see :mod:`adscore.baseline`).
+
+    The baseline quiets only the read sweep: namespaces where the identity is forbidden always count.
+    """
 
     threshold: int = Field(default=5, ge=1, description="distinct namespaces read in the window")
     forbidden_threshold: int = Field(
@@ -52,10 +57,17 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     forbidden = 0
     if event.outcome == "denied":
         forbidden = ctx.state.add(f"{base}|forbidden", (event.namespace,), ctx.now, window)
+    learned = f"{base}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, (event.namespace,), namespaces, p, p.threshold)
     swept = namespaces >= p.threshold
     probed = forbidden >= p.forbidden_threshold
     if not (swept or probed):
         return ()
+    verdict = None
+    if swept and not probed:
+        verdict = baseline.judge(ctx.state, learned, ctx.now, namespaces, ctx.state.members(f"{base}|ns", ctx.now, window), p)
+        if not verdict.alert:
+            return ()
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     if probed:
         title = (
@@ -72,7 +84,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"(thresholds: {p.threshold} namespaces, {p.forbidden_threshold} forbidden). Last: {event.operation[:80]} "
         f"in {event.namespace[:80]} -> {event.error_code or event.outcome}. Walking namespaces, especially ones "
         f"the identity has no RBAC for, is cluster discovery (T1526)."
-    )
+    ) + (verdict.note("namespaces") if verdict is not None else "")
     return (
         Finding(
             entity=event.principal.id,
@@ -92,6 +104,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:120],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **(verdict.context() if verdict is not None else {}),
             },
         ),
     )

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_READ, is_registry_read
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 
 if TYPE_CHECKING:
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.registry_enumeration"
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.registry_enumeration`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.registry_enumeration` (the ``baseline_*`` ones: see :mod:`adscore.baseline`)."""
 
     threshold: int = Field(default=10, ge=1, description="distinct repositories/images read in the window")
     window_minutes: int = Field(default=10, ge=1, le=1440)
@@ -63,6 +65,11 @@ def _members(event: Event, p: Params) -> tuple[str, ...]:
     return (f"op:{event.operation}",)
 
 
+def _learned(members: Iterable[str]) -> set[str]:
+    """What the baseline learns of window members: a per-call member (it never recurs) as its operation."""
+    return {m.split("\x1f", 1)[0] if m.startswith("call:") else m for m in members}
+
+
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     """Count distinct registry repositories/images a principal reads; alert past the threshold."""
     p: Params = ctx.params
@@ -70,8 +77,14 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return ()
     window = timedelta(minutes=p.window_minutes)
     base = f"{DETECTION_ID}|{event.principal.id}"
-    count = ctx.state.add(base, _members(event, p), ctx.now, window)
+    members = _members(event, p)
+    count = ctx.state.add(base, members, ctx.now, window)
+    learned = f"{base}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, _learned(members), count, p, p.threshold)
     if count < p.threshold:
+        return ()
+    verdict = baseline.judge(ctx.state, learned, ctx.now, count, _learned(ctx.state.members(base, ctx.now, window)), p)
+    if not verdict.alert:
         return ()
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     title = (
@@ -82,7 +95,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"images within about {p.window_minutes} minutes (threshold {p.threshold}); last: {event.operation[:120]} "
         f"from {(event.source_ip or 'unknown address')[:64]}. Walking a registry maps what the organisation builds "
         f"and can precede pulling images for secrets or planting a malicious one (T1526)."
-    )
+    ) + verdict.note("repositories/images")
     return (
         Finding(
             entity=event.principal.id,
@@ -98,6 +111,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:200],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **verdict.context(),
             },
         ),
     )

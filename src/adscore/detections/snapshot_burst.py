@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import CREATE_ACTIONS
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import ScheduleParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label, short_id
 from adscore.state.base import make_key
 from adscore.windows import bucket_index
@@ -29,8 +31,12 @@ DETECTION_ID = "snapshot.burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class Params(DetectionParams):
-    """Parameters of ``snapshot.burst``.
+class Params(ScheduleParams):
+    """Parameters of ``snapshot.burst`` (the ``schedule_*`` ones: see :func:`adscore.baseline.schedule`).
+
+    A principal's count that follows its learned schedule (its usual hour, sources it snapshotted
+    before, at most ``schedule_factor`` times its busiest learned window) does not alert; the
+    per-source count is not learned.
 
     Attributes
     ----------
@@ -110,7 +116,13 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         "operation": event.operation,
     }
     escalate = params.threshold * params.escalate_factor
+    source = sources[0].id if sources else None
+    baseline.learn_schedule(ctx.state, p.id, event.time, source, params, by_principal, params.threshold)
+    learned = None
     if by_principal >= params.threshold:
+        learned = baseline.schedule(ctx.state, p.id, event.time, source, params, by_principal)
+    if learned is not None and not learned.on_schedule:
+        context.update(learned.context())
         yield Finding(
             entity=p.id,
             window_start=start,
@@ -120,6 +132,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 f"{params.window_minutes} minutes (threshold {params.threshold}); the latest is "
                 f"{event.operation}{where}. Mass snapshotting is how adversaries copy many disks or "
                 "databases at once before sharing or restoring them elsewhere (T1578.001)."
+                + learned.note()
             ),
             events=(event,),
             severity="high" if by_principal >= escalate else None,
