@@ -210,6 +210,15 @@ DETECTION = Detection(
             "DescribeInstanceAttribute (userData) calls in 7 s and 30 GetPasswordData calls in 11 s, one service "
             "each, and raised nothing before; a job missing a permission fails once per run (SDKs do not retry "
             "a denial), so 15 in 15 seconds is a loop over resources, not a schedule."
+            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the services "
+            "and namespaces it was refused in that day, and its busiest window), kept baseline_days (14) days; an"
+            " assumed-role session is learned under its role, the principal id. A window above the floor alerts "
+            "while the principal has fewer than baseline_min_days (2) learned days before the window's own UTC "
+            "day; after that only when its count, with every denied call in a service or namespace the principal "
+            "never used in those days counted new_weight (4) times, exceeds baseline_factor (2) times its busiest"
+            " learned window. A CI or scanner role that makes the same broad sweep every ten minutes is then "
+            "quiet, and the same role's credentials used for services or namespaces it never touches fire. "
+            "baseline_days: 0 restores the fixed thresholds. The one-operation stream is not baselined."
         ),
         technical_context=(
             "Tools such as enumerate-iam, Pacu's iam__bruteforce_permissions, WeirdAAL and CloudFox call one API "
@@ -218,6 +227,19 @@ DETECTION = Detection(
             "'use kubectl commands to access unauthorized namespaces' produces exactly this."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
             "Denials the provider does not log (some data-plane APIs, S3 object reads without data events) are "
             "not counted.",
             "A patient adversary who stays under 10 denials per window, or spreads them over several identities, "

@@ -176,6 +176,15 @@ DETECTION = Detection(
             "Kubernetes get/list audit events across resource types. Alert when both thresholds are passed "
             "(default 20 operations across 5 services). Counting operations, not calls, keeps a busy but narrow "
             "application quiet and makes redelivered logs harmless."
+            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every operation (service + operation) the principal never used in those days counted"
+            " new_weight (4) times, exceeds baseline_factor (2) times its busiest learned window. A CI or scanner"
+            " role that makes the same broad sweep every ten minutes is then quiet, and the same role's "
+            "credentials used for services and operations it never touches fire. baseline_days: 0 restores the "
+            "fixed thresholds."
         ),
         technical_context=(
             "Adversaries with public or compromised credentials first learn what the account runs: "
@@ -186,6 +195,19 @@ DETECTION = Detection(
             "from Graph activity logs, POST read actions (listKeys) and AKS audit logs."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
             "GCP Data Access logs are off by default, and AWS EventBridge rules see read-only calls only when "
             "enabled for all management events: without them reads are invisible (use the CloudTrail S3 path).",
             "Azure Resource Manager GET requests (`az group list`, portal browsing) are not in the Activity Log; "

@@ -128,6 +128,15 @@ DETECTION = Detection(
             "the distinct namespaces of its get/list requests within 10 minutes (alert at 5) and, separately, "
             "the namespaces where those requests were forbidden (403, `authorization.k8s.io/decision: forbid`; "
             "alert at 3, HIGH). Cluster-scoped lists (`-A`) are one request and do not count."
+            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every namespace the principal never used in those days counted new_weight (4) times,"
+            " exceeds baseline_factor (2) times its busiest learned window. A CI or scanner role that makes the "
+            "same broad sweep every ten minutes is then quiet, and the same role's credentials used for "
+            "namespaces it never touches fire. baseline_days: 0 restores the fixed thresholds. Only the read "
+            "sweep is baselined: namespaces where the identity is forbidden always count at their own threshold."
         ),
         technical_context=(
             "After stealing a kubeconfig or a pod's service-account token, an adversary runs `kubectl get pods, "
@@ -137,6 +146,19 @@ DETECTION = Detection(
             "are suppressed by the shipped `kubernetes-control-plane` and `kubernetes-system-users` rules."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
             "Audit policies that drop get/list at Metadata level or exclude read verbs hide the sweep.",
             "One cluster-wide `kubectl get pods -A` is a single request and does not count as a sweep.",
             "Container orchestration platforms other than Kubernetes (custom or less common ones) are not covered.",

@@ -138,6 +138,14 @@ DETECTION = Detection(
             "within 10 minutes. When the log names none, a per-repository call (ECR DescribeImages, ListImages) "
             "counts once per call and any other read once per operation, so image pulls with many layers never "
             "add up. Alert at 10."
+            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every repository or image the principal never used in those days counted new_weight "
+            "(4) times, exceeds baseline_factor (2) times its busiest learned window. A CI or scanner role that "
+            "makes the same broad sweep every ten minutes is then quiet, and the same role's credentials used for"
+            " repositories it never touches fire. baseline_days: 0 restores the fixed thresholds."
         ),
         technical_context=(
             "Images carry source, configuration and often secrets; knowing the repositories tells an adversary "
@@ -146,6 +154,19 @@ DETECTION = Detection(
             "over every repository leave one read per repository."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
             "Registry data-plane pulls (docker pull) are logged only where the provider logs them (ECR yes, ACR "
             "with diagnostic settings, Artifact Registry with Data Access logs).",
             "Public registries and registries outside the logged accounts are invisible.",

@@ -183,6 +183,11 @@ DETECTION = Detection(
             "is checked against the business hours of its account (settings calendar: time zone, working "
             "days, hours, holidays). Declared maintenance windows and backup services are silenced by the "
             "engine. One alert per principal, account and hour."
+            " Learned schedule (issue 23): each principal's creations are learned per UTC day in the state store "
+            "(the UTC hour and the source volume, instance or database), kept schedule_days (14) days. A creation"
+            " in an hour the principal used on at least schedule_min_days (2) earlier days, of a source it "
+            "snapshotted before is on its schedule and does not alert; a departure (a new hour, a new source) "
+            "alerts and says which. schedule_days: 0 turns this off."
         ),
         technical_context=(
             "Adversaries snapshot disks, databases or containers when nobody watches, to restore them later "
@@ -192,6 +197,15 @@ DETECTION = Detection(
             "Kubernetes audit (create volumesnapshots) and Docker events (commit, save, export) record it."
         ),
         blind_spots=(
+            "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
+            "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
+            "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
+            "copies).",
+            "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
+            "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
+            " 512 sources a day are learned per principal.",
+            "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
+            "schedule and alerts as before (never less).",
             "Snapshots made during business hours, or by an attacker who times work to the victim's day.",
             "Accounts whose teams work around the clock need their own calendar entry, else they alert.",
             "Docker events carry no user: the principal is the host; attribution needs auditd or shell history.",

@@ -418,3 +418,49 @@ def test_schedule_learning_off_keeps_the_old_behaviour() -> None:
 def test_day_of_is_the_utc_day() -> None:
     assert day_of(datetime(1970, 1, 2, 23, 59, tzinfo=UTC)) == 1
     assert day_of(DAY1) == day_of(DAY1 + timedelta(hours=23, minutes=59, seconds=59))
+
+
+# --------------------------------------------------------------------------- k8s_namespace_sweep
+
+
+def k8s_list(user: str, at: datetime, namespace: str, *, code: int = 200) -> dict[str, Any]:
+    n = next(_SEQ)
+    return {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": f"00000000-0000-4000-8000-{n:012d}",
+        "stage": "ResponseComplete",
+        "requestURI": f"/api/v1/namespaces/{namespace}/pods",
+        "verb": "list",
+        "user": {"username": user, "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.7"],
+        "userAgent": "argocd-application-controller/v2.10.4",
+        "objectRef": {"resource": "pods", "apiVersion": "v1", "namespace": namespace},
+        "responseStatus": {"metadata": {}, "code": code},
+        "requestReceivedTimestamp": at.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+        "stageTimestamp": at.strftime("%Y-%m-%dT%H:%M:%S.002000Z"),
+        "annotations": {"authorization.k8s.io/decision": "allow" if code == 200 else "forbid"},
+    }
+
+
+def test_k8s_namespace_sweep_learns_a_deployers_namespaces_and_fires_on_new_ones() -> None:
+    # GIVEN a deploy identity that lists pods in the same 8 namespaces every run, for two days
+    user = "oidc:deployer@example.com"
+    usual = [f"team-{i}" for i in range(8)]
+
+    def run(at: datetime, namespaces: Sequence[str], code: int = 200) -> list[dict[str, Any]]:
+        return [k8s_list(user, at + timedelta(seconds=i), ns, code=code) for i, ns in enumerate(namespaces)]
+
+    replay = Replay()
+    days = [replay.run(run(DAY1 + timedelta(days=d, hours=10), usual)) for d in range(3)]
+    assert fired(days[0], "discovery.k8s_namespace_sweep", user)
+    assert not fired(days[2], "discovery.k8s_namespace_sweep", user)
+    # WHEN it lists pods in 8 namespaces it never read THEN it fires
+    strange = [f"kube-{i}" for i in range(8)]
+    found = fired(replay.run(run(DAY1 + timedelta(days=2, hours=15), strange)), "discovery.k8s_namespace_sweep", user)
+    assert found
+    assert found[0].context["baseline_new"] == 8
+    # AND forbidden namespaces are never baselined
+    denied = replay.run(run(DAY1 + timedelta(days=2, hours=17), usual[:3], code=403))
+    assert fired(denied, "discovery.k8s_namespace_sweep", user)
