@@ -52,7 +52,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import generate_cloudtrail as ct  # noqa: E402 - the sibling generator, found through the path above
+import generate_cloudtrail as ct  # the sibling generator, found through the path above
 
 START = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
 ACCOUNT = ct.ACCOUNT

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from adscore.detection import DetectionParams
 from adscore.state.base import fit_part
@@ -101,6 +101,15 @@ class BaselineParams(DetectionParams):
         le=100,
         description="what the principal never used in its history counts this many times in the score",
     )
+
+    @model_validator(mode="after")
+    def _enough_days(self) -> BaselineParams:
+        if self.baseline_days and self.baseline_min_days > self.baseline_days:
+            raise ValueError(
+                f"baseline_min_days ({self.baseline_min_days}) is more than baseline_days ({self.baseline_days}): "
+                "the baseline could never apply"
+            )
+        return self
 
 
 def day_of(at: datetime) -> int:
@@ -306,6 +315,15 @@ class ScheduleParams(DetectionParams):
         le=100.0,
         description="on its schedule, a principal's count alerts only above this times its busiest learned window",
     )
+
+    @model_validator(mode="after")
+    def _enough_days(self) -> ScheduleParams:
+        if self.schedule_days and self.schedule_min_days > self.schedule_days:
+            raise ValueError(
+                f"schedule_min_days ({self.schedule_min_days}) is more than schedule_days ({self.schedule_days}): "
+                "no schedule could ever be learned"
+            )
+        return self
 
 
 SCHEDULE = "snapshot.schedule"

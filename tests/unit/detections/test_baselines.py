@@ -464,3 +464,20 @@ def test_k8s_namespace_sweep_learns_a_deployers_namespaces_and_fires_on_new_ones
     # AND forbidden namespaces are never baselined
     denied = replay.run(run(DAY1 + timedelta(days=2, hours=17), usual[:3], code=403))
     assert fired(denied, "discovery.k8s_namespace_sweep", user)
+
+
+@pytest.mark.parametrize(
+    ("detection", "values", "named"),
+    [
+        ("discovery.api_burst", {"baseline_days": 3, "baseline_min_days": 5}, "baseline_min_days"),
+        ("snapshot.burst", {"schedule_days": 1, "schedule_min_days": 2}, "schedule_min_days"),
+    ],
+)
+def test_a_learning_minimum_longer_than_the_history_is_a_setting_error(
+    detection: str, values: dict[str, int], named: str
+) -> None:
+    # building the engine (start-up, and `adscore validate-settings`) fails, naming the setting
+    from adscore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"detections.{detection}.*{named}"):
+        Replay(detections={detection: values})
