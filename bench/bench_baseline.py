@@ -98,14 +98,20 @@ def score(alerts: list[Alert], manifest: dict[str, Any]) -> dict[str, Any]:
             attack_alerts |= {a.id for a in hits}
     roles = set(manifest["ci_scanner_roles"])
     noisy: dict[str, Counter[str]] = defaultdict(Counter)
+    others: Counter[tuple[str, str]] = Counter()
     for a in alerts:
         pid = str(a.principal.get("id"))
-        if pid in roles and a.id not in attack_alerts:
+        if a.id in attack_alerts:
+            continue
+        if pid in roles:
             noisy[pid][a.detection] += 1
+        else:
+            others[(a.detection, pid.rsplit("/", 1)[-1] or a.entity[:60])] += 1
     return {
         "caught": caught,
         "missed": [a["id"] for a in manifest["attacks"] if a["id"] not in caught],
         "noisy_roles": noisy,
+        "others": others,
         "by_detection": Counter(a.detection for a in alerts),
         "alerts": len(alerts),
     }
@@ -120,6 +126,10 @@ def show(label: str, result: dict[str, Any], n_attacks: int, n_roles: int, took:
     print(f"CI/scanner roles alerting (not an attack): {len(noisy)}/{n_roles}")
     for pid, dets in sorted(noisy.items()):
         print(f"  {pid.rsplit('/', 1)[-1]:<28} {dict(dets)}")
+    others = result["others"]
+    print(f"other alerts, not an attack: {sum(others.values())}")
+    for (det, who), n in sorted(others.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"  {det:<36} {who:<40} {n}")
     print(f"alerts on the last day: {result['alerts']}")
     for det, n in sorted(result["by_detection"].items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  {det:<36} {n}")
