@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DAY",
     "BaselineParams",
+    "CountedScheduleParams",
     "History",
     "Schedule",
     "ScheduleParams",
@@ -309,12 +310,6 @@ class ScheduleParams(DetectionParams):
         le=60,
         description="days a principal must have snapshotted in an hour (UTC) before that hour is its schedule",
     )
-    schedule_factor: float = Field(
-        default=1.5,
-        ge=1.0,
-        le=100.0,
-        description="on its schedule, a principal's count alerts only above this times its busiest learned window",
-    )
 
     @model_validator(mode="after")
     def _enough_days(self) -> ScheduleParams:
@@ -324,6 +319,17 @@ class ScheduleParams(DetectionParams):
                 "no schedule could ever be learned"
             )
         return self
+
+
+class CountedScheduleParams(ScheduleParams):
+    """Schedule settings of a detection that counts creations in a window (``snapshot.burst``)."""
+
+    schedule_factor: float = Field(
+        default=1.5,
+        ge=1.0,
+        le=100.0,
+        description="on its schedule, a principal's count alerts only above this times its busiest learned window",
+    )
 
 
 SCHEDULE = "snapshot.schedule"
@@ -340,7 +346,13 @@ def _source(source: str) -> str:
 
 
 def learn_schedule(
-    state: StateView, principal: str, at: datetime, source: str | None, p: ScheduleParams, count: int = 0, floor: int = 0
+    state: StateView,
+    principal: str,
+    at: datetime,
+    source: str | None,
+    p: ScheduleParams,
+    count: int = 0,
+    floor: int = 0,
 ) -> None:
     """Record a creation by ``principal`` at ``at`` (its UTC hour and its source) in the day's schedule set.
 
@@ -348,7 +360,8 @@ def learn_schedule(
     """
     members = (_hour(at), _source(source)) if source else (_hour(at),)
     floor = floor if count else 1 << 30
-    _learn(state, f"{SCHEDULE}|{principal}", at, members, count, p.schedule_days, p.schedule_factor, floor)
+    factor = p.schedule_factor if isinstance(p, CountedScheduleParams) else 1.0
+    _learn(state, f"{SCHEDULE}|{principal}", at, members, count, p.schedule_days, factor, floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +411,7 @@ def schedule(
         departures.append(f"a new hour ({at.astimezone(UTC):%H}:00 UTC)")
     if source and _source(source) not in past.known:
         departures.append(f"a new source ({source[:80]})")
-    if count and count > p.schedule_factor * past.peak:
-        departures.append(f"{count} in the window, more than {p.schedule_factor:g} x its busiest ({past.peak})")
+    factor = p.schedule_factor if isinstance(p, CountedScheduleParams) else 1.0
+    if count and count > factor * past.peak:
+        departures.append(f"{count} in the window, more than {factor:g} x its busiest ({past.peak})")
     return Schedule(past.days, not departures, tuple(departures), past.peak)

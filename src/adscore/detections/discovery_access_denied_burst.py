@@ -210,7 +210,7 @@ DETECTION = Detection(
             "DescribeInstanceAttribute (userData) calls in 7 s and 30 GetPasswordData calls in 11 s, one service "
             "each, and raised nothing before; a job missing a permission fails once per run (SDKs do not retry "
             "a denial), so 15 in 15 seconds is a loop over resources, not a schedule."
-            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the services "
+            " Per-identity baseline: each principal's day is learned in the state store (the services "
             "and namespaces it was refused in that day, and its busiest window), kept baseline_days (14) days; an"
             " assumed-role session is learned under its role, the principal id. A window above the floor alerts "
             "while the principal has fewer than baseline_min_days (2) learned days before the window's own UTC "

@@ -176,7 +176,7 @@ DETECTION = Detection(
             "Kubernetes get/list audit events across resource types. Alert when both thresholds are passed "
             "(default 20 operations across 5 services). Counting operations, not calls, keeps a busy but narrow "
             "application quiet and makes redelivered logs harmless."
-            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
             "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
             "learned under its role, the principal id. A window above the floor alerts while the principal has "
             "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "

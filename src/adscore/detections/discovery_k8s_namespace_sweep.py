@@ -128,7 +128,7 @@ DETECTION = Detection(
             "the distinct namespaces of its get/list requests within 10 minutes (alert at 5) and, separately, "
             "the namespaces where those requests were forbidden (403, `authorization.k8s.io/decision: forbid`; "
             "alert at 3, HIGH). Cluster-scoped lists (`-A`) are one request and do not count."
-            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
             "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
             "learned under its role, the principal id. A window above the floor alerts while the principal has "
             "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "

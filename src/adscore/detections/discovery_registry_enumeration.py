@@ -138,7 +138,7 @@ DETECTION = Detection(
             "within 10 minutes. When the log names none, a per-repository call (ECR DescribeImages, ListImages) "
             "counts once per call and any other read once per operation, so image pulls with many layers never "
             "add up. Alert at 10."
-            " Per-identity baseline (issue 23): each principal's day is learned in the state store (the members "
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
             "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
             "learned under its role, the principal id. A window above the floor alerts while the principal has "
             "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "

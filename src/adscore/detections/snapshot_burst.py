@@ -15,7 +15,7 @@ from pydantic import Field
 
 from adscore import baseline
 from adscore.actions import CREATE_ACTIONS
-from adscore.baseline import ScheduleParams
+from adscore.baseline import CountedScheduleParams
 from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label, short_id
 from adscore.state.base import make_key
@@ -31,7 +31,7 @@ DETECTION_ID = "snapshot.burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class Params(ScheduleParams):
+class Params(CountedScheduleParams):
     """Parameters of ``snapshot.burst`` (the ``schedule_*`` ones: see :func:`adscore.baseline.schedule`).
 
     A principal's count that follows its learned schedule (its usual hour, sources it snapshotted
@@ -196,7 +196,7 @@ DETECTION = Detection(
             "created resources (snapshot ids, image ids, or event ids when none is logged) per principal and "
             "per source (volume, disk, instance, container) over a sliding window (default 5 within 60 "
             "minutes). Counts are idempotent sets, so redelivered logs never inflate them."
-            " Learned schedule (issue 23): each principal's creations are learned per UTC day in the state store "
+            " Learned schedule: each principal's creations are learned per UTC day in the state store "
             "(the UTC hour and the source volume, instance or database), kept schedule_days (14) days. A creation"
             " in an hour the principal used on at least schedule_min_days (2) earlier days, of a source it "
             "snapshotted before, and at most schedule_factor (1.5) times its busiest learned window, is on its "

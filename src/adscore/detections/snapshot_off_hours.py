@@ -183,7 +183,7 @@ DETECTION = Detection(
             "is checked against the business hours of its account (settings calendar: time zone, working "
             "days, hours, holidays). Declared maintenance windows and backup services are silenced by the "
             "engine. One alert per principal, account and hour."
-            " Learned schedule (issue 23): each principal's creations are learned per UTC day in the state store "
+            " Learned schedule: each principal's creations are learned per UTC day in the state store "
             "(the UTC hour and the source volume, instance or database), kept schedule_days (14) days. A creation"
             " in an hour the principal used on at least schedule_min_days (2) earlier days, of a source it "
             "snapshotted before is on its schedule and does not alert; a departure (a new hour, a new source) "
