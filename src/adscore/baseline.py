@@ -5,16 +5,19 @@ denied scopes) learns, per principal and per UTC day:
 
 - the members it counted that day (``service<SEP>operation``, repository ids, namespaces...): the
   principal's vocabulary, so what it has never used before can be told apart from more of the same;
-- the peak: the largest window count of the day, stored as ``#<count>`` members of a second set, a
-  member written only when it beats the day's stored peak (and only when it is large enough to
-  matter, see :func:`learn`), so that set stays a handful of members.
+- the peak: the largest window count of the day, as ``#<count>`` members of the same set (one for
+  each count reached that is large enough to matter, see :func:`learn`; ``#`` sorts before the
+  vocabulary, so a full set keeps them).
 
-Two set items per principal and day (keys ``<base>|day|<n>`` and ``<base>|peak|<n>``, ``n`` = days
-since the epoch), written by UNION like every other set: a redelivered event adds nothing, instances
-writing at once merge, and the day's peak is a maximum (the largest member), whatever the order of
-delivery. Items live ``baseline_days + 1`` days in event time. A day's vocabulary holds at most
-``MAX_SET_MEMBERS`` members (512); past that, members are dropped (a principal that uses more than
-that in a day sees some of its own members as new).
+One set item per principal and day (key ``<base>|day|<n>``, ``n`` = days since the epoch), written by
+UNION like every other set: a redelivered event adds nothing, instances writing at once merge, and the
+day's peak is a maximum (the largest ``#`` member), whatever the order of delivery. Items live
+``baseline_days + 1`` days in event time. A day holds at most ``MAX_SET_MEMBERS`` members (512); past
+that, vocabulary members are dropped (a principal that uses more than that in a day sees some of its
+own members as new).
+
+Reading a principal's history costs one set per learned day (``baseline_days`` of them, read once per
+batch, and only for a window at or above the detection's floor).
 
 What is guaranteed
 ------------------
@@ -32,7 +35,6 @@ Only the state API is used (no cloud SDK); the helpers are pure functions of the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -126,16 +128,9 @@ def _key(base: str, day: int) -> str:
     return f"{base}|day|{day}"
 
 
-def _peak_key(base: str, day: int) -> str:
-    return f"{base}|peak|{day}"
-
-
-def _peak(members: Iterable[str]) -> int:
-    best = 0
-    for m in members:
-        if m.startswith(_PEAK) and m[1:].isdigit():
-            best = max(best, int(m[1:]))
-    return best
+def _vocab(member: str) -> str:
+    """A vocabulary member as stored: one that starts like a peak (log text) is escaped, never read as one."""
+    return f"~{member}" if member.startswith(_PEAK) else member
 
 
 def learn(
@@ -149,9 +144,9 @@ def learn(
 ) -> None:
     """Add ``members`` to the principal's set of the day of ``at``; raise the day's peak to ``count``.
 
-    The peak is written only when ``count * baseline_factor >= floor``: a smaller peak can never
-    quiet a window at or above the floor (a score is at least its count), so storing it would change
-    no verdict. Steady traffic below that costs one union of members the batch already holds.
+    The count is written (as a ``#`` member) only when ``count * baseline_factor >= floor``: a
+    smaller peak can never quiet a window at or above the floor (a score is at least its count), so
+    storing it would change no verdict. Steady traffic costs one union of members the batch already holds.
     """
     _learn(state, base, at, members, count, p.baseline_days, p.baseline_factor, floor)
 
@@ -170,11 +165,10 @@ def _learn(
         return
     day = day_of(at)
     key, start, keep = _key(base, day), _day_start(day), DAY * (days + 1)
-    state.add(key, members, start, _SLOT, keep)
-    if count * factor >= floor:
-        peak_key = _peak_key(base, day)
-        if count > _peak(state.members(peak_key, start, _SLOT)):
-            state.add(peak_key, (f"{_PEAK}{count:06d}",), start, _SLOT, keep)
+    stored = tuple(_vocab(m) for m in members)
+    if count * factor >= floor:  # a count that could quiet a window at the floor: one member per value reached
+        stored = (*stored, f"{_PEAK}{count:06d}")
+    state.add(key, stored, start, _SLOT, keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +191,16 @@ def history(state: StateView, base: str, at: datetime, days: int) -> History:
     learned = peak = 0
     counts: dict[str, int] = {}
     for day in range(today - 1, today - days - 1, -1):
-        start = _day_start(day)
-        members = state.members(_key(base, day), start, _SLOT)
+        members = state.members(_key(base, day), _day_start(day), _SLOT)
         if not members:
             continue
         learned += 1
-        peak = max(peak, _peak(state.members(_peak_key(base, day), start, _SLOT)))
         for m in members:
-            counts[m] = counts.get(m, 0) + 1
+            if m.startswith(_PEAK):
+                if m[1:].isdigit():
+                    peak = max(peak, int(m[1:]))
+            else:
+                counts[m] = counts.get(m, 0) + 1
     return History(learned, peak, frozenset(counts), counts)
 
 
@@ -277,16 +273,12 @@ def judge(
     past = history(state, base, at, p.baseline_days)
     if past.days < p.baseline_min_days:
         return Verdict(past.days, past.peak, (), 0, count, 0.0, alert=True, fixed=True)
-    new = sorted(m for m in window_members if m not in past.known)
+    new = sorted(m for m in window_members if _vocab(m) not in past.known)
     units = new_units(past.known) if new_units is not None else len(new)
     score = count + (p.new_weight - 1) * min(units, count)
     limit = p.baseline_factor * past.peak
     return Verdict(past.days, past.peak, tuple(new[:20]), len(new), score, limit, alert=score > limit, fixed=False)
 
-
-def min_peak(floor: int, p: BaselineParams) -> int:
-    """The smallest peak that can quiet a window at ``floor`` (documentation and tests)."""
-    return math.ceil(floor / p.baseline_factor)
 
 
 # --------------------------------------------------------------------------- snapshot schedules
@@ -407,9 +399,9 @@ def schedule(
     if past.days == 0:
         return Schedule(0, False, (), 0)
     departures: list[str] = []
-    if past.counts.get(_hour(at), 0) < p.schedule_min_days:
+    if past.counts.get(_vocab(_hour(at)), 0) < p.schedule_min_days:
         departures.append(f"a new hour ({at.astimezone(UTC):%H}:00 UTC)")
-    if source and _source(source) not in past.known:
+    if source and _vocab(_source(source)) not in past.known:
         departures.append(f"a new source ({source[:80]})")
     factor = p.schedule_factor if isinstance(p, CountedScheduleParams) else 1.0
     if count and count > factor * past.peak:

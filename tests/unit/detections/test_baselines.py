@@ -481,3 +481,18 @@ def test_a_learning_minimum_longer_than_the_history_is_a_setting_error(
 
     with pytest.raises(ConfigError, match=f"detections.{detection}.*{named}"):
         Replay(detections={detection: values})
+
+
+def test_log_text_that_looks_like_a_peak_is_vocabulary_not_a_peak() -> None:
+    # a member from a log that starts like a stored peak ("#999999") must not raise the principal's peak
+    from adscore.baseline import BaselineParams, history, judge, learn
+    from adscore.state.memory import MemoryStateStore
+
+    store, p = MemoryStateStore(), BaselineParams()
+    for d in range(2):
+        learn(store, "b", DAY1 + timedelta(days=d), ("#999999", "ec2:DescribeInstances"), 20, p, 20)
+    past = history(store, "b", DAY1 + timedelta(days=2), 14)
+    assert (past.days, past.peak) == (2, 20)
+    verdict = judge(store, "b", DAY1 + timedelta(days=2), 45, frozenset({"#999999", "iam:ListUsers"}), p)
+    assert verdict.new == ("iam:ListUsers",)
+    assert verdict.alert  # 45 + 3 > 2 x 20
