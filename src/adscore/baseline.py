@@ -35,6 +35,7 @@ Only the state API is used (no cloud SDK); the helpers are pure functions of the
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 
 from adscore.detection import DetectionParams
-from adscore.state.base import fit_part
+from adscore.state.base import BatchedState, fit_part
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -185,9 +186,34 @@ class History:
     """How many of those days each member was seen on."""
 
 
+_HISTORIES: weakref.WeakKeyDictionary[BatchedState, dict[tuple[str, int, int], History]] = (
+    weakref.WeakKeyDictionary()
+)
+"""A batch's histories, read once per (principal, day judged, days) while the batch lasts."""
+
+
 def history(state: StateView, base: str, at: datetime, days: int) -> History:
-    """The principal's days strictly before the day of ``at``, at most ``days`` of them (read only)."""
+    """The principal's days strictly before the day of ``at``, at most ``days`` of them (read only).
+
+    Within one batch (:class:`~adscore.state.base.BatchedState`) a principal's history for a given
+    day is read once: a burst judges every event past the floor, and its history does not change
+    while the batch runs, except when the same batch (or, seen at a recount, another instance)
+    writes one of those earlier days. Such a write is seen from the next batch: until then the
+    window is judged on less history, which can only add an alert.
+    """
     today = day_of(at)
+    memo = _HISTORIES.setdefault(state, {}) if isinstance(state, BatchedState) else None
+    if memo is not None:
+        known = memo.get((base, today, days))
+        if known is not None:
+            return known
+    found = _read_history(state, base, today, days)
+    if memo is not None:
+        memo[(base, today, days)] = found
+    return found
+
+
+def _read_history(state: StateView, base: str, today: int, days: int) -> History:
     learned = peak = 0
     counts: dict[str, int] = {}
     for day in range(today - 1, today - days - 1, -1):
