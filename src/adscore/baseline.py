@@ -29,6 +29,8 @@ day it is in. So:
   run, whatever order the days arrive in;
 - a day judged before (part of) its history is stored sees less history: a lower peak, more that is
   new, or too few learned days (fixed thresholds). Less history can only add alerts, never remove one.
+  A batch reads a principal's history once per day judged (:func:`history`), so an earlier day
+  written in the same batch (records of two days mixed in one batch) counts from the next batch.
 
 Only the state API is used (no cloud SDK); the helpers are pure functions of the state they read.
 """
