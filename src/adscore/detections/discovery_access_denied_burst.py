@@ -239,7 +239,8 @@ DETECTION = Detection(
             "fixed thresholds.",
             "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
             "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Denials the provider does not log (some data-plane APIs, S3 object reads without data events) are "
             "not counted.",
             "A patient adversary who stays under 10 denials per window, or spreads them over several identities, "

@@ -207,7 +207,8 @@ DETECTION = Detection(
             "fixed thresholds.",
             "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
             "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "GCP Data Access logs are off by default, and AWS EventBridge rules see read-only calls only when "
             "enabled for all management events: without them reads are invisible (use the CloudTrail S3 path).",
             "Azure Resource Manager GET requests (`az group list`, portal browsing) are not in the Activity Log; "

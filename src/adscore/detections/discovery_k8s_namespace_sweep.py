@@ -158,7 +158,8 @@ DETECTION = Detection(
             "fixed thresholds.",
             "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
             "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Audit policies that drop get/list at Metadata level or exclude read verbs hide the sweep.",
             "One cluster-wide `kubectl get pods -A` is a single request and does not count as a sweep.",
             "Container orchestration platforms other than Kubernetes (custom or less common ones) are not covered.",

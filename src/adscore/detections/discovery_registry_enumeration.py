@@ -166,7 +166,8 @@ DETECTION = Detection(
             "fixed thresholds.",
             "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
             "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot (not baselined) raises any discovery followed by a snapshot or share.",
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Registry data-plane pulls (docker pull) are logged only where the provider logs them (ECR yes, ACR "
             "with diagnostic settings, Artifact Registry with Data Access logs).",
             "Public registries and registries outside the logged accounts are invisible.",
