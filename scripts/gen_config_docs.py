@@ -137,6 +137,21 @@ DESCRIBE: dict[str, tuple[str, str]] = {
         "this old; an invalid update is logged and the last good settings stay. 0: read once per process.",
         "60",
     ),
+    "ingest_token": (
+        "Bearer token of the HTTPS ingest endpoint (a Kubernetes API server's audit webhook kubeconfig "
+        "`users[].user.token`), at least 16 characters, or a reference: `file:///path`, an AWS Secrets Manager "
+        "ARN, a Key Vault reference, a Secret Manager `projects/…/secrets/…` name. Never logged (see `docs/ingest.md`).",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:adscore-ingest-token",
+    ),
+    "ingest_signing_secret": (
+        "Standard Webhooks secret (`whsec_<base64 of 24-64 bytes>`) of signed ingest requests "
+        "(`adscore forward docker`), or a reference as for `ingest_token`. Never logged.",
+        "projects/acme/secrets/adscore-ingest-signing/versions/latest",
+    ),
+    "ingest_max_bytes": (
+        "Largest request body the ingest endpoint reads; a larger one is answered 413 (AWS Function URLs stop at 6 MB).",
+        "4194304",
+    ),
     # business hours (calendar.default, and each calendar.accounts entry)
     "calendar.default.timezone": ("IANA time zone of the hours.", "Europe/Paris"),
     "calendar.default.days": ("Working days, names or 1 (Monday) … 7 (Sunday).", "[mon, tue, wed, thu]"),
@@ -160,6 +175,11 @@ DESCRIBE: dict[str, tuple[str, str]] = {
     "suppressions[].principals": ("Principal id or name globs.", '["arn:aws:iam::*:role/scanner"]'),
     "suppressions[].principal_types": ("Principal types (`user`, `role`, `service`…).", '["service"]'),
     "suppressions[].accounts": ("Account, subscription or project ids.", '["555566667777"]'),
+    "suppressions[].utc_hours": (
+        "UTC hours of the day (0-23) the rule applies in; empty: all day (a nightly job's hour, so the "
+        "same identity at another hour still alerts).",
+        "[1, 2]",
+    ),
     "suppressions[].namespaces": ("Kubernetes namespace globs.", '["ci-*"]'),
     "suppressions[].user_agents": ("User-agent globs.", '["Prowler/*"]'),
     "suppressions[].source_cidrs": ("Source networks.", '["10.1.0.0/16"]'),

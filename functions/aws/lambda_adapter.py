@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from adscore import runtime
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from adscore.deliveries import Item
+    from adscore.ingest import IngestAnswer
 
 #: Stop starting new work with less time left than this (ms): the engine still saves state and sends alerts.
 RESERVE_MS = 10_000
@@ -106,3 +108,30 @@ def publish(result: runtime.DeliveryResult, logger: Any, metrics: Any) -> dict[s
     else:
         logger.info("batch done", extra={"batch": summary, "alert_ids": [a.id for a in report.alerts][:50]})
     return summary
+
+
+def url_body(event: dict[str, Any]) -> bytes | None:
+    """The body of a Function URL request as sent (base64-decoded when Lambda encoded it)."""
+    import base64
+    import binascii
+
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return b""
+    return body.encode("utf-8", "surrogatepass")
+
+
+def url_answer(answer: IngestAnswer, metrics: Any) -> dict[str, Any]:
+    """The Function URL response of an ingest answer; a refusal is counted as ``ingest_refused_<reason>``."""
+    for name, value in answer.counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return {
+        "statusCode": answer.status,
+        "headers": {"content-type": "application/json", **answer.headers},
+        "body": orjson.dumps(answer.body).decode(),
+    }

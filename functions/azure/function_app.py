@@ -4,6 +4,9 @@
   (resource write/action/delete success and failure events), in the Event Grid or CloudEvents schema.
 - ``on_event_hub``: a batch of Event Hub events from diagnostic settings, each a ``{"records": [...]}``
   document (Activity Log, AKS ``kube-audit``, Microsoft Graph activity logs, Entra sign-ins).
+- ``on_ingest``: HTTP (``POST /api/ingest``, anonymous at the platform: :mod:`adscore.ingest`
+  authenticates), Kubernetes audit webhook EventLists and signed ``adscore forward docker`` batches;
+  refusals are 401/409/413, a retryable failure 503.
 - ``cleanup_state``: a daily timer deleting state entities whose event-time expiry is over 30 days old.
 
 The failure policy is :func:`adscore.runtime.run_delivery`'s: an unreadable record goes to the
@@ -25,6 +28,7 @@ from typing import Any
 import azure.functions as func
 import orjson
 
+from adscore import ingest
 from adscore.deliveries.eventgrid import unwrap_eventgrid
 from adscore.deliveries.eventhub import unwrap_eventhub
 from adscore.runtime import DeliveryResult, get_engine, run_delivery
@@ -62,6 +66,16 @@ def on_event_hub(events: typing.List[func.EventHubEvent], context: func.Context)
     finish("on_event_hub", result, context.invocation_id)
 
 
+def on_ingest(req: func.HttpRequest) -> func.HttpResponse:
+    """The ingest endpoint; answers with the status :func:`adscore.ingest.handle` chose."""
+    answer = ingest.handle(req.get_body(), dict(req.headers), source="azure.on_ingest")
+    if answer.result is not None:
+        finish("on_ingest", answer.result, raise_for_retry=False)
+    return func.HttpResponse(
+        orjson.dumps(answer.body), status_code=answer.status, headers=answer.headers, mimetype="application/json"
+    )
+
+
 def cleanup_state(timer: func.TimerRequest) -> None:
     """Daily: delete state that expired over 30 days ago (Table storage has no TTL of its own)."""
     cleanup = getattr(get_engine().store, "cleanup", None)
@@ -76,6 +90,7 @@ app.timer_trigger(arg_name="timer", schedule=CLEANUP_SCHEDULE, run_on_startup=Fa
     cleanup_state
 )
 app.event_grid_trigger(arg_name="event")(on_event_grid)
+app.route(route="ingest", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)(on_ingest)
 app.retry(
     strategy="exponential_backoff",
     max_retry_count=str(EVENTHUB_RETRIES),
@@ -128,7 +143,7 @@ def last_attempt(context: func.Context) -> bool:
     return retry is None or bool(0 <= retry.max_retry_count <= retry.retry_count)
 
 
-def finish(function: str, result: DeliveryResult, invocation: str = "") -> None:
+def finish(function: str, result: DeliveryResult, invocation: str = "", *, raise_for_retry: bool = True) -> None:
     """Log one summary line, then raise when the platform must deliver again."""
     report = result.report
     summary = {
@@ -144,4 +159,5 @@ def finish(function: str, result: DeliveryResult, invocation: str = "") -> None:
     line = orjson.dumps(summary, default=str).decode()
     level = logging.ERROR if result.retry else logging.WARNING if report.errors else logging.INFO
     log.log(level, "adscore batch %s: %s", "failed, will be retried" if result.retry else "done", line)
-    result.raise_for_retry()
+    if raise_for_retry:
+        result.raise_for_retry()

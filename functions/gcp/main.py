@@ -3,7 +3,9 @@
 - ``on_pubsub``: CloudEvent (Eventarc ``google.cloud.pubsub.topic.v1.messagePublished``), one
   Pub/Sub message holding one LogEntry from a Cloud Logging sink.
 - ``on_pubsub_push``: HTTP, the body of a Pub/Sub push subscription (what ``infra/gcp`` deploys).
-- ``on_k8s_audit``: HTTP, an API server audit webhook posting an ``audit.k8s.io`` EventList.
+- ``on_k8s_audit``: HTTP, the ingest endpoint (:mod:`adscore.ingest`): an API server audit webhook
+  posting an ``audit.k8s.io`` EventList (``Authorization: Bearer``), or ``adscore forward docker``
+  posting a signed ``DockerEventBatch``; refusals are 401/409/413, a retryable failure 503.
 
 The failure policy is :func:`adscore.runtime.run_delivery`'s: an unreadable message goes to the
 dead-letter store (``ADSCORE_DEADLETTER=pubsub://projects/P/topics/T``) with its bytes and reason
@@ -18,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import functions_framework
 from flask import request
 
-from adscore import runtime
-from adscore.cloud.gcp import UnreadableBody, log_delivery, read_json_body
-from adscore.deliveries.k8s_webhook import unwrap_k8s_webhook
+from adscore import ingest, runtime
+from adscore.cloud.gcp import log_delivery, setup_logging
+from adscore.deliveries.body import UnreadableBody, read_json_body
 from adscore.deliveries.pubsub import done_marker, unwrap_pubsub
 
 if TYPE_CHECKING:
@@ -62,16 +64,13 @@ def on_pubsub_push(req: flask.Request) -> tuple[str | dict[str, Any], int]:
 
 
 @functions_framework.http
-def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int]:
-    """Kubernetes API server audit webhook (EventList); 400 when nothing in it could be read."""
-    try:
-        body = read_json_body(req.get_data())
-    except UnreadableBody:
-        body = None  # dead-lettered with its bytes below, answered 400
-    items = unwrap_k8s_webhook(req.get_data(), body)
-    result = runtime.run_delivery(items, source="gcp.on_k8s_audit")
-    log_delivery(result, dict(req.headers))
-    result.raise_for_retry()
-    if result.letters and not result.report.counts.get("events"):
-        return {"error": result.letters[0].reason[:300]}, 400
-    return {"alerts": [a.id for a in result.report.sent]}, 200
+def on_k8s_audit(req: flask.Request) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The ingest endpoint: Kubernetes audit EventLists and signed Docker batches (``adscore.ingest``)."""
+    setup_logging()
+    limit = runtime.get_engine().settings.ingest_max_bytes
+    declared = req.content_length
+    body = None if (declared or 0) > limit else req.stream.read(limit + 1)
+    answer = ingest.handle(body, dict(req.headers), source="gcp.on_k8s_audit", content_length=declared)
+    if answer.result is not None:
+        log_delivery(answer.result, dict(req.headers), fields={"kind": answer.kind, "status": answer.status})
+    return answer.body, answer.status, answer.headers

@@ -40,6 +40,11 @@ locals {
       description = "adscore: CloudWatch Logs subscriptions (CloudTrail, EKS audit)"
       enabled     = local.use_cwlogs
     }
+    ingest = {
+      handler     = "handler.ingest_handler"
+      description = "adscore: HTTPS ingest endpoint (Kubernetes audit webhook, adscore forward docker)"
+      enabled     = var.enable_ingest_endpoint
+    }
   }
   functions = { for k, f in local.all_functions : k => f if f.enabled }
   # Functions invoked asynchronously (EventBridge, CloudWatch Logs): their failed events go to a DLQ.
@@ -69,6 +74,13 @@ locals {
     local.config_parameter == null ? {} : { ADSCORE_CONFIG = "ssm://${local.config_parameter}" },
     length(var.organization_account_ids) == 0 ? {} : { ADSCORE_ORG_ACCOUNTS = join(",", var.organization_account_ids) },
   )
+
+  # The ingest function alone reads the ingest secrets (their ARNs; the function fetches the values).
+  ingest_secrets = var.enable_ingest_endpoint ? {
+    ADSCORE_INGEST_TOKEN          = aws_secretsmanager_secret.ingest["token"].arn
+    ADSCORE_INGEST_SIGNING_SECRET = aws_secretsmanager_secret.ingest["signing"].arn
+  } : {}
+  ingest_environment = merge(local.ingest_secrets, { ADSCORE_INGEST_MAX_BYTES = tostring(var.ingest_max_bytes) })
 
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
 
@@ -247,6 +259,40 @@ resource "aws_secretsmanager_secret_version" "webhook" {
 
   lifecycle {
     # Rotated out of band with the receiver; Terraform only sets the first value.
+    ignore_changes = [secret_string]
+  }
+}
+
+# The ingest endpoint's credentials: the API servers' bearer token and the forwarders' Standard
+# Webhooks signing secret (whsec_ + base64 of 32 random bytes). Read them from Secrets Manager into
+# the kubeconfig and the forwarder's settings; rotate by writing a new value (Terraform ignores it).
+resource "random_password" "ingest_token" {
+  count   = var.enable_ingest_endpoint ? 1 : 0
+  length  = 48
+  special = false
+}
+
+resource "random_id" "ingest_signing" {
+  count       = var.enable_ingest_endpoint ? 1 : 0
+  byte_length = 32
+}
+
+resource "aws_secretsmanager_secret" "ingest" {
+  #checkov:skip=CKV2_AWS_57:The token and signing key are shared with the API servers and forwarders, so a rotation Lambda cannot change them alone; rotate them with their senders (README).
+  for_each                = var.enable_ingest_endpoint ? toset(["token", "signing"]) : toset([])
+  name_prefix             = "${var.name_prefix}-ingest-${each.key}-"
+  description             = each.key == "token" ? "adscore ingest endpoint bearer token (ADSCORE_INGEST_TOKEN)" : "adscore ingest endpoint Standard Webhooks secret (ADSCORE_INGEST_SIGNING_SECRET)"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "ingest" {
+  for_each      = aws_secretsmanager_secret.ingest
+  secret_id     = each.value.id
+  secret_string = each.key == "token" ? random_password.ingest_token[0].result : "whsec_${random_id.ingest_signing[0].b64_std}"
+
+  lifecycle {
     ignore_changes = [secret_string]
   }
 }
@@ -529,6 +575,15 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
+    for_each = each.key == "ingest" ? [values(local.ingest_secrets)] : []
+    content {
+      sid       = "ReadIngestSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.webhook_secret_kms_key_arn == null ? [] : [var.webhook_secret_kms_key_arn]
     content {
       sid       = "DecryptWebhookSecret"
@@ -625,7 +680,7 @@ resource "aws_lambda_function" "this" {
   code_signing_config_arn        = var.code_signing_config_arn
 
   environment {
-    variables = local.environment
+    variables = each.key == "ingest" ? merge(local.environment, local.ingest_environment) : local.environment
   }
 
   tracing_config {
@@ -660,6 +715,36 @@ resource "aws_lambda_function_event_invoke_config" "async" {
   function_name                = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts       = 2
   maximum_event_age_in_seconds = 21600
+}
+
+# The ingest endpoint: a Function URL (HTTPS, no API Gateway). AuthType NONE because an API server's
+# audit webhook and the Docker forwarder cannot sign AWS SigV4 requests: the function authenticates
+# every request itself (bearer token or Standard Webhooks signature) before anything is read.
+resource "aws_lambda_function_url" "ingest" {
+  #checkov:skip=CKV_AWS_258:The callers (kube-apiserver audit webhook, adscore forward docker) cannot sign SigV4; the function refuses any request without the bearer token or a valid Standard Webhooks signature (401).
+  count              = var.enable_ingest_endpoint ? 1 : 0
+  function_name      = aws_lambda_function.this["ingest"].function_name
+  authorization_type = "NONE"
+  invoke_mode        = "BUFFERED"
+}
+
+# Since October 2025 a public Function URL needs both permissions; the second only via the URL.
+resource "aws_lambda_permission" "ingest_url" {
+  count                  = var.enable_ingest_endpoint ? 1 : 0
+  statement_id           = "AllowPublicFunctionUrl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this["ingest"].function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "ingest_invoke" {
+  count                    = var.enable_ingest_endpoint ? 1 : 0
+  statement_id             = "AllowInvokeViaFunctionUrl"
+  action                   = "lambda:InvokeFunction"
+  function_name            = aws_lambda_function.this["ingest"].function_name
+  principal                = "*"
+  invoked_via_function_url = true
 }
 
 # ------------------------------------------------------------------------------------------------

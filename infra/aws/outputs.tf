@@ -78,3 +78,13 @@ output "organization_event_bus_arn" {
   description = "Event bus the organisation's accounts forward their CloudTrail events to, or null."
   value       = one(aws_cloudwatch_event_bus.organization[*].arn)
 }
+
+output "ingest_url" {
+  description = "HTTPS URL of the ingest endpoint (kubeconfig clusters[].cluster.server, adscore forward docker --url); null unless enable_ingest_endpoint."
+  value       = one(aws_lambda_function_url.ingest[*].function_url)
+}
+
+output "ingest_secret_arns" {
+  description = "Secrets Manager ARNs of the ingest bearer token (token) and Standard Webhooks signing secret (signing)."
+  value       = { for k, s in aws_secretsmanager_secret.ingest : k => s.arn }
+}

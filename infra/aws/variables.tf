@@ -397,3 +397,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_ingest_endpoint" {
+  description = "Create the HTTPS ingest endpoint (a Lambda Function URL) for self-managed Kubernetes audit webhooks and adscore forward docker, with its bearer token and signing secret in Secrets Manager."
+  type        = bool
+  default     = false
+}
+
+variable "ingest_max_bytes" {
+  description = "Largest request body the ingest endpoint reads (ADSCORE_INGEST_MAX_BYTES); Function URLs stop at 6 MB."
+  type        = number
+  default     = 4194304
+
+  validation {
+    condition     = var.ingest_max_bytes >= 1024 && var.ingest_max_bytes <= 6000000
+    error_message = "ingest_max_bytes must be between 1024 and 6000000 (the Function URL payload limit)."
+  }
+}

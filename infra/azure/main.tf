@@ -33,7 +33,18 @@ locals {
   # Alerts go to the function logs (Application Insights) and to the webhooks.
   sinks            = join(",", concat(["stdout://jsonl"], var.webhook_urls))
   sinks_in_vault   = nonsensitive(length(var.webhook_urls)) > 0 # how many URLs is not a secret; count needs it plain
-  secret_ids       = merge(local.sinks_in_vault ? { sinks = azurerm_key_vault_secret.sinks[0].resource_versionless_id } : {}, var.create_webhook_secret ? { webhook = azurerm_key_vault_secret.webhook[0].resource_versionless_id } : {})
+  secret_ids = merge(
+    local.sinks_in_vault ? { sinks = azurerm_key_vault_secret.sinks[0].resource_versionless_id } : {},
+    var.create_webhook_secret ? { webhook = azurerm_key_vault_secret.webhook[0].resource_versionless_id } : {},
+    { for k, v in azurerm_key_vault_secret.ingest : "ingest_${k}" => v.resource_versionless_id },
+  )
+  # The ingest endpoint (on_ingest, POST /api/ingest): its credentials from Key Vault when enabled,
+  # otherwise the function is disabled (the host's AzureWebJobs.<function>.Disabled setting).
+  ingest_settings = var.enable_ingest_endpoint ? {
+    ADSCORE_INGEST_TOKEN          = "@Microsoft.KeyVault(VaultName=${azurerm_key_vault.this.name};SecretName=${azurerm_key_vault_secret.ingest["token"].name})"
+    ADSCORE_INGEST_SIGNING_SECRET = "@Microsoft.KeyVault(VaultName=${azurerm_key_vault.this.name};SecretName=${azurerm_key_vault_secret.ingest["signing"].name})"
+    ADSCORE_INGEST_MAX_BYTES      = tostring(var.ingest_max_bytes)
+  } : { "AzureWebJobs.on_ingest.Disabled" = "true" }
   package_blob_url = "${azurerm_storage_account.host.primary_blob_endpoint}${local.package_container}/${azurerm_storage_blob.package.name}"
 
   app_settings = merge(
@@ -50,6 +61,7 @@ locals {
       ADSCORE_SINKS                            = local.sinks_in_vault ? "@Microsoft.KeyVault(VaultName=${azurerm_key_vault.this.name};SecretName=${azurerm_key_vault_secret.sinks[0].name})" : local.sinks
     },
     var.create_webhook_secret ? { ADSCORE_WEBHOOK_SECRET = "@Microsoft.KeyVault(VaultName=${azurerm_key_vault.this.name};SecretName=${azurerm_key_vault_secret.webhook[0].name})" } : {},
+    local.ingest_settings,
   )
 }
 
@@ -266,6 +278,34 @@ resource "azurerm_key_vault_secret" "webhook" {
 
   lifecycle {
     # Rotated out of band with the receiver; Terraform only sets the first value.
+    ignore_changes = [value]
+  }
+
+  depends_on = [time_sleep.deployer_roles]
+}
+
+# The ingest endpoint's credentials: API servers' bearer token, forwarders' Standard Webhooks secret.
+resource "random_password" "ingest_token" {
+  count   = var.enable_ingest_endpoint ? 1 : 0
+  length  = 48
+  special = false
+}
+
+resource "random_id" "ingest_signing" {
+  count       = var.enable_ingest_endpoint ? 1 : 0
+  byte_length = 32
+}
+
+resource "azurerm_key_vault_secret" "ingest" {
+  for_each        = var.enable_ingest_endpoint ? toset(["token", "signing"]) : toset([])
+  name            = "adscore-ingest-${each.key}"
+  value           = each.key == "token" ? random_password.ingest_token[0].result : "whsec_${random_id.ingest_signing[0].b64_std}"
+  key_vault_id    = azurerm_key_vault.this.id
+  content_type    = each.key == "token" ? "text/plain; bearer token" : "text/plain; Standard Webhooks secret"
+  expiration_date = time_offset.secret_expiry.rfc3339
+
+  lifecycle {
+    # Rotated out of band with the senders; Terraform only sets the first value.
     ignore_changes = [value]
   }
 

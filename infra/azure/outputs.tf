@@ -65,3 +65,13 @@ output "application_insights_id" {
   description = "Application Insights component receiving the function's logs and alerts."
   value       = azurerm_application_insights.this.id
 }
+
+output "ingest_url" {
+  description = "HTTPS URL of the ingest endpoint (kubeconfig clusters[].cluster.server, adscore forward docker --url); null unless enable_ingest_endpoint."
+  value       = var.enable_ingest_endpoint ? "https://${azurerm_linux_function_app.this.default_hostname}/api/ingest" : null
+}
+
+output "ingest_secret_ids" {
+  description = "Key Vault secret ids of the ingest bearer token (token) and Standard Webhooks signing secret (signing)."
+  value       = { for k, s in azurerm_key_vault_secret.ingest : k => s.versionless_id }
+}

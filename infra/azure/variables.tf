@@ -298,3 +298,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_ingest_endpoint" {
+  description = "Serve the HTTPS ingest endpoint (POST /api/ingest) for self-managed Kubernetes audit webhooks and adscore forward docker, with its bearer token and signing secret in Key Vault; when false the function is disabled."
+  type        = bool
+  default     = false
+}
+
+variable "ingest_max_bytes" {
+  description = "Largest request body the ingest endpoint reads (ADSCORE_INGEST_MAX_BYTES)."
+  type        = number
+  default     = 4194304
+
+  validation {
+    condition     = var.ingest_max_bytes >= 1024 && var.ingest_max_bytes <= 104857600
+    error_message = "ingest_max_bytes must be between 1024 and 104857600 (the Functions host's request limit)."
+  }
+}

@@ -40,6 +40,7 @@ locals {
     local.sinks_secret ? { ADSCORE_SINKS = google_secret_manager_secret.sinks[0].secret_id } : {},
     var.create_webhook_secret ? { ADSCORE_WEBHOOK_SECRET = google_secret_manager_secret.webhook[0].secret_id } : {},
   )
+  ingest_secrets = { for k, v in google_secret_manager_secret.ingest : (k == "token" ? "ADSCORE_INGEST_TOKEN" : "ADSCORE_INGEST_SIGNING_SECRET") => v.secret_id }
   environment = merge(
     var.environment,
     {
@@ -380,8 +381,49 @@ resource "google_secret_manager_secret_version" "sinks" {
   secret_data = local.sinks
 }
 
+# The ingest endpoint's credentials: API servers' bearer token, forwarders' Standard Webhooks secret.
+resource "random_password" "ingest_token" {
+  count   = var.enable_ingest_endpoint ? 1 : 0
+  length  = 48
+  special = false
+}
+
+resource "random_id" "ingest_signing" {
+  count       = var.enable_ingest_endpoint ? 1 : 0
+  byte_length = 32
+}
+
+resource "google_secret_manager_secret" "ingest" {
+  for_each  = var.enable_ingest_endpoint ? toset(["token", "signing"]) : toset([])
+  project   = var.project_id
+  secret_id = "${var.name_prefix}-ingest-${each.key}"
+  labels    = var.labels
+
+  replication {
+    user_managed {
+      replicas {
+        location = var.region
+        dynamic "customer_managed_encryption" {
+          for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+          content {
+            kms_key_name = customer_managed_encryption.value
+          }
+        }
+      }
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_secret_manager_secret_version" "ingest" {
+  for_each    = google_secret_manager_secret.ingest
+  secret      = each.value.id
+  secret_data = each.key == "token" ? random_password.ingest_token[0].result : "whsec_${random_id.ingest_signing[0].b64_std}"
+}
+
 resource "google_secret_manager_secret_iam_member" "function" {
-  for_each  = local.secrets_in_env
+  for_each  = merge(local.secrets_in_env, local.ingest_secrets)
   project   = var.project_id
   secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
@@ -490,4 +532,71 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   name     = google_cloudfunctions2_function.this.service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.invoker.member
+}
+
+# ------------------------------------------------------------------------------------------------
+# Ingest endpoint: the same source, entry point on_k8s_audit, reachable from anywhere over HTTPS
+# ------------------------------------------------------------------------------------------------
+
+# Self-managed API servers and Docker hosts are outside Google: they cannot present a Google identity
+# token, so the service admits anyone (allUsers run.invoker) and the function authenticates each
+# request itself (bearer token or Standard Webhooks signature), refusing the rest with 401.
+resource "google_cloudfunctions2_function" "ingest" {
+  count       = var.enable_ingest_endpoint ? 1 : 0
+  project     = var.project_id
+  location    = var.region
+  name        = "${local.function_name}-ingest"
+  description = "adscore: HTTPS ingest endpoint (Kubernetes audit webhook, adscore forward docker)"
+  labels      = var.labels
+
+  build_config {
+    runtime         = var.python_runtime
+    entry_point     = "on_k8s_audit"
+    service_account = var.build_service_account == null ? null : "projects/${var.project_id}/serviceAccounts/${var.build_service_account}"
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count               = 0
+    max_instance_count               = var.max_instances
+    max_instance_request_concurrency = 1
+    available_memory                 = var.function_memory
+    timeout_seconds                  = var.function_timeout_seconds
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.function.email
+    environment_variables            = merge(local.environment, { ADSCORE_INGEST_MAX_BYTES = tostring(var.ingest_max_bytes) })
+
+    dynamic "secret_environment_variables" {
+      for_each = merge(local.secrets_in_env, local.ingest_secrets)
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_secret_manager_secret_iam_member.function,
+    google_secret_manager_secret_version.ingest,
+  ]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "ingest_public" {
+  #checkov:skip=CKV_GCP_102:API servers and Docker hosts outside Google cannot present an identity token; the function refuses any request without the bearer token or a valid Standard Webhooks signature (401).
+  count    = var.enable_ingest_endpoint ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.ingest[0].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }

@@ -52,3 +52,13 @@ output "webhook_secret_id" {
   description = "Secret Manager secret holding the webhook HMAC key (share it with the receiver), or null."
   value       = one(google_secret_manager_secret.webhook[*].id)
 }
+
+output "ingest_url" {
+  description = "HTTPS URL of the ingest endpoint (kubeconfig clusters[].cluster.server, adscore forward docker --url); null unless enable_ingest_endpoint."
+  value       = one(google_cloudfunctions2_function.ingest[*].service_config[0].uri)
+}
+
+output "ingest_secret_ids" {
+  description = "Secret Manager secrets of the ingest bearer token (token) and Standard Webhooks signing secret (signing)."
+  value       = { for k, s in google_secret_manager_secret.ingest : k => s.id }
+}

@@ -244,3 +244,20 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_ingest_endpoint" {
+  description = "Deploy the HTTPS ingest endpoint (function <name_prefix>-ingest, entry point on_k8s_audit, public) for self-managed Kubernetes audit webhooks and adscore forward docker, with its bearer token and signing secret in Secret Manager."
+  type        = bool
+  default     = false
+}
+
+variable "ingest_max_bytes" {
+  description = "Largest request body the ingest endpoint reads (ADSCORE_INGEST_MAX_BYTES); Cloud Functions stop at 32 MB."
+  type        = number
+  default     = 4194304
+
+  validation {
+    condition     = var.ingest_max_bytes >= 1024 && var.ingest_max_bytes <= 33554432
+    error_message = "ingest_max_bytes must be between 1024 and 33554432 (the Cloud Functions request limit)."
+  }
+}

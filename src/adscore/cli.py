@@ -1,4 +1,4 @@
-"""The ``adscore`` command line: events, replay, backfill, detections, ads, state, package, emulate."""
+"""The ``adscore`` command line: events, replay, backfill, detections, ads, state, package, emulate, forward."""
 
 from __future__ import annotations
 
@@ -381,6 +381,145 @@ def replay(
         sys.exit(2)
 
 
+def _period_end(until: datetime | None) -> datetime | None:
+    """``--until DAY`` (midnight) means the end of that day; a time means that instant (UTC)."""
+    until = _utc(until)
+    if until is None or until.time() != until.min.time():
+        return until
+    from datetime import timedelta
+
+    return until + timedelta(days=1) - timedelta(microseconds=1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--config", "config", type=str, default=None, help="Settings YAML (default $ADSCORE_CONFIG).")
+@click.option("--since", type=click.DateTime(_DAY_FORMATS), default=None,
+              help="Only events of this day (UTC) or time, or later (s3:// inputs: only objects of this day or later).")
+@click.option("--until", type=click.DateTime(_DAY_FORMATS), default=None,
+              help="Only events up to the end of this day (UTC), or up to this time (s3:// inputs: objects of this day or earlier).")
+@click.option("--write", "write", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the proposals as a settings YAML fragment (for review; `adscore validate-settings --config FILE` accepts it).")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout instead of tables.")
+@click.option("--top", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Principals and accounts shown per detection.")
+@click.option("--min-days", type=click.IntRange(2, 3660), default=2, show_default=True,
+              help="Distinct alerting days (and at least half the period's days) before a suppression is proposed.")
+@click.option("--expiry-days", type=click.IntRange(1, 3660), default=90, show_default=True,
+              help="Proposed suppressions expire this many days from now.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
+@_detections_option
+def tune(
+    paths: tuple[str, ...],
+    config: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    write: Path | None,
+    as_json: bool,
+    top: int,
+    min_days: int,
+    expiry_days: int,
+    progress: bool | None,
+    detection_dirs: tuple[str, ...],
+    sigma_dirs: tuple[str, ...],
+) -> None:
+    """Replay PATHS over a period without sending, and propose the settings that would quiet its regular noise.
+
+    Prints, per detection, the alerts per day and the principals and accounts raising them, and
+    proposes: a suppression (with a reason and an expiry) for a principal that alerts on several
+    days of the period, a business-hours change for an account whose off-hours alerts cluster
+    next to its working hours, and threshold advice. A principal that alerts on one day only is
+    never proposed. State is a temporary database; no alert is sent and nothing is dead-lettered.
+    """
+    from adscore.deliveries import Record
+    from adscore.deliveries.files import unwrap_files
+    from adscore.engine import Engine, paused_gc
+    from adscore.events import Event
+    from adscore.runtime import run_delivery
+    from adscore.settings import load_settings
+    from adscore.sources import parse_record
+    from adscore.state import open_store
+    from adscore.tune import Policy, Tally, propose, to_yaml
+
+    _check_inputs("tune", paths)
+    since_t, until_t = _utc(since), _period_end(until)
+    if since_t is not None and until_t is not None and until_t < since_t:
+        _err("adscore tune: --until is before --since")
+        sys.exit(2)
+    tmp = tempfile.TemporaryDirectory(prefix="adscore-tune-")
+    url = f"sqlite:///{Path(tmp.name) / 'state.db'}"
+    try:
+        settings = load_settings(config, state=url, **_extra(detection_dirs, sigma_dirs))
+        # never the user's sinks or dead-letter store: tune only looks
+        settings = settings.model_copy(update={"sinks": (), "deadletter": None, "deadletter_topic": None})
+        engine = Engine(settings, open_store(url), None)
+    except AdscoreError as exc:
+        tmp.cleanup()
+        _fail(exc)
+        return
+    tally = Tally(settings, since_t, until_t)
+    bar = _Progress(paths, progress if progress is not None else sys.stderr.isatty())
+    readable = skipped = errors = 0
+    unprocessed: list[str] = []
+
+    def items() -> Iterator[Any]:
+        nonlocal skipped
+        for item in unwrap_files(paths, since=since_t, until=until_t, on_bytes=bar.bytes_read):
+            bar.advance()
+            if isinstance(item, Record):
+                events = [e for e in parse_record(item.raw, item.where.location) if isinstance(e, Event)]
+                inside = [e for e in events if tally.in_period(e.time)]
+                if events and not inside:
+                    skipped += 1
+                    continue
+                for e in inside:  # the days of the period, and what each principal did on which day
+                    tally.add_event(e)
+            yield item
+
+    try:
+        chunks = _chunks(items(), settings.batch_size)
+        while True:
+            with paused_gc():
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                report = run_delivery(chunk, source="cli.tune", engine=engine).report
+            _report_errors(report.errors)
+            errors += len(report.errors)
+            readable += report.counts.get("records", 0)
+            unprocessed.extend(r for r in report.failed.values() if not r.startswith("unreadable"))
+            for alert in report.sent:
+                tally.add(alert)
+    finally:
+        bar.stop()
+        engine.store.close()
+        tmp.cleanup()
+    if readable + skipped == 0:
+        _no_records("tune", paths)
+    result = propose(tally, Policy(top=top, min_days=min_days, expiry_days=expiry_days))
+    if as_json:
+        click.echo(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        from adscore.render.tune import print_tune
+
+        print_tune(result, sys.stdout, top)
+    if write is not None:
+        try:
+            write.write_text(to_yaml(result), encoding="utf-8")
+        except OSError as exc:
+            _err(f"adscore tune: cannot write {write}: {exc.strerror or exc}")
+            sys.exit(2)
+        _err(f"adscore tune: wrote {len(result.proposals)} proposals to {write} (review, then merge into your settings)")
+    _err(
+        f"adscore tune: {readable} records in the period ({skipped} outside it), {errors} errors, "
+        f"{result.alerts} alerts over {len(result.days)} days, {len(result.proposals)} proposals, "
+        f"{len(result.held)} held back"
+    )
+    if unprocessed:
+        _err(f"adscore tune: {len(unprocessed)} records not fully processed (first: {unprocessed[0]})")
+        sys.exit(1)
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--config", "config", type=str, default=None, help="Settings YAML (its detection_paths are listed too).")
@@ -658,6 +797,93 @@ def emulate(cloud: str, paths: tuple[str, ...], config: str | None, keep: bool, 
         return
     if result.failed or result.unverified:
         sys.exit(1)
+
+
+@main.group()
+def forward() -> None:
+    """Forwarders that ship host logs to the deployed ingest endpoint."""
+
+
+@forward.command("docker")
+@click.option("--endpoint", required=True, envvar="ADSCORE_FORWARD_ENDPOINT",
+              help="The ingest endpoint URL (https; http only to loopback). Default $ADSCORE_FORWARD_ENDPOINT.")
+@click.option("--socket", "socket_path", default="/var/run/docker.sock", show_default=True,
+              help="The Docker engine's unix socket.")
+@click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("/var/lib/adscore-forward"), show_default=True,
+              help="Spool directory: batches waiting to be posted, rejected batches, the stream cursor.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the whsec_ signing secret (default: $ADSCORE_FORWARD_SECRET).")
+@click.option("--batch-size", type=int, default=100, show_default=True, help="Most events per batch.")
+@click.option("--flush-seconds", type=float, default=5.0, show_default=True,
+              help="Post a partial batch this long after its first event.")
+@click.option("--max-batch-bytes", type=int, default=1_048_576, show_default=True,
+              help="Largest batch body (keep it under the endpoint's ingest_max_bytes).")
+@click.option("--spool-max-batches", type=int, default=1000, show_default=True,
+              help="Spool cap in batches; beyond it the OLDEST batches are dropped (logged and counted).")
+@click.option("--spool-max-bytes", type=int, default=64 * 1_048_576, show_default=True,
+              help="Spool cap in bytes (same policy).")
+@click.option("--audit-log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="auditd log to name who ran docker (e.g. /var/log/audit/audit.log; off by default).")
+@click.option("--cloud-metadata/--no-cloud-metadata", default=True, show_default=True,
+              help="Ask the EC2 / Azure / GCE metadata service for this host's instance id.")
+@click.option("--once", is_flag=True,
+              help="Post spooled batches and the events the engine still holds, print counts as JSON, exit.")
+def forward_docker(
+    endpoint: str, socket_path: str, spool_dir: Path, secret_file: Path | None, batch_size: int,
+    flush_seconds: float, max_batch_bytes: int, spool_max_batches: int, spool_max_bytes: int,
+    audit_log: Path | None, cloud_metadata: bool, once: bool,
+) -> None:
+    """Follow the Docker engine's events (commit, export, save) and post them, signed, to ENDPOINT.
+
+    Batches are written to the spool before they are posted and deleted once the endpoint accepts
+    them; a restart posts what the spool holds first and resumes the event stream where it stopped.
+    See deploy/docker-forwarder/README.md.
+    """
+    import logging
+    import os
+    import signal
+
+    from adscore.forward.docker import DockerForwarder, ForwardOptions
+    from adscore.forward.identity import host_identity
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    try:
+        if secret_file is not None:
+            try:
+                secret = secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError("--secret-file", f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+        else:
+            secret = os.environ.get("ADSCORE_FORWARD_SECRET", "").strip()
+            if not secret:
+                raise ConfigError("ADSCORE_FORWARD_SECRET", "no signing secret: give --secret-file or set it")
+        options = ForwardOptions(
+            endpoint=endpoint, secret=secret, spool_dir=spool_dir, socket_path=socket_path, batch_size=batch_size,
+            flush_seconds=flush_seconds, max_batch_bytes=max_batch_bytes, spool_max_batches=spool_max_batches,
+            spool_max_bytes=spool_max_bytes, audit_log=audit_log,
+        )
+        forwarder = DockerForwarder(options, host_identity(metadata=cloud_metadata))
+    except AdscoreError as exc:
+        _fail(exc)
+        return
+    except OSError as exc:
+        _err(f"adscore forward docker: cannot use the spool {str(spool_dir)!r}: {exc.strerror or exc}")
+        sys.exit(2)
+    if not once:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: forwarder.stop())
+    try:
+        stats = forwarder.run(once=once)
+    finally:
+        forwarder.close()
+    summary = stats.to_dict()
+    logging.getLogger("adscore.forward.docker").info("adscore forward docker stopped: %s", summary)
+    if once:
+        click.echo(orjson.dumps({**summary, "read_error": forwarder.read_error}).decode())
+        if stats.pending_batches or forwarder.read_error:
+            sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

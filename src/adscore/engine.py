@@ -1,6 +1,7 @@
 """The engine: parse a batch, route events to detections, suppress, dedup, alert.
 
-One batch flows as: raw records -> :func:`adscore.sources.parse_record` ->
+One batch flows as: raw records -> :func:`adscore.sources.probe_record` (a record whose
+one event no detection reads is counted, deduplicated and left unbuilt) -> :func:`adscore.sources.parse_record` ->
 events (deduplicated by event id, sorted by event time) -> the detections
 subscribed to each event's action -> findings -> alerts (one per
 deterministic alert id) -> claim -> sinks. State writes are coalesced by
@@ -39,7 +40,7 @@ from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError, unpark_event
 from adscore.render.escape import clean_text
 from adscore.send import SendBudget, deliver
-from adscore.sources import parse_record
+from adscore.sources import parse_record, probe_record
 from adscore.state.base import BatchedState, StateWriteError
 from adscore.suppress import Suppressor, principal_names
 
@@ -318,6 +319,9 @@ class Engine:
             for action in det.actions:
                 for cloud in det.clouds:
                     self._routes[(cloud, action)].append(bound)
+        #: Probe records before building their events (:func:`~adscore.sources.probe_record`) unless a
+        #: detection reads every AWS event (a Sigma rule set), when no record could be skipped.
+        self._probing = ("aws", "") not in self._routes
 
     @property
     def detections(self) -> list[Detection]:
@@ -348,8 +352,25 @@ class Engine:
         events: list[tuple[str, Event]] = []
         seen: set[tuple[str, str, str, str]] = set()
         n_records = n_events = 0
+        routes_of = self._routes
+        probing = self._probing
+        unrouted: list[str] = []  # refs of the records whose one event no detection reads: never built
         for ref, raw in items:
             n_records += 1
+            if probing:
+                probed = probe_record(raw)
+                if probed is not None:
+                    cloud, action, outcome, key = probed
+                    if not routes_of.get((cloud, action or "")) and not (
+                        outcome == "denied" and routes_of.get((cloud, OUTCOME_DENIED))
+                    ):
+                        n_events += 1
+                        if key in seen:
+                            counts["duplicates"] += 1
+                        else:
+                            seen.add(key)
+                            unrouted.append(ref)
+                        continue
             for item in parse_record(raw, ref):
                 if isinstance(item, RecordError):
                     report.errors.append(item)
@@ -377,7 +398,6 @@ class Engine:
         contexts = [
             Context(params=b.params, settings=self.settings, state=state, now=start) for b in self._bound.values()
         ]
-        routes_of = self._routes
         n_routed = n_suppressed = 0
         uses = state.uses
         counted: list[_Counted] = []
@@ -422,8 +442,8 @@ class Engine:
             counts["routed"] += n_routed
         if n_suppressed:
             counts["suppressed"] += n_suppressed
-        if self._save(state, report, events) and counted:
-            self._recount(state, counted, contexts, report, findings, events)
+        if self._save(state, report, events, unrouted) and counted:
+            self._recount(state, counted, contexts, report, findings, events, unrouted)
         counts["state_reads"] += state.reads
         counts["state_writes"] += state.writes
 
@@ -505,8 +525,14 @@ class Engine:
         chained.clear()
 
     @staticmethod
-    def _save(state: BatchedState, report: BatchReport, events: Sequence[tuple[str, Event]]) -> bool:
-        """Flush the batch's state; on failure mark the records whose changes were lost. True if all saved."""
+    def _save(
+        state: BatchedState, report: BatchReport, events: Sequence[tuple[str, Event]], unrouted: Sequence[str] = ()
+    ) -> bool:
+        """Flush the batch's state; on failure mark the records whose changes were lost. True if all saved.
+
+        When the whole flush fails, every record of the batch is marked, the ``unrouted`` ones (whose
+        events no detection reads, never built) too, as when they were built.
+        """
         try:
             state.flush()
         except StateWriteError as exc:
@@ -516,6 +542,8 @@ class Engine:
         except StateError as exc:
             report.state_error = exc
             for r, _ in events:
+                report.failed.setdefault(r, f"state not saved: {exc}")
+            for r in unrouted:
                 report.failed.setdefault(r, f"state not saved: {exc}")
         else:
             return True
@@ -529,6 +557,7 @@ class Engine:
         report: BatchReport,
         findings: dict[str, _Merged],
         events: Sequence[tuple[str, Event]],
+        unrouted: Sequence[str] = (),
     ) -> None:
         """Judge windowed counts again against the sets as stored, once this batch's members are saved.
 
@@ -561,7 +590,7 @@ class Engine:
             self._evaluate(c.bound, c.event, c.ref, ctx, report, findings, state, chained)
         self._complete_chains(chained, contexts, report, findings, state)
         report.counts["recounted"] += again
-        self._save(state, report, events)
+        self._save(state, report, events, unrouted)
 
     def _remember_for_chains(self, state: BatchedState, det: Detection, event: Event, aid: str, f: Finding) -> None:
         """Remember the principal's latest alert per tactic (for chained detections).

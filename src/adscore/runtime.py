@@ -57,13 +57,18 @@ _read_at = 0.0  # time.monotonic() of the last settings read
 _reset_hooks: list[Callable[[], None]] = []
 
 
-def resolve_secret(value: str | None) -> str | None:
+def resolve_secret(value: str | None, setting: str = "webhook_secret") -> str | None:
     """Resolve a secret reference to its value.
 
     A plain value is returned as is (Azure Key Vault references are resolved by
     the platform into app settings; GCP Secret Manager can mount secrets as env);
     ``file:///path`` reads a mounted secret file; an AWS Secrets Manager ARN or a
     GCP ``projects/…/secrets/…/versions/…`` name is fetched by that cloud's module.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``setting`` (the setting that holds the reference), never the value.
     """
     if not value:
         return None
@@ -72,16 +77,18 @@ def resolve_secret(value: str | None) -> str | None:
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError("webhook_secret", f"cannot read secret file {path}: {exc.strerror}") from exc
+            raise ConfigError(setting, f"cannot read secret file {path}: {exc.strerror}") from exc
     for prefix, target in SECRET_RESOLVERS.items():
         if value.startswith(prefix) and (prefix != "projects/" or "/secrets/" in value):
             mod, _, fn = target.partition(":")
             try:
                 resolved: str = getattr(import_module(mod), fn)(value)
-            except ConfigError:
-                raise
+            except ConfigError as exc:
+                if exc.setting == setting:
+                    raise
+                raise ConfigError(setting, exc.reason) from exc
             except Exception as exc:
-                raise ConfigError("webhook_secret", f"cannot fetch the secret: {type(exc).__name__}") from exc
+                raise ConfigError(setting, f"cannot fetch the secret: {type(exc).__name__}") from exc
             return resolved
     return value
 
@@ -98,7 +105,8 @@ def check_settings(settings: Settings, *, sinks: list[str] | None = None) -> Non
     Raises
     ------
     ConfigError
-        Naming the setting: ``state``, ``sinks``, ``webhook_secret``.
+        Naming the setting: ``state``, ``sinks``, ``webhook_secret``, ``ingest_token``,
+        ``ingest_signing_secret``.
     """
     from adscore.sinks import SINKS
     from adscore.state import STORES
@@ -113,9 +121,15 @@ def check_settings(settings: Settings, *, sinks: list[str] | None = None) -> Non
             raise ConfigError(
                 f"sinks.{i}", f"unknown sink scheme {scheme[:40]!r}; known: {', '.join(sorted(SINKS))}"
             )
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    if secret and secret.startswith("file://"):
-        resolve_secret(secret)
+    for name in ("webhook_secret", "ingest_token", "ingest_signing_secret"):
+        held = getattr(settings, name)
+        secret = held.get_secret_value() if held is not None else None
+        if secret and secret.startswith("file://"):
+            resolved = resolve_secret(secret, name)
+            if name != "webhook_secret" and resolved:
+                from adscore.ingest import check_secret_value
+
+                check_secret_value(name, resolved, reference=False)
 
 
 def build_engine(settings: Settings, *, sinks: list[str] | None = None) -> Engine:
@@ -197,9 +211,11 @@ def reset_engine() -> None:
                 _engine.store.close()
         finally:
             _engine = None
+    from adscore.cloud.aws import forget_session
     from adscore.deadletter import forget_deadletters
 
     forget_deadletters()
+    forget_session()
     for hook in hooks:
         hook()
 

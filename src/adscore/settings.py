@@ -11,11 +11,13 @@ shipped defaults (``adscore/data/defaults.yaml``). A bad value raises
 from __future__ import annotations
 
 import contextvars
+import copy
 import difflib
 import ipaddress
 import json
 import os
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from importlib import import_module, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -64,6 +67,8 @@ OTHER_VARIABLES: frozenset[str] = frozenset(
         "ADSCORE_EVENTHUB",  # Azure: Event Hub connection (or ADSCORE_EVENTHUB__<property>)
         "ADSCORE_EVENTHUB_NAME",
         "ADSCORE_EVENTHUB_CONSUMER_GROUP",
+        "ADSCORE_FORWARD_ENDPOINT",  # adscore forward docker: the ingest endpoint URL
+        "ADSCORE_FORWARD_SECRET",  # adscore forward docker: the whsec_ signing secret
         "ADSCORE_LOCAL",  # GCP: log as outside Cloud Functions
         "ADSCORE_GCP_FUNCTION_URL",  # exported by `adscore emulate gcp --keep`
         "ADSCORE_K8S_AUDIT_URL",
@@ -225,7 +230,16 @@ class Suppression(_Frozen):
     user_agents: tuple[str, ...] = ()
     source_cidrs: tuple[str, ...] = ()
     operations: tuple[str, ...] = ()
+    utc_hours: tuple[int, ...] = ()
     until: datetime | None = None
+
+    @field_validator("utc_hours")
+    @classmethod
+    def _hours(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        for h in v:
+            if not 0 <= h <= 23:
+                raise ValueError(f"hour {h} is not 0..23 (UTC hours of the day)")
+        return tuple(sorted(set(v)))
 
     @model_validator(mode="after")
     def _some_criterion(self) -> Suppression:
@@ -277,6 +291,12 @@ class Settings(BaseSettings):
     sigma_paths: Annotated[tuple[str, ...], NoDecode] = ()
     ads_base_url: str | None = None
     settings_max_age_seconds: float = Field(default=300.0, ge=0)
+    ingest_token: SecretStr | None = None
+    """Bearer token the HTTPS ingest endpoint accepts (Kubernetes audit webhooks), or a secret reference."""
+    ingest_signing_secret: SecretStr | None = None
+    """Standard Webhooks secret (``whsec_<base64>``) of signed ingest bodies (the Docker forwarder), or a reference."""
+    ingest_max_bytes: int = Field(default=4_194_304, ge=1024, le=104_857_600)
+    """Largest request body the ingest endpoint reads; a larger one is answered 413."""
 
     @field_validator("sinks", "org_accounts", "disabled", "detection_paths", "sigma_paths", mode="before")
     @classmethod
@@ -300,6 +320,16 @@ class Settings(BaseSettings):
                     f"{_show(item)} is not a value: write a JSON list of strings or comma-separated values"
                 )
         return out
+
+    @field_validator("ingest_token", "ingest_signing_secret")
+    @classmethod
+    def _ingest_secret(cls, v: SecretStr | None, info: Any) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        from adscore.ingest import check_secret_value
+
+        check_secret_value(info.field_name, v.get_secret_value().strip())
+        return SecretStr(v.get_secret_value().strip())
 
     @field_validator("state")
     @classmethod
@@ -370,7 +400,10 @@ class Settings(BaseSettings):
 
         import orjson
 
-        tuning = self.model_dump(mode="json", exclude={"state", "sinks", "webhook_secret"})
+        tuning = self.model_dump(
+            mode="json",
+            exclude={"state", "sinks", "webhook_secret", "ingest_token", "ingest_signing_secret", "ingest_max_bytes"},
+        )
         data = orjson.dumps(tuning, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(data).hexdigest()[:12]
 
@@ -414,13 +447,37 @@ class _DefaultsSource(PydanticBaseSettingsSource):
         return default_config()
 
 
-def default_config() -> dict[str, Any]:
-    """The shipped defaults (``adscore/data/defaults.yaml``)."""
-    text = resources.files("adscore").joinpath("data/defaults.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+#: libyaml's C loader when PyYAML was built with it (about ten times faster), else the pure-Python one.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_SafeLoader)  # a safe loader: libyaml's or PyYAML's
+
+
+@lru_cache(maxsize=1)
+def _default_text() -> str:
+    return resources.files("adscore").joinpath("data/defaults.yaml").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _default_data() -> dict[str, Any]:
+    data = _safe_load(_default_text()) or {}
     if not isinstance(data, dict):  # pragma: no cover - shipped file
         raise ConfigError("defaults.yaml", "not a mapping")
     return data
+
+
+def default_config() -> dict[str, Any]:
+    """The shipped defaults (``adscore/data/defaults.yaml``): parsed once per process, a fresh copy each call."""
+    return copy.deepcopy(_default_data())
+
+
+@lru_cache(maxsize=1)
+def _default_suppressions() -> tuple[Suppression, ...]:
+    """The shipped suppressions, validated once per process (they depend on the shipped file only)."""
+    adapter: TypeAdapter[tuple[Suppression, ...]] = TypeAdapter(tuple[Suppression, ...])
+    return adapter.validate_python(_default_data().get("suppressions", []))
 
 
 def read_config_text(path: str) -> dict[str, Any]:
@@ -443,7 +500,7 @@ def read_config_text(path: str) -> dict[str, Any]:
     else:
         raise ConfigError("config", f"unsupported config location {path!r}")
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError("config", f"{path} is not valid YAML: {exc}") from exc
     if data is None:
@@ -488,7 +545,7 @@ def load_settings(config: str | None = None, **overrides: Any) -> Settings:
     finally:
         _CONFIG_PATH.reset(token)
     if settings.inherit_default_suppressions:
-        defaults = Settings.model_validate({"suppressions": default_config().get("suppressions", [])}).suppressions
+        defaults = _default_suppressions()
         names = {s.name for s in settings.suppressions}
         extra = tuple(s for s in defaults if s.name not in names)
         if extra:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from dataclasses import dataclass
+from datetime import UTC
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -193,6 +194,8 @@ class Suppressor:
         """The rule's conditions other than principals and their types (:meth:`_candidates` checked those)."""
         s = r.rule
         if s.until is not None and event.time >= s.until:
+            return False
+        if s.utc_hours and event.time.astimezone(UTC).hour not in s.utc_hours:
             return False
         if s.accounts and (event.account is None or event.account not in s.accounts):
             return False

@@ -17,8 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
 ENTRY_POINTS = {
-    "aws": ("eventbridge_handler", "sqs_handler", "cloudwatch_logs_handler"),
-    "azure": ("on_event_grid", "on_event_hub", "cleanup_state"),
+    "aws": ("eventbridge_handler", "sqs_handler", "cloudwatch_logs_handler", "ingest_handler"),
+    "azure": ("on_event_grid", "on_event_hub", "on_ingest", "cleanup_state"),
     "gcp": ("on_pubsub", "on_pubsub_push", "on_k8s_audit"),
 }
 MAX_LINES_PER_ENTRY_POINT = 60

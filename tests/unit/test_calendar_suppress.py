@@ -120,3 +120,22 @@ def test_maintenance_window_silences_snapshot_detections() -> None:
     assert sup.reason(_event(p), "discovery.api_burst") is None
     assert sup.reason(_event(p, account="999"), "snapshot.off_hours") is None
     assert sup.reason(_event(p, time=datetime(2026, 3, 10, 15, 0, tzinfo=UTC)), "snapshot.off_hours") is None
+
+
+def test_a_suppression_limited_to_utc_hours_leaves_the_same_identity_at_another_hour_alerting() -> None:
+    import pytest
+
+    from adscore.errors import ConfigError
+
+    rule = {"name": "nightly-backup", "detections": ["snapshot.*"], "principals": ["*:role/ci-backup-ebs"],
+            "utc_hours": [1, 1, 2]}
+    s = load_settings(None, suppressions=[rule])
+    assert next(r for r in s.suppressions if r.name == "nightly-backup").utc_hours == (1, 2)
+    sup = Suppressor(s)
+    job = Principal(id="arn:aws:iam::111122223333:role/ci-backup-ebs", type="role")
+    assert sup.reason(_event(job, time=datetime(2026, 3, 10, 1, 10, tzinfo=UTC)), "snapshot.off_hours") == (
+        "suppression.nightly-backup"
+    )
+    assert sup.reason(_event(job, time=datetime(2026, 3, 10, 21, 30, tzinfo=UTC)), "snapshot.off_hours") is None
+    with pytest.raises(ConfigError, match=r"suppressions\.0\.utc_hours"):
+        load_settings(None, suppressions=[{**rule, "utc_hours": [24]}])

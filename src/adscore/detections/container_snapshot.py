@@ -3,17 +3,21 @@
 ``docker commit`` freezes a container's state (with whatever an intruder left or
 took in it); ``docker export`` and ``docker save`` write a whole filesystem or image
 to a tar that can leave the host. Engine events carry no user: the principal is
-the host, and attribution needs another source (auditd, shell history).
+the host, unless ``adscore forward docker`` found the user in the host's audit log.
+Events from the forwarder also summarize the container's filesystem changes against
+its image (``docker.changes.*`` tags): a commit or export that captured data, backup
+or secret paths is raised to ``sensitive_commit_severity`` / ``sensitive_archive_severity``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from adscore.actions import CONTAINER_COMMIT, CONTAINER_EXPORT, CONTAINER_SAVE
 from adscore.detection import AdsMeta, Detection, DetectionParams, Finding, Severity
+from adscore.sources.docker import CHANGE_TAGS, MAX_CHANGE_PATHS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from adscore.events import Event
 
 DETECTION_ID = "container.snapshot"
+_KIND_WORDS = {"A": "added", "C": "changed", "D": "deleted"}
 _VERBS = {
     CONTAINER_COMMIT: "committed to an image",
     CONTAINER_SAVE: "saved to a tar",
@@ -38,15 +43,49 @@ class Params(DetectionParams):
         Severity of a ``docker commit`` (state captured on the host).
     archive_severity : str
         Severity of ``docker save`` / ``docker export`` (a tar that can leave the host).
+    sensitive_commit_severity, sensitive_archive_severity : str
+        The same when the forwarder's change summary shows data, backup or secret paths changed.
     """
 
     commit_severity: Severity = Field(default="medium", description="severity of a docker commit")
     archive_severity: Severity = Field(default="high", description="severity of docker save / docker export")
+    sensitive_commit_severity: Severity = Field(
+        default="high", description="severity of a docker commit whose changes touch data, backup or secret paths"
+    )
+    sensitive_archive_severity: Severity = Field(
+        default="critical", description="severity of a docker export whose changes touch data, backup or secret paths"
+    )
 
 
 def _short(resource_id: str) -> str:
     rid = resource_id.removeprefix("sha256:")
     return rid[:12] if len(rid) == 64 and all(c in "0123456789abcdef" for c in rid) else resource_id[:120]
+
+
+def _host(event: Event) -> str:
+    """The Docker host: the principal itself, or the host a known user acted through."""
+    p = event.principal
+    if p.type == "user" and p.invoked_by:
+        return p.invoked_by.removeprefix("docker-host:")
+    return p.name or p.id
+
+
+def _changes(event: Event) -> dict[str, Any] | None:
+    """The forwarder's change summary from the event's ``docker.changes.*`` tags, or None."""
+    tags = dict(event.tags)
+    if "docker.changes.total" not in tags:
+        return None
+    out: dict[str, Any] = {k: int(tags.get(f"docker.changes.{k}", "0")) for k in CHANGE_TAGS}
+    paths = []
+    for i in range(MAX_CHANGE_PATHS):
+        value = tags.get(f"docker.changes.path.{i}")
+        if value is None:
+            break
+        kind, category, path = value.split(" ", 2)
+        paths.append({"kind": _KIND_WORDS.get(kind, kind), "category": category, "path": path})
+    out["sensitive_paths"] = paths
+    out["truncated"] = tags.get("docker.changes.truncated") == "true"
+    return out
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
@@ -67,23 +106,51 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     params: Params = ctx.params
     if event.outcome in ("failure", "denied"):
         return
-    host = event.principal.name or event.principal.id
+    host = _host(event)
+    user = event.principal.name if event.principal.type == "user" else None
+    changes = _changes(event)
+    sensitive = bool(changes and changes["sensitive"])
     subject_res = event.resources_by_role("source") or event.resources_by_role("target") or event.resources
     subject = subject_res[0] if subject_res else None
     subject_id = subject.id if subject else "unknown"
     subject_type = subject.type if subject else "container"
     created = event.resources_by_role("created")
     verb = _VERBS.get(event.action or "", "snapshotted")
-    severity = params.commit_severity if event.action == CONTAINER_COMMIT else params.archive_severity
+    if event.action == CONTAINER_COMMIT:
+        severity = params.sensitive_commit_severity if sensitive else params.commit_severity
+    else:
+        severity = params.sensitive_archive_severity if sensitive else params.archive_severity
     where = f" (pod namespace {event.namespace})" if event.namespace else ""
-    title = f"{subject_type.capitalize()} {_short(subject_id)} {verb} on host {host[:120]}{where}"
+    by = f" by {user[:64]}" if user else ""
+    what = f", {changes['sensitive']} sensitive paths changed" if changes and sensitive else ""
+    title = f"{subject_type.capitalize()} {_short(subject_id)} {verb} on host {host[:120]}{by}{where}{what}"
+    if user:
+        attribution = (
+            f"The host's audit log names {user[:64]} as who ran the command (login uid, kept across sudo); "
+            "confirm with `ausearch -k docker` on the host."
+        )
+    else:
+        attribution = (
+            "Docker events carry no user: find who ran docker on the host (auditd rules on the docker socket "
+            "and binary, shell history, sudo logs) before drawing conclusions."
+        )
+    captured = ""
+    if changes is not None:
+        first = "; ".join(f"{p['path'][:200]} ({p['category']}, {p['kind']})" for p in changes["sensitive_paths"][:5])
+        captured = (
+            f" Its filesystem differs from its image by {changes['added']} added, {changes['changed']} changed "
+            f"and {changes['deleted']} deleted paths"
+            + (f"; {changes['sensitive']} in data, backup or secret locations, first: {first}" if sensitive else "")
+            + "."
+        )
     summary = (
         f"Docker on host {host[:120]} reported '{event.operation}' for {subject_type} {subject_id[:200]}"
         + (f", creating image {created[0].id[:100]}" if created else "")
-        + ". A commit freezes a container's state, including what an intruder changed or collected in it; "
+        + "."
+        + captured
+        + " A commit freezes a container's state, including what an intruder changed or collected in it; "
         "save and export write a full filesystem or image to a tar that can be carried off the host. "
-        "Docker events carry no user: find who ran docker on the host (auditd rules on the docker socket "
-        "and binary, shell history, sudo logs) before drawing conclusions."
+        + attribution
     )
     yield Finding(
         entity=f"{event.principal.id}|{subject_id}",
@@ -98,7 +165,14 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
             "subject": subject_id[:300],
             "created_image": created[0].id[:300] if created else None,
             "namespace": event.namespace,
-            "attribution": "none in Docker events: correlate with auditd / shell history on the host",
+            "user": user,
+            "instance_id": dict(event.tags).get("docker.host_id"),
+            "filesystem_changes": changes,
+            "attribution": (
+                "host audit log (login uid of the docker command)"
+                if user
+                else "none in Docker events: correlate with auditd / shell history on the host"
+            ),
         },
     )
 
@@ -135,7 +209,9 @@ DETECTION = Detection(
         strategy=(
             "ADS 'container lifecycle events': every Docker engine commit, export and image save event alerts "
             "(save and export higher: the tar can leave the host). Repeated commits of one container also "
-            "feed snapshot.burst's per-source count."
+            "feed snapshot.burst's per-source count. ADS 'discrepancies in file system states pre- and "
+            "post-snapshot': events from `adscore forward docker` carry the container's changes against its "
+            "image, and a commit or export that captured data, backup or secret paths is raised a level."
         ),
         technical_context=(
             "The ADS emulation: `docker commit $(docker ps | grep test-pod | awk '{print $1}') snapshot-test` "
@@ -144,7 +220,11 @@ DETECTION = Detection(
             "`container export`."
         ),
         blind_spots=(
-            "Docker events carry no user: the alert names the host; attribution needs auditd or shell history.",
+            "Docker events carry no user: the alert names the host unless `adscore forward docker` reads the "
+            "host's audit log (rules on /usr/bin/docker); API clients other than the docker CLI (SDKs, curl on "
+            "the socket, a mounted socket in a container) are not attributed.",
+            "The filesystem summary (forwarder only) is taken when the event is read: a container removed "
+            "right after its commit or export has none, and `docker save` has none (an image is not a container).",
             "Hosts whose engine events are not shipped, and containers not centrally managed.",
             "containerd/CRI-O snapshots (ctr, nerdctl, crictl) do not appear as Docker events.",
             "Copying files out with `docker cp` or a bind mount leaves no commit/save/export event.",
@@ -162,7 +242,8 @@ DETECTION = Detection(
         ),
         response=_RESPONSE,
         data_sources=(
-            "Docker engine events (`docker events`, shipped with the host name)",
+            "Docker engine events (`docker events`, shipped with the host name; `adscore forward docker`)",
+            "Docker Engine API container changes (`/containers/{id}/changes`, read by the forwarder)",
             "Host auditd logs (attribution)",
         ),
         references=(

@@ -52,13 +52,15 @@ __all__ = [
 
 CLOUDS = ("aws", "azure", "gcp")
 
-#: The ``examples/`` folders each cloud replays by default: its own logs, and Kubernetes audit
+#: The ``examples/`` folders each cloud replays by default: its own logs, Kubernetes audit
 #: events delivered the way that cloud's managed Kubernetes ships them (EKS through CloudWatch
-#: Logs, AKS through diagnostic settings to Event Hub, GKE audit to the audit webhook / Pub/Sub).
+#: Logs, AKS through diagnostic settings to Event Hub, GKE audit to the audit webhook / Pub/Sub),
+#: a self-managed cluster's audit webhook batch and Docker hosts' events (both through the cloud's
+#: HTTPS ingest endpoint, :mod:`adscore.emulate.ingest`).
 EXAMPLE_DIRS: dict[str, tuple[str, ...]] = {
-    "aws": ("aws", "kubernetes"),
-    "azure": ("azure", "kubernetes"),
-    "gcp": ("gcp", "kubernetes"),
+    "aws": ("aws", "kubernetes", "kubernetes-webhook", "docker"),
+    "azure": ("azure", "kubernetes", "kubernetes-webhook", "docker"),
+    "gcp": ("gcp", "kubernetes", "kubernetes-webhook", "docker"),
 }
 
 #: The Terraform modules' default ``name_prefix``: emulated resources carry the same names.

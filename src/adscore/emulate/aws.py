@@ -28,7 +28,12 @@ order), each file's records in their own order:
 - Kubernetes audit events are shipped as EKS ships them: CloudWatch Logs subscription payloads
   (gzip, base64) from ``/aws/eks/<cluster>/cluster``, stream ``kube-apiserver-audit-<id>``, one
   audit event per log event, to ``cloudwatch_logs_handler``;
-- anything else (Azure, GCP, Docker records) is skipped with the reason.
+- Kubernetes audit ``EventList`` records (a self-managed API server's webhook batch) and Docker
+  Engine events (``adscore forward docker``) go to ``ingest_handler`` as Lambda Function URL
+  requests (payload 2.0), with the bearer token and the Standard Webhooks signature
+  (:mod:`adscore.emulate.ingest`); the token and signing secret are in Secrets Manager, as
+  ``enable_ingest_endpoint`` creates them;
+- anything else (Azure, GCP records) is skipped with the reason.
 
 The handlers run in this process with the environment Terraform gives them (``ADSCORE_STATE``,
 ``ADSCORE_SINKS``, ``ADSCORE_CONFIG`` (the settings file), ``ADSCORE_WEBHOOK_SECRET`` = the
@@ -72,6 +77,7 @@ from adscore.emulate import (
     function_file,
     iter_records,
 )
+from adscore.emulate.ingest import IngestSender, ingest_kind, ingest_settings
 from adscore.errors import AdscoreError
 
 if TYPE_CHECKING:
@@ -124,12 +130,15 @@ _FUNCTIONS = {
     "eventbridge": "eventbridge_handler",
     "sqs": "sqs_handler",
     "cwlogs": "cloudwatch_logs_handler",
+    "ingest": "ingest_handler",
 }
 
 PATH_S3 = "cloudtrail file -> s3 -> sqs -> sqs_handler"
 PATH_EVENTBRIDGE = "eventbridge -> eventbridge_handler"
 PATH_CWLOGS = "cloudwatch logs -> cloudwatch_logs_handler"
 PATH_EKS = "eks audit -> cloudwatch logs -> cloudwatch_logs_handler"
+PATH_INGEST_K8S = "k8s audit webhook -> function url -> ingest_handler"
+PATH_INGEST_DOCKER = "adscore forward docker -> function url -> ingest_handler"
 
 log = logging.getLogger("adscore.emulate.aws")
 
@@ -147,6 +156,46 @@ def _installed(module: str) -> bool:
 def moto_available() -> bool:
     """Whether moto's server mode (moto plus its ``[server]`` extra: flask) can be imported."""
     return _installed("moto") and _installed("flask") and _installed("flask_cors")
+
+
+def _atomic_dynamodb_server() -> type[ThreadedMotoServer]:
+    """``ThreadedMotoServer`` whose DynamoDB requests run one at a time.
+
+    DynamoDB applies each write, with its condition, atomically; moto's backend reads the
+    item, checks the condition and writes it back without a lock, so two concurrent
+    conditional updates can both pass a check that one of them should fail (a capped set
+    overfilled, a claim won twice). Serialising the DynamoDB requests restores the
+    guarantee the state store relies on; the other services keep serving in parallel.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer as Threaded
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    lock = threading.Lock()
+
+    def serialised(app: Any) -> Any:
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+                return app(environ, start_response)
+            with lock:  # the whole response is produced inside: moto's DynamoDB answers are not streamed
+                return list(app(environ, start_response))
+
+        return wsgi
+
+    class AtomicDynamoDbMotoServer(Threaded):
+        def _server_entry(self) -> None:
+            app = serialised(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicDynamoDbMotoServer
 
 
 @dataclass
@@ -171,10 +220,8 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         """Start the server; returns self."""
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server = _atomic_dynamodb_server()(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
         self._server = server
@@ -297,6 +344,7 @@ class _Stack:
     arns: dict[str, str] = field(default_factory=dict)  # name -> ARN
     topic_arn: str = ""
     secret_arn: str = ""
+    ingest_secret_arns: dict[str, str] = field(default_factory=dict)  # ADSCORE_INGEST_* -> ARN
 
     def queue_arn(self, name: str) -> str:
         return self.arns[name]
@@ -370,9 +418,11 @@ def _create_resources(server: MotoServer, names: Names) -> _Stack:
         Attributes={"RawMessageDelivery": "true"},
     )
 
-    stack.secret_arn = server.client("secretsmanager").create_secret(
-        Name=names.webhook_secret, SecretString=WEBHOOK_SECRET
-    )["ARN"]
+    secrets = server.client("secretsmanager")
+    stack.secret_arn = secrets.create_secret(Name=names.webhook_secret, SecretString=WEBHOOK_SECRET)["ARN"]
+    for variable, value in ingest_settings().items():  # enable_ingest_endpoint's two secrets
+        name = f"{names.prefix}-{variable.removeprefix('ADSCORE_').lower().replace('_', '-')}"
+        stack.ingest_secret_arns[variable] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
     return stack
 
 
@@ -392,6 +442,7 @@ def _function_env(stack: _Stack, config: str | None) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": "adscore",
         "POWERTOOLS_LOG_LEVEL": LOG_LEVEL,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        **stack.ingest_secret_arns,  # main.tf gives them to the ingest function only
     }
     if config is not None:
         env["ADSCORE_CONFIG"] = os.path.abspath(config)
@@ -505,6 +556,38 @@ class _Functions:
 # --------------------------------------------------------------------------------------- deliveries
 
 
+def function_url_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """A Lambda Function URL request event (payload format 2.0) for a POST of ``body``."""
+    now = datetime.now(UTC)
+    url_id = "adscoreemulatedingest"
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in headers.items()} | {"host": f"{url_id}.lambda-url.{REGION}.on.aws"},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": url_id,
+            "domainName": f"{url_id}.lambda-url.{REGION}.on.aws",
+            "domainPrefix": url_id,
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "adscore-emulate"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
 def _lambda_sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     """An SQS message as the event source mapping hands it to Lambda."""
     attributes = {
@@ -581,6 +664,18 @@ class _Deliverer:
         self._pending_bytes = 0
         self._stream = f"kube-apiserver-audit-{uuid.uuid4().hex}"
         self._log_event = 0
+        self.ingest = IngestSender(
+            self._post_url, result, reporter, k8s_path=PATH_INGEST_K8S, docker_path=PATH_INGEST_DOCKER
+        )
+
+    def _post_url(self, body: bytes, headers: dict[str, str]) -> int:
+        """One Function URL request to ``ingest_handler``; its HTTP status (0 when the function raised)."""
+        try:
+            answer = self.functions.invoke("ingest", function_url_event(body, headers))
+        except Exception as exc:  # a Function URL answers 502 when the function fails
+            self.reporter.note(f"ingest_handler raised {type(exc).__name__}: {str(exc)[:200]}")
+            return 502
+        return int(answer.get("statusCode", 0)) if isinstance(answer, dict) else 0
 
     # -- sorting ---------------------------------------------------------------------------------
 
@@ -589,6 +684,9 @@ class _Deliverer:
         """``(path, items)`` for a record, or ``("skip", reason)``."""
         from adscore.sources import sniff
 
+        kind = ingest_kind(record)
+        if kind is not None:
+            return kind, [record]
         family = sniff(record)
         if family == "kubernetes":
             if record.get("kind") == "EventList":
@@ -634,7 +732,15 @@ class _Deliverer:
                 self.result.skipped.append(f"{ref}: {items}")
                 continue
             source = _source_file(ref)
-            if path == "cloudtrail":
+            if path == "docker":
+                self._flush_pending()
+                self.ingest.docker(source, items[0])
+                continue
+            self.ingest.flush()
+            if path == "eventlist":
+                self.flush()
+                self.ingest.event_list(items[0])
+            elif path == "cloudtrail":
                 for item in items:
                     region = item.get("awsRegion") if isinstance(item, dict) else None
                     self._add(("cloudtrail", source, region if isinstance(region, str) else REGION), item)
@@ -661,7 +767,11 @@ class _Deliverer:
         self._pending_bytes += size
 
     def flush(self) -> None:
-        """Send what is pending: a CloudTrail file into S3, or an EKS audit payload."""
+        """Send what is pending: a Docker batch, a CloudTrail file into S3, an EKS audit payload."""
+        self.ingest.flush()
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
         if not self._pending or self._pending_key is None:
             return
         kind, _, region = self._pending_key
@@ -1161,6 +1271,7 @@ def _count_dead_letters(stack: _Stack, result: EmulationResult, reporter: Report
             path = {
                 "aws.eventbridge_handler": PATH_EVENTBRIDGE,
                 "aws.cloudwatch_logs_handler": PATH_CWLOGS,
+                "aws.ingest_handler": PATH_INGEST_DOCKER if location.startswith("docker-forward") else PATH_INGEST_K8S,
             }.get(source, PATH_S3 if "s3://" in location else "eventbridge -> sqs -> sqs_handler")
             result.delivery(path).failed += 1
             reporter.note(f"{source}: {location[:200]}: dead-lettered ({str(letter.get('reason'))[:200]})")

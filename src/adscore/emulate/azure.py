@@ -22,7 +22,10 @@ What runs where:
   activity and sign-in records are grouped into such documents, as diagnostic settings do; and
   Kubernetes audit events become AKS ``kube-audit`` records (the audit event as a JSON string in
   ``properties.log``). Event Hub events go to ``on_event_hub`` in batches of up to 100, one batch
-  never spanning two input files. Other shapes (AWS, GCP, Docker) are skipped with a reason.
+  never spanning two input files. Kubernetes audit ``EventList`` records (a self-managed API
+  server's webhook batch) and Docker Engine events (``adscore forward docker``'s signed batches)
+  go to ``on_ingest`` as ``HttpRequest`` objects (``POST /api/ingest``, :mod:`adscore.emulate.ingest`).
+  Other shapes (AWS, GCP) are skipped with a reason.
 - **The far end**: the app's webhook sink (``ADSCORE_SINKS``) posts each alert, signed with
   :data:`~adscore.emulate.WEBHOOK_SECRET`, to a loopback :class:`~adscore.emulate.receiver.WebhookReceiver`;
   verified alerts are printed as they arrive, others counted as unverified. Records the app
@@ -57,6 +60,7 @@ from adscore.emulate import (
     iter_records,
     repo_root,
 )
+from adscore.emulate.ingest import IngestSender, ingest_kind, ingest_settings
 from adscore.errors import AdscoreError
 
 if TYPE_CHECKING:
@@ -74,6 +78,8 @@ __all__ = [
     "GRID_DEAD_LETTER",
     "PATH_EVENT_GRID",
     "PATH_EVENT_HUB",
+    "PATH_INGEST_DOCKER",
+    "PATH_INGEST_K8S",
     "STATE_TABLE",
     "aks_record",
     "app_settings",
@@ -97,6 +103,8 @@ CONSUMER_GROUP = "adscore"
 
 PATH_EVENT_GRID = "event grid -> on_event_grid"
 PATH_EVENT_HUB = "diagnostic settings -> event hub -> on_event_hub"
+PATH_INGEST_K8S = "k8s audit webhook -> /api/ingest -> on_ingest"
+PATH_INGEST_DOCKER = "adscore forward docker -> /api/ingest -> on_ingest"
 
 EVENTHUB_BATCH = 100
 """Events per ``on_event_hub`` invocation at most (the Event Hubs extension's ``maxEventBatchSize`` default)."""
@@ -331,6 +339,7 @@ def app_settings(azurite: Azurite, webhook_url: str, config: str | None) -> dict
         "ADSCORE_EVENTHUB_CONSUMER_GROUP": CONSUMER_GROUP,
         "ADSCORE_SINKS": webhook_url,
         "ADSCORE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **ingest_settings(),  # Key Vault references, resolved by the platform into the values
     }
     if config:
         settings["ADSCORE_CONFIG"] = str(Path(config).resolve())
@@ -383,6 +392,10 @@ class _Deliverer:
     ) -> None:
         self._grid = functions["on_event_grid"][1]
         self._hub = functions["on_event_hub"][1]
+        self._ingest = functions["on_ingest"][1]
+        self.ingest = IngestSender(
+            self._post_ingest, result, reporter, k8s_path=PATH_INGEST_K8S, docker_path=PATH_INGEST_DOCKER
+        )
         self._directory = directory
         self._max_retry = max_retry_count
         self.result = result
@@ -405,11 +418,34 @@ class _Deliverer:
 
     # -- input -------------------------------------------------------------------------
 
+    def _post_ingest(self, body: bytes, headers: dict[str, str]) -> int:
+        """``POST /api/ingest`` as the worker hands it to ``on_ingest``; the answer's status."""
+        import azure.functions as func
+
+        request = func.HttpRequest("POST", "http://127.0.0.1/api/ingest", headers=headers, body=body)
+        try:
+            return int(self._ingest(request).status_code)
+        except Exception as exc:  # the host answers 500 when the function raises
+            self._note_failure(f"on_ingest raised {type(exc).__name__}: {str(exc)[:200]}")
+            return 500
+
     def add(self, ref: str, record: Any, grid_filter: Mapping[str, Any] | None) -> None:
         file = _LOCATION.sub("", ref)
         if file != self._file:
             self.flush()
             self._file = file
+        ingest = ingest_kind(record)
+        if ingest == "docker":
+            self._close_body()
+            if self._events:
+                self._send_hub()
+            self.ingest.docker(file, record)
+            return
+        self.ingest.flush()
+        if ingest == "eventlist":
+            self.flush()
+            self.ingest.event_list(record)
+            return
         kind, value = _route(record)
         if kind == "skip":
             self.result.skipped.append(f"{ref}: {value}")
@@ -460,6 +496,7 @@ class _Deliverer:
 
     def flush(self) -> None:
         """Send what is pending (at a file's end, before an Event Grid event, at the end)."""
+        self.ingest.flush()
         self._close_body()
         if self._events:
             self._send_hub()
@@ -517,14 +554,20 @@ def _dead_letters(
     with ContainerClient.from_connection_string(connection_string, FUNCTION_DEAD_LETTER) as client:
         for blob in client.list_blobs():
             function = str(blob.name).split("/", 1)[0]
-            result.delivery(paths.get(function, function)).failed += 1
-            if shown < MAX_NOTES:
-                shown += 1
+            doc: dict[str, Any] = {}
+            if shown < MAX_NOTES or function == "azure.on_ingest":
                 try:
                     doc = orjson.loads(client.download_blob(blob.name).readall())
                 except (orjson.JSONDecodeError, OSError):
                     doc = {}
-                ref = str(doc.get("location", ""))
+            ref = str(doc.get("location", ""))
+            if function == "azure.on_ingest":
+                path = PATH_INGEST_DOCKER if ref.startswith("docker-forward") else PATH_INGEST_K8S
+            else:
+                path = paths.get(function, function)
+            result.delivery(path).failed += 1
+            if shown < MAX_NOTES:
+                shown += 1
                 where = deliverer.origin.get(ref, ref)
                 reporter.note(f"dead-lettered {where[:200]}: {str(doc.get('reason', '?'))[:200]}")
 
@@ -648,7 +691,9 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
             get_engine()  # what the app builds on its first invocation: a bad setting fails here, named
             module = load_function_app(app_path)
             functions = _index(module)
-            for name, kind in (("on_event_grid", "eventGridTrigger"), ("on_event_hub", "eventHubTrigger")):
+            triggers = (("on_event_grid", "eventGridTrigger"), ("on_event_hub", "eventHubTrigger"),
+                        ("on_ingest", "httpTrigger"))  # fmt: skip
+            for name, kind in triggers:
                 if functions.get(name, ("", None))[0] != kind:
                     raise AdscoreError(f"{app_path} declares no {name} function with an {kind}")
             retries = int(getattr(module, "EVENTHUB_RETRIES", 0))

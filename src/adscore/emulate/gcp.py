@@ -24,9 +24,11 @@ Every Cloud Audit ``LogEntry`` (bare, or unwrapped from a Pub/Sub push body, a P
 a CloudEvent) is POSTed to ``on_pubsub_push`` as the module's push subscription delivers it: one
 push body (``{"message": ..., "subscription": ...}``) per request, in input order; a 2xx answer
 acknowledges it. Kubernetes ``audit.k8s.io`` events are
-POSTed to ``on_k8s_audit`` as an API server's audit webhook backend posts them: ``EventList``
-batches of up to 400 events (``--audit-webhook-batch-max-size``), one batch per input file at
-most. Other shapes (AWS, Azure, Docker) are skipped with the reason.
+POSTed to ``on_k8s_audit`` (the ingest endpoint) as an API server's audit webhook backend posts
+them: ``EventList`` batches of up to 400 events (``--audit-webhook-batch-max-size``) with
+``Authorization: Bearer``. Docker Engine events are POSTed there too, as ``adscore forward docker``
+posts them: signed ``DockerEventBatch`` bodies, one per run of consecutive events of one input file
+(:mod:`adscore.emulate.ingest`). Other shapes (AWS, Azure) are skipped with the reason.
 
 :class:`FunctionServer` and :func:`serve` are also what ``tests/e2e/gcp`` starts its servers with.
 """
@@ -65,6 +67,7 @@ from adscore.emulate import (
     function_file,
     iter_records,
 )
+from adscore.emulate.ingest import IngestSender, ingest_settings
 from adscore.errors import AdscoreError
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALERTS_TOPIC",
     "DEADLETTER_TOPIC",
+    "DOCKER_PATH",
     "FIRESTORE_COLLECTION",
     "FIRESTORE_DATABASE",
     "K8S_BATCH",
@@ -112,6 +116,7 @@ PUBSUB_PATH = "pubsub -> push subscription -> on_pubsub_push"
 #: The push subscription ``infra/gcp`` creates with the default ``name_prefix``.
 PUSH_SUBSCRIPTION = f"{NAME_PREFIX}-audit-logs-push"
 K8S_PATH = "k8s audit webhook -> on_k8s_audit"
+DOCKER_PATH = "adscore forward docker -> on_k8s_audit"
 
 _INSTALL = "pip install 'adscore[gcp]'"
 _REQUEST_TIMEOUT = 300.0  # the module's function_timeout_seconds default
@@ -380,6 +385,26 @@ _ENTRY_TIMES = ("timestamp", "receiveTimestamp")
 _K8S_TIMES = ("requestReceivedTimestamp", "stageTimestamp")
 
 
+def _docker_time(event: Any) -> datetime | None:
+    """A Docker event's time (``timeNano``, else ``time``), or None."""
+    from adscore.sources.common import parse_epoch
+
+    if not isinstance(event, dict):
+        return None
+    for key, unit in (("timeNano", "ns"), ("time", "s")):
+        try:
+            return parse_epoch(event[key], unit)
+        except (KeyError, ValueError, TypeError):
+            continue
+    return None
+
+
+def _file_of(ref: str) -> str:
+    """The input file of a record ref (``path:line``)."""
+    head, sep, tail = ref.rpartition(":")
+    return head if sep and tail.isdigit() else ref
+
+
 def _time_of(item: Any, names: tuple[str, ...]) -> datetime | None:
     from adscore.sources.common import parse_time
 
@@ -399,6 +424,7 @@ class _Unit:
     path: str
     item: Any
     time: datetime | None
+    origin: str = ""
 
 
 @dataclass
@@ -450,17 +476,18 @@ class _Run:
         if not 200 <= status < 300:
             d.failed += 1  # Pub/Sub would redeliver it
 
-    def send_k8s(self, client: httpx.Client, events: list[Any]) -> None:
+    def ingest(self, client: httpx.Client) -> IngestSender:
+        """The sender of audit EventLists (bearer token) and Docker batches (signed) to ``on_k8s_audit``."""
         assert self.k8s is not None
-        for start in range(0, len(events), K8S_BATCH):
-            items = events[start : start + K8S_BATCH]
-            body = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}
-            status = self._post(self.k8s, client, {"content-type": "application/json"}, orjson.dumps(body))
-            d = self.result.delivery(K8S_PATH)
-            d.invocations += 1
-            d.records += len(items)
-            if not 200 <= status < 300:
-                d.failed += len(items)  # the webhook backend would retry (5xx) or drop (4xx) the batch
+        server = self.k8s
+
+        def post(body: bytes, headers: dict[str, str]) -> int:
+            return self._post(server, client, headers, body)
+
+        return IngestSender(post, self.result, self.reporter, k8s_path=K8S_PATH, docker_path=DOCKER_PATH)
+
+    def send_k8s(self, sender: IngestSender, events: list[Any]) -> None:
+        sender.event_list({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": events})
 
     def collect(self, paths: Sequence[str]) -> list[_Unit]:
         """Every deliverable item of ``paths`` in event-time order; other records go to ``result.skipped``."""
@@ -475,6 +502,8 @@ class _Run:
                     self.result.skipped.append(f"{ref}: EventList items is not a list")
                     continue
                 units.extend(_Unit(K8S_PATH, e, _time_of(e, _K8S_TIMES)) for e in events)
+            elif family == "docker":
+                units.append(_Unit(DOCKER_PATH, obj, _docker_time(obj), _file_of(ref)))
             elif family == "gcp" or (isinstance(obj, dict) and obj.get("type") == AUDIT_WRITTEN):
                 entries = _log_entries(obj)
                 if isinstance(entries, str):
@@ -494,31 +523,43 @@ class _Run:
         return units
 
     def deliver(self, units: Sequence[_Unit]) -> None:
-        """Send ``units`` in order: one CloudEvent per log entry, consecutive audit events as EventLists."""
+        """Send ``units`` in order: one push body per log entry, consecutive audit events as EventLists,
+        consecutive Docker events of one file as a signed batch."""
         import httpx
 
         pending: list[Any] = []
         with httpx.Client(timeout=_REQUEST_TIMEOUT, trust_env=False) as client:
+            sender = self.ingest(client)
             for u in units:
+                if u.path != K8S_PATH and pending:
+                    self.send_k8s(sender, pending)
+                    pending = []
+                if u.path != DOCKER_PATH:
+                    sender.flush()
                 if u.path == K8S_PATH:
                     pending.append(u.item)
                     if len(pending) >= K8S_BATCH:
-                        self.send_k8s(client, pending)
+                        self.send_k8s(sender, pending)
                         pending = []
-                    continue
-                if pending:
-                    self.send_k8s(client, pending)
-                    pending = []
-                self.send_entry(client, u.item)
+                elif u.path == DOCKER_PATH:
+                    sender.docker(u.origin, u.item)
+                else:
+                    self.send_entry(client, u.item)
             if pending:
-                self.send_k8s(client, pending)
+                self.send_k8s(sender, pending)
+            sender.flush()
 
     def count_rejected(self) -> None:
         """Add what the functions acknowledged but dead-lettered (one ``rejected`` log entry each) to ``failed``."""
         for server, path in ((self.pubsub, PUBSUB_PATH), (self.k8s, K8S_PATH)):
-            if server is not None and path in self.result.deliveries:
-                rejected = sum(1 for r in server.log_records() if r.get("event") == "rejected")
-                self.result.delivery(path).failed += rejected
+            if server is None:
+                continue
+            for r in server.log_records():
+                if r.get("event") != "rejected":
+                    continue
+                at = DOCKER_PATH if r.get("kind") == "DockerEventBatch" else path
+                if at in self.result.deliveries:
+                    self.result.delivery(at).failed += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -729,7 +770,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                 reporter.state_items(result.state_items)
                 result.endpoints = {
                     "function on_pubsub_push (POST push subscription bodies)": state.pubsub.url,
-                    "function on_k8s_audit (POST audit EventLists)": state.k8s.url,
+                    "function on_k8s_audit (POST audit EventLists, signed Docker batches)": state.k8s.url,
                     "webhook receiver": receiver.url,
                     "state": state_url,
                     "dead letters": env["ADSCORE_DEADLETTER"],
@@ -742,6 +783,7 @@ def run(paths: Sequence[str], *, config: str | None, keep: bool, reporter: Repor
                     "ADSCORE_WEBHOOK_URL": receiver.url,
                     "ADSCORE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                     "GOOGLE_CLOUD_PROJECT": project,
+                    **ingest_settings(),  # to post to ADSCORE_K8S_AUDIT_URL yourself (local values)
                 }
                 if firestore_host is not None:
                     result.env["FIRESTORE_EMULATOR_HOST"] = firestore_host
@@ -807,6 +849,7 @@ def _configure(
         "K_CONFIGURATION": NAME_PREFIX,
         "WORKERS": "1",
         "THREADS": "4",
+        **ingest_settings(),  # infra/gcp: secret environment variables from Secret Manager
     }
     if pubsub_host is not None:
         _create_topics(pubsub_host, project)

@@ -52,7 +52,7 @@ EXCLUDED_DIRS: frozenset[str] = frozenset(
 EXCLUDED_FILES: tuple[str, ...] = ("*.pyc", "*.pyo", "*.pyi", "*.so.dbg", ".DS_Store", "*.exe")
 """File name patterns never shipped."""
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-CLI_ONLY: tuple[str, ...] = ("cli.py", "backfill.py", "emulate", "packaging")
+CLI_ONLY: tuple[str, ...] = ("cli.py", "backfill.py", "emulate", "forward", "packaging")
 """Modules of the ``adscore`` package that only the command line uses: never shipped in a function."""
 
 

@@ -9,7 +9,7 @@ python3.11 runtime runs on Amazon Linux 2 (glibc 2.26), so only
 2023 and also take ``manylinux_2_28`` wheels. The versions are exactly the
 lines of ``functions/aws/requirements.txt`` (generated from ``uv.lock``,
 installed with ``--no-deps``). The command-line-only modules (``adscore.cli``,
-``adscore.emulate``, ``adscore.packaging``) are removed: a function never
+``adscore.emulate``, ``adscore.forward``, ``adscore.packaging``) are removed: a function never
 imports them, nor click, rich or moto, which the zip does not carry. Tests,
 stale caches, type stubs and console scripts are left out. When the build runs
 on the function's Python, every module is shipped with checked-hash bytecode

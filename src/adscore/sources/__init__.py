@@ -17,7 +17,7 @@ from typing import Any
 from adscore.events import Event, RecordError
 from adscore.sources.common import excerpt
 
-__all__ = ["FAMILIES", "Hinted", "Parser", "parse_record", "parse_records", "sniff"]
+__all__ = ["FAMILIES", "PROBES", "Hinted", "Parser", "parse_record", "parse_records", "probe_record", "sniff"]
 
 Parser = Callable[[Any, str], list[Event | RecordError]]
 
@@ -30,7 +30,16 @@ FAMILIES: dict[str, str] = {
     "docker": "adscore.sources.docker:parse",
 }
 
+#: Family name -> "module:function" of its route probe (see :func:`probe_record`), imported lazily.
+PROBES: dict[str, str] = {
+    "aws": "adscore.sources.aws:probe",
+}
+
+#: ``(cloud, action, outcome, duplicate key)`` of a record, or None (see :func:`probe_record`).
+Probe = Callable[[Any], tuple[str, str | None, str, tuple[str, str, str, str]] | None]
+
 _loaded: dict[str, Parser] = {}
+_probes: dict[str, Probe | None] = {}
 
 _PUBSUB_CLOUDEVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 
@@ -224,3 +233,38 @@ def parse_records(items: Iterable[tuple[str, Any] | RecordError]) -> Iterator[Ev
             continue
         location, obj = item
         yield from parse_record(obj, location)
+
+
+def probe_record(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
+    """What the engine routes a record by, read without building its event, or None to parse it in full.
+
+    Returns ``(cloud, action, outcome, duplicate key)`` exactly as :func:`parse_record` would give them
+    for the one event the record holds. Only a family with a probe (:data:`PROBES`) answers, and only
+    for a record it is sure of: anything unusual (a shape it does not know, a value the parser would
+    refuse or has not seen yet) returns None, and the record takes the full path, errors included.
+    The engine skips building the events no detection would read (:meth:`adscore.engine.Engine.run`).
+    Never raises.
+    """
+    try:
+        if type(obj) is Hinted:
+            family: str | None = obj.family
+            obj = obj.raw
+        else:
+            family = sniff(obj)
+        if family is None:
+            return None
+        if family not in _probes:
+            _probes[family] = _load_probe(family)
+        fn = _probes[family]
+        return None if fn is None else fn(obj)
+    except Exception:  # a probe that cannot tell leaves the record to the parser
+        return None
+
+
+def _load_probe(family: str) -> Probe | None:
+    target = PROBES.get(family)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    fn: Probe = getattr(importlib.import_module(module), name)
+    return fn

@@ -1501,3 +1501,76 @@ def parse_cloudtrail_stream(fileobj: _Readable, location: str = "") -> Iterator[
             yield item
         else:
             yield _cloudtrail(item, f"{location}#Records[{i}]")
+
+
+# ------------------------------------------------------------------------------------------
+# route before building
+# ------------------------------------------------------------------------------------------
+
+
+def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
+    """What the engine routes by, read from one CloudTrail record without building its :class:`Event`.
+
+    Returns ``(cloud, action, outcome, key)`` (``key`` is the engine's duplicate key: source, event
+    id, operation, outcome), exactly as :func:`parse` would give them, for the common shape only: a
+    CloudTrail record (bare or in an EventBridge event) whose routing fields are well formed and
+    whose operation has no resource extractor. Anything else returns None and is parsed in full, so
+    a record :func:`parse` would refuse is never skipped here: it still reaches the error path.
+    """
+    if type(obj) is not dict:
+        return None
+    rec: Any
+    if "eventSource" in obj:
+        if "Records" in obj:
+            return None
+        rec = obj
+    elif obj.get("detail-type") in CLOUDTRAIL_DETAIL_TYPES and "Records" not in obj and "awslogs" not in obj:
+        rec = obj.get("detail")
+        if type(rec) is not dict or "messageType" in obj:
+            return None
+    else:
+        return None
+    src = rec.get("eventSource")
+    name = rec.get("eventName")
+    if type(src) is not str or type(name) is not str or not name or len(name) > MAX_STR:
+        return None
+    try:
+        prefix, _service = _SOURCE_CACHE[src]
+    except KeyError:
+        if not src or src.startswith("aws:"):
+            return None  # the parser says what is wrong with it
+        prefix, _service = _source_info(src[:MAX_STR])
+    et = rec.get("eventTime")
+    if et not in _TIME_CACHE:
+        try:
+            _time(et)
+        except ValueError:
+            return None  # the parser tries @timestamp, or says what is wrong
+    ui = rec.get("userIdentity")
+    if ui is not None and type(ui) is not dict:
+        return None
+    event_id = rec.get("eventID")
+    if type(event_id) is not str or not event_id or len(event_id) > MAX_STR:
+        return None
+    ro = rec.get("readOnly")
+    if ro is True or ro is False:
+        read_only = ro
+    elif type(ro) is str:
+        read_only = ro.lower() == "true"
+    else:
+        read_only = name.startswith(_READ_PREFIXES)
+    op = f"{prefix}:{name}"
+    if len(op) > MAX_STR:
+        return None
+    info = (_OP_CACHE_RO if read_only else _OP_CACHE_RW).get(op) or _op_info(op, read_only)
+    if info[1] is not None:
+        return None  # an operation whose resources decide its action (and whose extractor may refuse it)
+    outcome = "success"
+    if "errorCode" in rec or "errorMessage" in rec:
+        code = rec.get("errorCode")
+        if code:
+            error_code = _s(code)
+            outcome = _outcome(error_code) if error_code else "failure"
+        elif rec.get("errorMessage"):
+            outcome = "failure"
+    return "aws", info[0], outcome, (SOURCE, event_id, op, outcome)

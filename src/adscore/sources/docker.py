@@ -9,6 +9,14 @@ Current form (API >= 1.22)::
 Old form (before ``Type``): ``{"status": "start", "id": "...", "from": "image", "time": ...}``.
 Engine events carry no user: the principal is the host (``host``/``hostname`` added by a
 log shipper) or ``local``.
+
+``adscore forward docker`` adds top-level keys: ``hostname``, ``host_id`` (cloud instance id),
+``user`` (who ran the command, from the host's audit log, when it can tell) and, for a container
+commit or export, ``changes`` (a summary of the container's filesystem changes against its image).
+With a ``user`` the principal is that user on the host (``docker-user:<host>/<user>``, acting
+through ``docker-host:<host>``, so allowlists of hosts still match); the instance id and the
+change summary become ``docker.*`` tags (:data:`CHANGE_TAGS`, ``docker.changes.path.<i>`` =
+``"<A|C|D> <category> <path>"``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,42 @@ _MAX_ARGS = 256
 _OLD_IMAGE_STATUSES = frozenset({"untag", "delete", "pull", "push", "tag", "import", "save", "load"})
 #: Resource types the contract knows, by Docker event Type.
 _RESOURCE_TYPES = {"container": "container", "image": "image", "volume": "volume"}
+#: Counts of the forwarder's ``changes`` summary, as tags ``docker.changes.<name>``.
+CHANGE_TAGS = ("added", "changed", "deleted", "total", "sensitive")
+MAX_CHANGE_PATHS = 20
+_MAX_COUNT = 1_000_000_000
+_KINDS = frozenset({"A", "C", "D"})
+_CATEGORIES = frozenset({"data", "backup", "secret"})
+
+
+def _count(v: object) -> int | None:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return min(v, _MAX_COUNT)
+    return None
+
+
+def _change_tags(changes: object) -> list[tuple[str, str]]:
+    """The forwarder's ``changes`` summary as tags; an unreadable summary gives none."""
+    if not isinstance(changes, dict):
+        return []
+    counts = {name: _count(changes.get(name)) for name in CHANGE_TAGS}
+    if any(c is None for c in counts.values()):
+        return []
+    tags = [(f"docker.changes.{name}", str(c)) for name, c in counts.items()]
+    paths = changes.get("sensitive_paths")
+    kept = 0
+    for item in paths if isinstance(paths, list) else []:
+        if kept >= MAX_CHANGE_PATHS:
+            break
+        if not isinstance(item, dict):
+            continue
+        kind, category, path = item.get("kind"), item.get("category"), _str(item.get("path"), 512)
+        if kind in _KINDS and category in _CATEGORIES and path is not None:
+            tags.append((f"docker.changes.path.{kept}", f"{kind} {category} {path}"))
+            kept += 1
+    truncated = changes.get("truncated") is True or kept < (counts["sensitive"] or 0)
+    tags.append(("docker.changes.truncated", "true" if truncated else "false"))
+    return tags
 
 
 def _str(v: object, n: int = 4096) -> str | None:
@@ -128,6 +172,19 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
             resources.append(Resource("image", image, "created"))
 
     stamp = obj.get("timeNano") if obj.get("timeNano") is not None else obj.get("time")
+    user = _str(obj.get("user"), 128)
+    if user is not None:
+        principal = Principal(
+            id=f"docker-user:{host}/{user}", type="user", name=user, invoked_by=f"docker-host:{host}"
+        )
+    else:
+        principal = Principal(id=f"docker-host:{host}", type="host", name=host)
+    tags: list[tuple[str, str]] = []
+    host_id = _str(obj.get("host_id"), 128)
+    if host_id is not None:
+        tags.append(("docker.host_id", host_id))
+    if operation in ("container commit", "container export"):
+        tags.extend(_change_tags(obj.get("changes")))
     return Event(
         event_id=short_hash(actor_id or "", raw_action, str(stamp)[:64]),
         cloud="docker",
@@ -135,12 +192,13 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
         time=time,
         operation=operation,
         service="docker",
-        principal=Principal(id=f"docker-host:{host}", type="host", name=host),
+        principal=principal,
         action=actions.classify("docker", operation, False),
         read_only=False,
         outcome="success",
         resources=tuple(resources),
         namespace=_str(attrs.get("io.kubernetes.pod.namespace"), 256),
         command=command,
+        tags=tuple(tags),
         raw=obj,
     )

@@ -119,6 +119,16 @@ def test_examples_take_the_s3_and_eks_paths_and_leave_state(examples_run: Any) -
     assert s3.records == sum(len(_jsonl(p)) for p in (EXAMPLES / "aws").glob("*.jsonl"))
     assert eks.records == sum(len(_jsonl(p)) for p in (EXAMPLES / "kubernetes").glob("*.jsonl"))
     assert s3.invocations >= len(list((EXAMPLES / "aws").glob("*.jsonl")))  # a file per input file and region
+    # the self-managed cluster's webhook batch and the Docker hosts' events: the ingest Function URL
+    webhook = result.deliveries["k8s audit webhook -> function url -> ingest_handler"]
+    docker = result.deliveries["adscore forward docker -> function url -> ingest_handler"]
+    [batch] = _jsonl(EXAMPLES / "kubernetes-webhook" / "k8s_exec_copy.jsonl")
+    assert (webhook.invocations, webhook.records) == (1, len(batch["items"]))
+    assert docker.records == sum(len(_jsonl(p)) for p in (EXAMPLES / "docker").glob("*.jsonl"))
+    assert docker.invocations == len(list((EXAMPLES / "docker").glob("*.jsonl")))  # a signed batch per file
+    by_principal = {(a["detection"], a["principal"]["id"]) for a in result.alerts}
+    assert ("k8s.exec_copy", "kubernetes-admin") in by_principal  # from the webhook batch
+    assert ("container.snapshot", "docker-host:prod-web-01") in by_principal
     # state written by the functions into the DynamoDB table, read back by key
     keys = {(i["pk"], i["sk"]) for i in result.state_items}
     assert any(pk.startswith("alert|") and sk == "claim" for pk, sk in keys)
@@ -175,14 +185,15 @@ def test_foreign_and_corrupt_records_are_reported_and_the_rest_delivered(tmp_pat
     )
 
     skipped = "\n".join(result.skipped)
-    assert f"{mixed}:1: docker event: no aws delivery path" in skipped
     assert f"{mixed}:4: azure event: no aws delivery path" in skipped
     assert f"{mixed}:3:" in skipped and "invalid JSON" in skipped
-    assert len(result.skipped) == 3
+    assert len(result.skipped) == 2
     d = result.deliveries
     assert d["eventbridge -> eventbridge_handler"].invocations == 1
     assert d["cloudwatch logs -> cloudwatch_logs_handler"].records == 2
-    assert d["eks audit -> cloudwatch logs -> cloudwatch_logs_handler"].records == len(audit)
+    # the EventList is a webhook batch: the ingest endpoint; the Docker event a forwarder's batch
+    assert d["k8s audit webhook -> function url -> ingest_handler"].records == len(audit)
+    assert d["adscore forward docker -> function url -> ingest_handler"].records == 1
     s3 = d["cloudtrail file -> s3 -> sqs -> sqs_handler"]
     assert s3.records == 3  # share_public, trent's file, the broken record
     assert s3.failed == 1  # the broken record: in the unreadable-records queue, with its file's notification
@@ -197,7 +208,7 @@ def test_foreign_and_corrupt_records_are_reported_and_the_rest_delivered(tmp_pat
         shutil.rmtree(logs.parent)
     fired = result.alerts_by_detection()
     assert "snapshot.shared_external" in fired  # the CloudTrail record of the same file still went through
-    assert "k8s.volume_snapshot" in fired  # the EventList, item by item, as EKS ships it
+    assert "k8s.volume_snapshot" in fired  # the EventList, through the ingest endpoint
     shared = next(a for a in result.alerts if a["detection"] == "snapshot.shared_external")
     assert shared["principal"]["id"].endswith(":user/mallory")
 

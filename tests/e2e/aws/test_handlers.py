@@ -668,7 +668,7 @@ def test_lambda_zip_runs_the_handler_with_only_the_runtime_sdk(tmp_path: Path) -
     # lean: none of the command line's modules or packages (click, rich, pygments, markdown-it)
     top = {n.split("/")[0] for n in names}
     assert not top & {"click", "rich", "pygments", "markdown_it", "mdurl", "moto", "pip"}
-    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/packaging/", "adscore/cli."))]
+    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/forward/", "adscore/packaging/", "adscore/cli."))]
     # exactly the locked versions
     from packaging.utils import canonicalize_name
 

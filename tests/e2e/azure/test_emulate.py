@@ -74,7 +74,7 @@ def test_resource_names_and_app_settings_are_the_terraform_modules() -> None:
     assert text(variables["state_table_name"]["default"]) == emulate_azure.STATE_TABLE
     assert text(variables["name_prefix"]["default"]) == NAME_PREFIX
     # every setting the emulation gives the app is one the module gives it
-    settings = str(local["app_settings"])
+    settings = str(local["app_settings"]) + str(local["ingest_settings"])  # merged into app_settings
     for name in (
         "FUNCTIONS_WORKER_RUNTIME",
         "ADSCORE_STATE",
@@ -83,6 +83,8 @@ def test_resource_names_and_app_settings_are_the_terraform_modules() -> None:
         "ADSCORE_EVENTHUB_CONSUMER_GROUP",
         "ADSCORE_SINKS",
         "ADSCORE_WEBHOOK_SECRET",
+        "ADSCORE_INGEST_TOKEN",
+        "ADSCORE_INGEST_SIGNING_SECRET",
     ):
         assert f"{name} =" in settings, name
 
@@ -122,6 +124,14 @@ def test_every_validated_detection_fires_through_the_function(
     assert result.delivery(emulate_azure.PATH_EVENT_GRID).invocations > 0
     hub = result.delivery(emulate_azure.PATH_EVENT_HUB)
     assert 0 < hub.invocations < hub.records  # batched, not one record per invocation
+    # the self-managed cluster's webhook batch and the Docker hosts' signed batches: /api/ingest
+    webhook = result.delivery(emulate_azure.PATH_INGEST_K8S)
+    docker = result.delivery(emulate_azure.PATH_INGEST_DOCKER)
+    assert (webhook.invocations, webhook.records) == (1, 2)
+    assert docker.invocations == len(list((EXAMPLES / "docker").glob("*.jsonl"))) < docker.records
+    by_principal = {(a["detection"], a["principal"]["id"]) for a in result.alerts}
+    assert ("k8s.exec_copy", "kubernetes-admin") in by_principal
+    assert ("container.snapshot", "docker-host:prod-web-01") in by_principal
 
 
 def test_no_alert_names_a_principal_seen_only_in_benign_examples(
@@ -211,10 +221,10 @@ def test_foreign_shapes_are_skipped_and_a_corrupt_record_is_dead_lettered(tmp_pa
 
     skipped = "\n".join(result.skipped)
     assert f"{path}:1: aws record: no azure delivery path" in skipped
-    assert f"{path}:2: docker record: no azure delivery path" in skipped
     assert f"{path}:3" in skipped  # not JSON: never sent
     assert f"{path}:4: not delivered by the Event Grid subscription" in skipped
-    assert len(result.skipped) == 4
+    assert len(result.skipped) == 3
+    assert result.delivery(emulate_azure.PATH_INGEST_DOCKER).records == 1  # a forwarder's batch
     # the unreadable kube-audit record was dead-lettered by the app, named by its input line
     assert result.failed == 1 and result.delivery(emulate_azure.PATH_EVENT_HUB).failed == 1
     assert f"dead-lettered {path}:6/records[0]: " in err.getvalue()
@@ -222,7 +232,7 @@ def test_foreign_shapes_are_skipped_and_a_corrupt_record_is_dead_lettered(tmp_pa
     assert result.delivery(emulate_azure.PATH_EVENT_GRID).invocations == 3
     assert result.alerts_by_detection().get("snapshot.shared_external") == 1
     summary = lines(out.getvalue())[-1]["summary"]
-    assert summary["failed"] == 1 and summary["skipped"] == 4
+    assert summary["failed"] == 1 and summary["skipped"] == 3
 
 
 # --------------------------------------------------------------------------- the CLI

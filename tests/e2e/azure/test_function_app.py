@@ -61,9 +61,9 @@ def claim_entity(env: AppEnv, alert_id: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the app's shape
 
 
-def test_the_app_declares_two_functions_with_their_triggers(app: ModuleType) -> None:
+def test_the_app_declares_its_functions_with_their_triggers(app: ModuleType) -> None:
     functions = {f.get_function_name(): f for f in app.app.get_functions()}
-    assert set(functions) == {"on_event_grid", "on_event_hub", "cleanup_state"}
+    assert set(functions) == {"on_event_grid", "on_event_hub", "on_ingest", "cleanup_state"}
     grid = json.loads(functions["on_event_grid"].get_function_json())["bindings"]
     hub = json.loads(functions["on_event_hub"].get_function_json())["bindings"]
     assert grid == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
@@ -75,6 +75,12 @@ def test_the_app_declares_two_functions_with_their_triggers(app: ModuleType) -> 
     # the functions the host calls are the module's plain functions the tests call
     assert functions["on_event_grid"].get_user_function() is app.on_event_grid
     assert functions["on_event_hub"].get_user_function() is app.on_event_hub
+    # the ingest endpoint: anonymous at the platform (an API server cannot send a function key),
+    # adscore.ingest authenticates (bearer token, Standard Webhooks signature)
+    http = json.loads(functions["on_ingest"].get_function_json())["bindings"]
+    trigger = next(b for b in http if b["type"] == "httpTrigger")
+    assert trigger["route"] == "ingest" and trigger["methods"] == ["POST"] and trigger["authLevel"] == "ANONYMOUS"
+    assert functions["on_ingest"].get_user_function() is app.on_ingest
     timer = json.loads(functions["cleanup_state"].get_function_json())["bindings"]
     assert timer[0]["type"] == "timerTrigger" and timer[0]["schedule"] == app.CLEANUP_SCHEDULE
 

@@ -31,6 +31,7 @@ from google.pubsub_v1.types import PublishRequest, PublishResponse
 
 from adscore.emulate import free_port
 from adscore.emulate.gcp import FunctionServer, missing, serve
+from tests.e2e.ingest_support import INGEST_ENV
 from tests.integration.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -149,8 +150,9 @@ def pubsub() -> Iterator[PubSubReceiver]:
 
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> Iterator[dict[str, Stack]]:
-    """Four servers started together (startup dominates): cloudevent in GCP logging mode, push and
-    K8s webhook in local logging mode, and a cloudevent server whose webhook is a closed port."""
+    """Five servers started together (startup dominates): cloudevent in GCP logging mode, push and
+    the ingest endpoint (K8s webhook) in local logging mode, and a cloudevent and an ingest server
+    whose webhook is a closed port."""
     if missing() is not None:
         pytest.skip("functions-framework is not installed in this environment")
     tmp = tmp_path_factory.mktemp("gcp-function")
@@ -188,11 +190,22 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pubsub: PubSubReceiver) -> 
                 FunctionServer(
                     "on_k8s_audit",
                     "http",
-                    _env(tmp, "k8s", k8s_hook.url, pubsub, ADSCORE_LOCAL="1"),
+                    _env(tmp, "k8s", k8s_hook.url, pubsub, ADSCORE_LOCAL="1", **INGEST_ENV),
                     tmp / "k8s.log",
                     source=SOURCE,
                 ),
                 k8s_hook,
+                pubsub,
+            ),
+            "k8s_down": Stack(  # the ingest endpoint whose alert webhook is a closed port
+                FunctionServer(
+                    "on_k8s_audit",
+                    "http",
+                    _env(tmp, "k8s_down", closed, pubsub, ADSCORE_LOCAL="1", **INGEST_ENV),
+                    tmp / "k8s_down.log",
+                    source=SOURCE,
+                ),
+                None,
                 pubsub,
             ),
             "down": Stack(

@@ -85,10 +85,19 @@ def test_examples_are_all_delivered_signed_and_stored(examples_run: tuple[Emulat
     assert result.skipped == []
     # every example record went through one of the two real delivery paths
     total = sum(
-        1 for d in EXAMPLE_DIRS["gcp"] for f in (EXAMPLES / d).glob("*.jsonl") for _ in read_inputs([str(f)])
+        len(r[1]["items"]) if r[1].get("kind") == "EventList" else 1  # a webhook batch: its events
+        for d in EXAMPLE_DIRS["gcp"]
+        for f in (EXAMPLES / d).glob("*.jsonl")
+        for r in read_inputs([str(f)])
     )
     pubsub, k8s = result.deliveries[emulate_gcp.PUBSUB_PATH], result.deliveries[emulate_gcp.K8S_PATH]
-    assert pubsub.records + k8s.records == total
+    docker = result.deliveries[emulate_gcp.DOCKER_PATH]
+    assert pubsub.records + k8s.records + docker.records == total
+    assert docker.records == sum(1 for f in (EXAMPLES / "docker").glob("*.jsonl") for _ in read_inputs([str(f)]))
+    assert docker.invocations < docker.records  # signed batches, as adscore forward docker posts them
+    by_principal = {(a["detection"], a["principal"]["id"]) for a in result.alerts}
+    assert ("k8s.exec_copy", "kubernetes-admin") in by_principal  # the self-managed cluster's batch
+    assert ("container.snapshot", "docker-host:prod-web-01") in by_principal
     assert pubsub.invocations == pubsub.records  # one push request per message
     assert k8s.invocations < k8s.records  # audit events go in EventList batches
     # alerts were printed as they arrived, then state items, then the summary
@@ -146,10 +155,10 @@ def test_foreign_and_corrupt_records_are_reported_and_the_rest_delivered(tmp_pat
 
     assert result.alerts_by_detection().get("snapshot.off_hours") == 1
     assert result.alerts_by_detection().get("snapshot.shared_external") == 1
-    assert any(s.startswith(f"{path}:1: docker record: no gcp delivery path") for s in result.skipped)
     assert any(s.startswith(f"{path}:2:") for s in result.skipped)  # not JSON
     assert any(s.startswith(f"{path}:3:") and "base64" in s for s in result.skipped)
-    assert len(result.skipped) == 3
+    assert len(result.skipped) == 2
+    assert result.deliveries[emulate_gcp.DOCKER_PATH].records == 1  # the Docker event: a forwarder's batch
     pubsub = result.deliveries[emulate_gcp.PUBSUB_PATH]
     assert (pubsub.invocations, pubsub.records) == (4, 4)
     assert pubsub.failed == 1  # the unreadable entry, as the function reported it
@@ -278,6 +287,13 @@ def test_keep_leaves_the_function_up_until_a_signal(
         )
     alert = json.loads(keep_proc.stdout.readline())["alert"]
     assert alert["detection"] == "snapshot.shared_external"
+    # AND the ingest endpoint takes a self-managed cluster's EventList with the printed token
+    from tests.e2e.ingest_support import event_list, exec_copy_event
+
+    bearer = {"content-type": "application/json", "authorization": f"Bearer {env['ADSCORE_INGEST_TOKEN']}"}
+    body = event_list(exec_copy_event("grace@example.com", "ledger-0"))
+    assert httpx.post(env["ADSCORE_K8S_AUDIT_URL"], headers=bearer, content=body, timeout=60).status_code == 200
+    assert json.loads(keep_proc.stdout.readline())["alert"]["detection"] == "k8s.exec_copy"
     assert httpx.post(endpoints["webhook receiver"], content=b"{}", timeout=10).status_code == 200  # unsigned
 
     urls = [env["ADSCORE_GCP_FUNCTION_URL"], env["ADSCORE_K8S_AUDIT_URL"], env["ADSCORE_WEBHOOK_URL"]]

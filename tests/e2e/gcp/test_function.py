@@ -31,6 +31,7 @@ from tests.e2e.gcp.conftest import (
     post_push,
     pubsub_message,
 )
+from tests.e2e.ingest_support import bearer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -316,17 +317,17 @@ def test_kubernetes_audit_webhook(stacks: dict[str, Stack]) -> None:
 
     event = json.loads((REPO / "tests/golden/k8s_audit/kubectl_cp_tar.input.json").read_text())
     body = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [event]}
-    response = httpx.post(k8s.server.url, json=body, timeout=60)
+    response = httpx.post(k8s.server.url, json=body, headers=bearer(), timeout=60)
     assert response.status_code == 200, k8s.server.logs()[-2000:]
     [alert] = alerts_of(k8s.webhook) if k8s.webhook else []
     assert alert["detection"] == "k8s.exec_copy"
     assert response.json() == {"alerts": [alert["id"]]}
-    assert httpx.post(k8s.server.url, content=b"[1, 2", timeout=60).status_code == 400
+    assert httpx.post(k8s.server.url, content=b"[1, 2", headers=bearer(), timeout=60).status_code == 400
     # the unreadable body is in the dead-letter topic, as it came, with the reason
     [letter] = [
         m for m in k8s.pubsub.on(DEADLETTER_TOPIC) if m.attributes.get("adscore_source") == "gcp.on_k8s_audit"
     ]
-    assert letter.data == b"[1, 2" and "not a JSON object" in letter.attributes["adscore_reason"]
+    assert letter.data == b"[1, 2" and "not JSON" in letter.attributes["adscore_reason"]
 
 
 def test_kubernetes_audit_webhook_dead_letters_an_unreadable_list_and_reads_the_next(
@@ -338,12 +339,12 @@ def test_kubernetes_audit_webhook_dead_letters_an_unreadable_list_and_reads_the_
     event = json.loads((REPO / "tests/golden/k8s_audit/kubectl_cp_tar.input.json").read_text())
     broken = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": "not a list"}
     before = len(k8s.pubsub.on(DEADLETTER_TOPIC))
-    assert httpx.post(k8s.server.url, json=broken, timeout=60).status_code in (200, 400)
+    assert httpx.post(k8s.server.url, json=broken, headers=bearer(), timeout=60).status_code in (200, 400)
     letters = k8s.pubsub.on(DEADLETTER_TOPIC)[before:]
     assert [json.loads(m.data) for m in letters] == [broken]
     assert letters[0].attributes["adscore_source"] == "gcp.on_k8s_audit"
     body = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [{**event, "auditID": "other-id"}]}
-    assert httpx.post(k8s.server.url, json=body, timeout=60).status_code == 200
+    assert httpx.post(k8s.server.url, json=body, headers=bearer(), timeout=60).status_code == 200
 
 
 # --------------------------------------------------------------------------- logs
@@ -443,7 +444,7 @@ def test_source_zip_for_cloud_functions(tmp_path: Path) -> None:
     } <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     # the command line's modules are not vendored
-    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/packaging/"))]
+    assert not [n for n in names if n.startswith(("adscore/emulate/", "adscore/forward/", "adscore/packaging/"))]
     assert "adscore/cli.py" not in names
     # the requirements are the ones generated from the lock, i.e. the versions the tests run against
     assert requirements == (REPO / "functions/gcp/requirements.txt").read_text(encoding="utf-8")

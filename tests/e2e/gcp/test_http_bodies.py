@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adscore.cloud.gcp import MAX_BODY_DEPTH, UnreadableBody, read_json_body
+from adscore.deliveries.body import MAX_BODY_DEPTH, UnreadableBody, read_json_body
 from adscore.runtime import reset_engine
 from tests.e2e.gcp.conftest import SOURCE
+from tests.e2e.ingest_support import INGEST_ENV, TOKEN
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,10 +31,15 @@ def client(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> I
     monkeypatch.delenv("ADSCORE_SINKS", raising=False)
     monkeypatch.delenv("ADSCORE_CONFIG", raising=False)
     monkeypatch.delenv("ADSCORE_DEADLETTER_TOPIC", raising=False)
+    for name, value in INGEST_ENV.items():
+        monkeypatch.setenv(name, value)
     reset_engine()
     app = functions_framework.create_app(target=request.param, source=str(SOURCE))
     yield app.test_client()
     reset_engine()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the ingest endpoint's token; the push endpoint ignores it
 
 
 def _deep(n: int) -> bytes:
@@ -54,7 +60,7 @@ HOSTILE: list[Any] = [
 @pytest.mark.parametrize("client", ["on_k8s_audit", "on_pubsub_push"], indirect=True)
 @pytest.mark.parametrize("body", HOSTILE, ids=range(len(HOSTILE)))
 def test_an_unreadable_body_is_answered_400(client: FlaskClient, body: bytes) -> None:
-    res = client.post("/", data=body, content_type="application/json")
+    res = client.post("/", data=body, content_type="application/json", headers=AUTH)
     assert res.status_code == 400, res.data[:300]
     assert "error" in json.loads(res.data)
 
@@ -77,7 +83,7 @@ def test_a_readable_body_with_lone_surrogates_is_processed(client: FlaskClient) 
     }
     body = json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [event]})
     body = body.replace("PLACEHOLDER", "eve\\ud800")
-    res = client.post("/", data=body.encode(), content_type="application/json")
+    res = client.post("/", data=body.encode(), content_type="application/json", headers=AUTH)
     assert res.status_code == 200, res.data[:300]
 
 

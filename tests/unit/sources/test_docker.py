@@ -145,3 +145,65 @@ def test_errors(obj: Any, reason: str) -> None:
 def test_wrong_types_do_not_raise() -> None:
     e = ev({"Type": 5, "Action": "start", "Actor": "nope", "time": 1, "host": ["x"]})
     assert e.operation == "container start" and e.resources == () and e.principal.id == "docker-host:local"
+
+
+# --------------------------------------------------------------------------- adscore forward docker
+
+
+def test_forwarded_user_becomes_the_principal_acting_through_the_host() -> None:
+    e = ev(event("commit", hostname="prod-web-01", host_id="i-0abc", user="alice"))
+    assert e.principal.to_dict() == {
+        "id": "docker-user:prod-web-01/alice",
+        "type": "user",
+        "name": "alice",
+        "account": None,
+        "session": None,
+        "invoked_by": "docker-host:prod-web-01",
+    }
+    assert ("docker.host_id", "i-0abc") in e.tags
+    # without a user the host stays the principal
+    assert ev(event("commit", hostname="prod-web-01", user=None)).principal.id == "docker-host:prod-web-01"
+
+
+def test_forwarded_changes_become_bounded_tags() -> None:
+    paths = [{"kind": "A", "category": "secret", "path": f"/root/.ssh/k{i}" + "x" * 600} for i in range(30)]
+    changes = {"added": 30, "changed": 0, "deleted": 0, "total": 30, "sensitive": 30, "sensitive_paths": paths}
+    tags = dict(ev(event("export", changes=changes)).tags)
+    assert tags["docker.changes.added"] == "30" and tags["docker.changes.sensitive"] == "30"
+    listed = [k for k in tags if k.startswith("docker.changes.path.")]
+    assert len(listed) == 20 and all(len(tags[k]) <= 512 + len("A secret ") for k in listed)
+    assert tags["docker.changes.path.0"].startswith("A secret /root/.ssh/k0")
+    assert tags["docker.changes.truncated"] == "true"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        "lots",
+        {"added": -1, "changed": 0, "deleted": 0, "total": 0, "sensitive": 0},
+        {"added": True, "changed": 0, "deleted": 0, "total": 0, "sensitive": 0},
+        {"added": 1},
+    ],
+)
+def test_unreadable_change_summaries_are_ignored(changes: Any) -> None:
+    e = ev(event("commit", changes=changes))
+    assert not [k for k, _ in e.tags if k.startswith("docker.changes")]
+
+
+def test_hostile_change_paths_are_kept_only_when_well_formed() -> None:
+    paths = [
+        {"kind": "X", "category": "secret", "path": "/a"},
+        {"kind": "A", "category": "other", "path": "/b"},
+        {"kind": "A", "category": "secret", "path": 7},
+        "junk",
+        {"kind": "D", "category": "backup", "path": "/backup/x\n\x1b[2J"},
+    ]
+    changes = {"added": 1, "changed": 0, "deleted": 1, "total": 2, "sensitive": 1, "sensitive_paths": paths}
+    tags = dict(ev(event("commit", changes=changes)).tags)
+    assert [v for k, v in tags.items() if k.startswith("docker.changes.path.")] == ["D backup /backup/x\n\x1b[2J"]
+    assert tags["docker.changes.truncated"] == "false"
+
+
+def test_changes_on_an_image_save_are_not_read() -> None:
+    e = ev(event("save", typ="image", changes={"added": 1, "changed": 0, "deleted": 0, "total": 1, "sensitive": 0}))
+    assert e.tags == ()
