@@ -153,9 +153,21 @@ def write_days(folder: Path, *, ci_role: str = CI, ci_intruder: bool = False) ->
     return paths
 
 
+#: Tune's own logic is tested on the fixed thresholds: with the per-identity baselines and snapshot schedules
+#: (on by default, tests/unit/detections/test_baselines.py) the fixture's CI role and scanner alert only on
+#: their first two days, which is not the three-day pattern these tests pin.
+FIXED_THRESHOLDS = {
+    **{
+        f"ADSCORE_DETECTIONS__{d}__BASELINE_DAYS": "0"
+        for d in ("DISCOVERY_API_BURST", "DISCOVERY_ACCESS_DENIED_BURST", "DISCOVERY_REGISTRY_ENUMERATION", "DISCOVERY_K8S_NAMESPACE_SWEEP")
+    },
+    **{f"ADSCORE_DETECTIONS__{d}__SCHEDULE_DAYS": "0" for d in ("SNAPSHOT_OFF_HOURS", "SNAPSHOT_BURST")},
+}
+
+
 @pytest.fixture
 def runner() -> CliRunner:
-    return CliRunner()
+    return CliRunner(env=FIXED_THRESHOLDS)
 
 
 @pytest.fixture

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import OUTCOME_DENIED
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
 
@@ -28,8 +30,8 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.access_denied_burst"
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.access_denied_burst`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.access_denied_burst` (the ``baseline_*`` ones: see :mod:`adscore.baseline`)."""
 
     threshold: int = Field(default=10, ge=1, description="denied calls (distinct event ids)")
     min_scopes: int = Field(default=3, ge=1, description="distinct services or Kubernetes namespaces")
@@ -59,6 +61,17 @@ def _member(event: Event) -> str:
 
 def _scopes(members: Iterable[str]) -> int:
     """Distinct services and Kubernetes namespaces the denied calls span (unsplittable members are skipped)."""
+    return len(_scope_set(members))
+
+
+def _event_scopes(event: Event) -> tuple[str, ...]:
+    """The scopes of one denied call, as :func:`_scope_set` names them (what the baseline learns)."""
+    service = f"svc:{fit_part(event.service or 'unknown')}"
+    return (service, f"ns:{fit_part(event.namespace)}") if event.namespace else (service,)
+
+
+def _scope_set(members: Iterable[str]) -> set[str]:
+    """The services (``svc:``) and Kubernetes namespaces (``ns:``) the denied calls span."""
     scopes: set[str] = set()
     for m in members:
         parts = m.split(_SEP, 2)
@@ -68,7 +81,7 @@ def _scopes(members: Iterable[str]) -> int:
         scopes.add(f"svc:{service}")
         if namespace:
             scopes.add(f"ns:{namespace}")
-    return len(scopes)
+    return scopes
 
 
 def _one_operation_stream(event: Event, ctx: Context, p: Params, base: str) -> Iterable[Finding]:
@@ -122,10 +135,22 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     found = list(_one_operation_stream(event, ctx, p, base))
     key = f"{base}|calls"
     denied = ctx.state.add(key, (_member(event),), ctx.now, window)
+    learned = f"{base}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, _event_scopes(event), denied, p, p.threshold)
     if denied < p.threshold:
         return found
-    scopes = _scopes(ctx.state.members(key, ctx.now, window))
+    calls = ctx.state.members(key, ctx.now, window)
+    scope_set = _scope_set(calls)
+    scopes = len(scope_set)
     if scopes < p.min_scopes:
+        return found
+
+    def on_new_scopes(known: frozenset[str]) -> int:
+        """Denied calls in a service or namespace the principal was never refused in before."""
+        return sum(1 for call in calls if not _scope_set((call,)) <= known)
+
+    verdict = baseline.judge(ctx.state, learned, ctx.now, denied, scope_set, p, on_new_scopes)
+    if not verdict.alert:
         return found
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     code = (event.error_code or "denied")[:64]
@@ -135,7 +160,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"namespaces within about {p.window_minutes} minutes (thresholds: {p.threshold} denials, {p.min_scopes} "
         f"scopes); last: {event.operation[:120]} -> {code}. Credentials that probe what they may do across the "
         f"estate are a classic sign of discovery with stolen or newly created credentials (T1526)."
-    )
+    ) + verdict.note("denied calls", "services/namespaces denied")
     return (
         *found,
         Finding(
@@ -155,6 +180,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:200],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **verdict.context(),
             },
         ),
     )
@@ -184,6 +210,15 @@ DETECTION = Detection(
             "DescribeInstanceAttribute (userData) calls in 7 s and 30 GetPasswordData calls in 11 s, one service "
             "each, and raised nothing before; a job missing a permission fails once per run (SDKs do not retry "
             "a denial), so 15 in 15 seconds is a loop over resources, not a schedule."
+            " Per-identity baseline: each principal's day is learned in the state store (the services "
+            "and namespaces it was refused in that day, and its busiest window), kept baseline_days (14) days; an"
+            " assumed-role session is learned under its role, the principal id. A window above the floor alerts "
+            "while the principal has fewer than baseline_min_days (2) learned days before the window's own UTC "
+            "day; after that only when its count, with every denied call in a service or namespace the principal "
+            "never used in those days counted new_weight (4) times, exceeds baseline_factor (2) times its busiest"
+            " learned window. A CI or scanner role that makes the same broad sweep every ten minutes is then "
+            "quiet, and the same role's credentials used for services or namespaces it never touches fire. "
+            "baseline_days: 0 restores the fixed thresholds. The one-operation stream is not baselined."
         ),
         technical_context=(
             "Tools such as enumerate-iam, Pacu's iam__bruteforce_permissions, WeirdAAL and CloudFox call one API "
@@ -192,6 +227,20 @@ DETECTION = Detection(
             "'use kubectl commands to access unauthorized namespaces' produces exactly this."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Denials the provider does not log (some data-plane APIs, S3 object reads without data events) are "
             "not counted.",
             "A patient adversary who stays under 10 denials per window, or spreads them over several identities, "

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
 
@@ -46,8 +48,8 @@ _SERVICES_SEEN_MAX = 4096
 _services_seen: dict[str, tuple[AbstractSet[str], int, int]] = {}
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.api_burst`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.api_burst` (the ``baseline_*`` ones: see :mod:`adscore.baseline`)."""
 
     threshold: int = Field(default=20, ge=1, description="distinct read operations (service+operation)")
     min_services: int = Field(default=5, ge=1, description="distinct services those reads span")
@@ -60,8 +62,8 @@ class Params(DetectionParams):
     )
 
 
-def _counts(event: Event, ctx: Context) -> tuple[int, int]:
-    """Distinct ``service<SEP>operation`` members in the window, and (only past the threshold) their services.
+def _counts(event: Event, ctx: Context) -> tuple[int, int, str]:
+    """Distinct ``service<SEP>operation`` members in the window, (only past the threshold) their services, and the member.
 
     One set per principal: the services are read off its members when the operation
     threshold is reached, so steady traffic writes one key, not two.
@@ -71,18 +73,19 @@ def _counts(event: Event, ctx: Context) -> tuple[int, int]:
     key = f"{DETECTION_ID}|{event.principal.id}|ops"
     # each part canonicalized, so a long operation is never stored hashed whole (its service would be lost)
     service = fit_part(event.service or "unknown")
-    ops = ctx.state.add(key, (f"{service}{_SEP}{fit_part(event.operation, _MAX_OPERATION)}",), ctx.now, window)
+    member = f"{service}{_SEP}{fit_part(event.operation, _MAX_OPERATION)}"
+    ops = ctx.state.add(key, (member,), ctx.now, window)
     if ops < p.threshold:
-        return ops, 0
+        return ops, 0, member
     members = ctx.state.members(key, ctx.now, window)
     known = _services_seen.get(key)
     if known is not None and known[0] is members and known[1] == len(members):
-        return ops, known[2]  # the same live set, unchanged since it was last counted
+        return ops, known[2], member  # the same live set, unchanged since it was last counted
     services = len({m.split(_SEP, 1)[0] for m in members})
     if len(_services_seen) >= _SERVICES_SEEN_MAX:
         _services_seen.clear()
     _services_seen[key] = (members, len(members), services)
-    return ops, services
+    return ops, services, member
 
 
 def _counts_read(event: Event, p: Params) -> bool:
@@ -97,14 +100,20 @@ def _counts_read(event: Event, p: Params) -> bool:
 
 
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
-    """Count the principal's distinct reads and services; alert past both thresholds."""
+    """Count the principal's distinct reads and services; alert past both thresholds and the principal's baseline."""
     p: Params = ctx.params
     if not _counts_read(event, p):
         return ()
-    ops, services = _counts(event, ctx)
+    ops, services, member = _counts(event, ctx)
+    learned = f"{DETECTION_ID}|{event.principal.id}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, (member,), ops, p, p.threshold)
     if ops < p.threshold or services < p.min_services:
         return ()
     window = timedelta(minutes=p.window_minutes)
+    members = ctx.state.members(f"{DETECTION_ID}|{event.principal.id}|ops", ctx.now, window)
+    verdict = baseline.judge(ctx.state, learned, ctx.now, ops, members, p)
+    if not verdict.alert:
+        return ()
     entity = event.principal.id
     start = episode_start(
         ctx.state, f"{DETECTION_ID}|{entity}", ctx.now, window, timedelta(minutes=p.episode_minutes)
@@ -121,6 +130,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"(T1526 Cloud Service Discovery). Last call: {event.operation[:120]} from "
         f"{(event.source_ip or 'unknown address')[:64]}."
     )
+    summary += verdict.note("operations")
     return (
         Finding(
             entity=entity,
@@ -138,6 +148,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:200],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **verdict.context(),
             },
         ),
     )
@@ -165,6 +176,15 @@ DETECTION = Detection(
             "Kubernetes get/list audit events across resource types. Alert when both thresholds are passed "
             "(default 20 operations across 5 services). Counting operations, not calls, keeps a busy but narrow "
             "application quiet and makes redelivered logs harmless."
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every operation (service + operation) the principal never used in those days counted"
+            " new_weight (4) times, exceeds baseline_factor (2) times its busiest learned window. A CI or scanner"
+            " role that makes the same broad sweep every ten minutes is then quiet, and the same role's "
+            "credentials used for services and operations it never touches fire. baseline_days: 0 restores the "
+            "fixed thresholds."
         ),
         technical_context=(
             "Adversaries with public or compromised credentials first learn what the account runs: "
@@ -175,6 +195,20 @@ DETECTION = Detection(
             "from Graph activity logs, POST read actions (listKeys) and AKS audit logs."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "GCP Data Access logs are off by default, and AWS EventBridge rules see read-only calls only when "
             "enabled for all management events: without them reads are invisible (use the CloudTrail S3 path).",
             "Azure Resource Manager GET requests (`az group list`, portal browsing) are not in the Activity Log; "

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_READ
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 
 if TYPE_CHECKING:
@@ -26,8 +28,11 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.k8s_namespace_sweep"
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.k8s_namespace_sweep`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.k8s_namespace_sweep` (the ``baseline_*`` ones: see :mod:`adscore.baseline`).
+
+    The baseline quiets only the read sweep: namespaces where the identity is forbidden always count.
+    """
 
     threshold: int = Field(default=5, ge=1, description="distinct namespaces read in the window")
     forbidden_threshold: int = Field(
@@ -52,10 +57,17 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     forbidden = 0
     if event.outcome == "denied":
         forbidden = ctx.state.add(f"{base}|forbidden", (event.namespace,), ctx.now, window)
+    learned = f"{base}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, (event.namespace,), namespaces, p, p.threshold)
     swept = namespaces >= p.threshold
     probed = forbidden >= p.forbidden_threshold
     if not (swept or probed):
         return ()
+    verdict = None
+    if swept and not probed:
+        verdict = baseline.judge(ctx.state, learned, ctx.now, namespaces, ctx.state.members(f"{base}|ns", ctx.now, window), p)
+        if not verdict.alert:
+            return ()
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     if probed:
         title = (
@@ -72,7 +84,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"(thresholds: {p.threshold} namespaces, {p.forbidden_threshold} forbidden). Last: {event.operation[:80]} "
         f"in {event.namespace[:80]} -> {event.error_code or event.outcome}. Walking namespaces, especially ones "
         f"the identity has no RBAC for, is cluster discovery (T1526)."
-    )
+    ) + (verdict.note("namespaces") if verdict is not None else "")
     return (
         Finding(
             entity=event.principal.id,
@@ -92,6 +104,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:120],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **(verdict.context() if verdict is not None else {}),
             },
         ),
     )
@@ -115,6 +128,15 @@ DETECTION = Detection(
             "the distinct namespaces of its get/list requests within 10 minutes (alert at 5) and, separately, "
             "the namespaces where those requests were forbidden (403, `authorization.k8s.io/decision: forbid`; "
             "alert at 3, HIGH). Cluster-scoped lists (`-A`) are one request and do not count."
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every namespace the principal never used in those days counted new_weight (4) times,"
+            " exceeds baseline_factor (2) times its busiest learned window. A CI or scanner role that makes the "
+            "same broad sweep every ten minutes is then quiet, and the same role's credentials used for "
+            "namespaces it never touches fire. baseline_days: 0 restores the fixed thresholds. Only the read "
+            "sweep is baselined: namespaces where the identity is forbidden always count at their own threshold."
         ),
         technical_context=(
             "After stealing a kubeconfig or a pod's service-account token, an adversary runs `kubectl get pods, "
@@ -124,6 +146,20 @@ DETECTION = Detection(
             "are suppressed by the shipped `kubernetes-control-plane` and `kubernetes-system-users` rules."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Audit policies that drop get/list at Metadata level or exclude read verbs hide the sweep.",
             "One cluster-wide `kubectl get pods -A` is a single request and does not count as a sweep.",
             "Container orchestration platforms other than Kubernetes (custom or less common ones) are not covered.",

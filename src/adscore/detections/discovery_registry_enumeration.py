@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import DISCOVERY_READ, is_registry_read
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import BaselineParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 
 if TYPE_CHECKING:
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
 DETECTION_ID = "discovery.registry_enumeration"
 
 
-class Params(DetectionParams):
-    """Parameters of `discovery.registry_enumeration`."""
+class Params(BaselineParams):
+    """Parameters of `discovery.registry_enumeration` (the ``baseline_*`` ones: see :mod:`adscore.baseline`)."""
 
     threshold: int = Field(default=10, ge=1, description="distinct repositories/images read in the window")
     window_minutes: int = Field(default=10, ge=1, le=1440)
@@ -63,6 +65,11 @@ def _members(event: Event, p: Params) -> tuple[str, ...]:
     return (f"op:{event.operation}",)
 
 
+def _learned(members: Iterable[str]) -> set[str]:
+    """What the baseline learns of window members: a per-call member (it never recurs) as its operation."""
+    return {m.split("\x1f", 1)[0] if m.startswith("call:") else m for m in members}
+
+
 def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
     """Count distinct registry repositories/images a principal reads; alert past the threshold."""
     p: Params = ctx.params
@@ -70,8 +77,14 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         return ()
     window = timedelta(minutes=p.window_minutes)
     base = f"{DETECTION_ID}|{event.principal.id}"
-    count = ctx.state.add(base, _members(event, p), ctx.now, window)
+    members = _members(event, p)
+    count = ctx.state.add(base, members, ctx.now, window)
+    learned = f"{base}|baseline"
+    baseline.learn(ctx.state, learned, ctx.now, _learned(members), count, p, p.threshold)
     if count < p.threshold:
+        return ()
+    verdict = baseline.judge(ctx.state, learned, ctx.now, count, _learned(ctx.state.members(base, ctx.now, window)), p)
+    if not verdict.alert:
         return ()
     start = episode_start(ctx.state, base, ctx.now, window, timedelta(minutes=p.episode_minutes))
     title = (
@@ -82,7 +95,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"images within about {p.window_minutes} minutes (threshold {p.threshold}); last: {event.operation[:120]} "
         f"from {(event.source_ip or 'unknown address')[:64]}. Walking a registry maps what the organisation builds "
         f"and can precede pulling images for secrets or planting a malicious one (T1526)."
-    )
+    ) + verdict.note("repositories/images")
     return (
         Finding(
             entity=event.principal.id,
@@ -98,6 +111,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 "last_operation": event.operation[:200],
                 "user_agent": (event.user_agent or "")[:200],
                 "source_ip": event.source_ip,
+                **verdict.context(),
             },
         ),
     )
@@ -124,6 +138,14 @@ DETECTION = Detection(
             "within 10 minutes. When the log names none, a per-repository call (ECR DescribeImages, ListImages) "
             "counts once per call and any other read once per operation, so image pulls with many layers never "
             "add up. Alert at 10."
+            " Per-identity baseline: each principal's day is learned in the state store (the members "
+            "it used that day, and its busiest window), kept baseline_days (14) days; an assumed-role session is "
+            "learned under its role, the principal id. A window above the floor alerts while the principal has "
+            "fewer than baseline_min_days (2) learned days before the window's own UTC day; after that only when "
+            "its count, with every repository or image the principal never used in those days counted new_weight "
+            "(4) times, exceeds baseline_factor (2) times its busiest learned window. A CI or scanner role that "
+            "makes the same broad sweep every ten minutes is then quiet, and the same role's credentials used for"
+            " repositories it never touches fire. baseline_days: 0 restores the fixed thresholds."
         ),
         technical_context=(
             "Images carry source, configuration and often secrets; knowing the repositories tells an adversary "
@@ -132,6 +154,20 @@ DETECTION = Detection(
             "over every repository leave one read per repository."
         ),
         blind_spots=(
+            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+            "alert here.",
+            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+            " members), so a principal using more than that in a day sees some of its own usual members as new "
+            "(more alerts, not fewer).",
+            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+            "fixed thresholds.",
+            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+            "here, discovery.unusual_services counts services new to the principal, and "
+            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+            "followed by a snapshot or share critical.",
             "Registry data-plane pulls (docker pull) are logged only where the provider logs them (ECR yes, ACR "
             "with diagnostic settings, Artifact Registry with Data Access logs).",
             "Public registries and registries outside the logged accounts are invisible.",

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import CREATE_ACTIONS
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.baseline import CountedScheduleParams
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label, short_id
 from adscore.state.base import make_key
 from adscore.windows import bucket_index
@@ -29,8 +31,12 @@ DETECTION_ID = "snapshot.burst"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class Params(DetectionParams):
-    """Parameters of ``snapshot.burst``.
+class Params(CountedScheduleParams):
+    """Parameters of ``snapshot.burst`` (the ``schedule_*`` ones: see :func:`adscore.baseline.schedule`).
+
+    A principal's count that follows its learned schedule (its usual hour, sources it snapshotted
+    before, at most ``schedule_factor`` times its busiest learned window) does not alert; the
+    per-source count is not learned.
 
     Attributes
     ----------
@@ -110,7 +116,13 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         "operation": event.operation,
     }
     escalate = params.threshold * params.escalate_factor
+    source = sources[0].id if sources else None
+    baseline.learn_schedule(ctx.state, p.id, event.time, source, params, by_principal, params.threshold)
+    learned = None
     if by_principal >= params.threshold:
+        learned = baseline.schedule(ctx.state, p.id, event.time, source, params, by_principal)
+    if learned is not None and not learned.on_schedule:
+        context.update(learned.context())
         yield Finding(
             entity=p.id,
             window_start=start,
@@ -120,6 +132,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
                 f"{params.window_minutes} minutes (threshold {params.threshold}); the latest is "
                 f"{event.operation}{where}. Mass snapshotting is how adversaries copy many disks or "
                 "databases at once before sharing or restoring them elsewhere (T1578.001)."
+                + learned.note()
             ),
             events=(event,),
             severity="high" if by_principal >= escalate else None,
@@ -183,6 +196,12 @@ DETECTION = Detection(
             "created resources (snapshot ids, image ids, or event ids when none is logged) per principal and "
             "per source (volume, disk, instance, container) over a sliding window (default 5 within 60 "
             "minutes). Counts are idempotent sets, so redelivered logs never inflate them."
+            " Learned schedule: each principal's creations are learned per UTC day in the state store "
+            "(the UTC hour and the source volume, instance or database), kept schedule_days (14) days. A creation"
+            " in an hour the principal used on at least schedule_min_days (2) earlier days, of a source it "
+            "snapshotted before, and at most schedule_factor (1.5) times its busiest learned window, is on its "
+            "schedule and does not alert; a departure (a new hour, a new source, many more than usual) alerts and"
+            " says which. schedule_days: 0 turns this off."
         ),
         technical_context=(
             "An attacker with snapshot rights can copy every disk of an account in minutes "
@@ -191,6 +210,15 @@ DETECTION = Detection(
             "snapshot it creates."
         ),
         blind_spots=(
+            "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
+            "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
+            "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
+            "copies).",
+            "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
+            "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
+            " 512 sources a day are learned per principal.",
+            "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
+            "schedule and alerts as before (never less).",
             "Slow campaigns below the threshold, or spread over several principals (each stays under it).",
             "Sources the log does not name (the per-source count needs the volume, disk or container id).",
             "Counting spans between one and one and a half windows (bucketed sliding window).",

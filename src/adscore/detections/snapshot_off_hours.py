@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from adscore import baseline
 from adscore.actions import (
     CONTAINER_COMMIT,
     CONTAINER_EXPORT,
@@ -21,8 +22,9 @@ from adscore.actions import (
     SNAPSHOT_COPY,
     SNAPSHOT_CREATE,
 )
+from adscore.baseline import ScheduleParams
 from adscore.calendar import hours_for, is_business_time, zone
-from adscore.detection import AdsMeta, Detection, DetectionParams, Finding
+from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label
 from adscore.state.base import make_key
 
@@ -37,8 +39,8 @@ _HOUR = timedelta(hours=1)
 _CONTAINER_ACTIONS = frozenset({CONTAINER_COMMIT, CONTAINER_SAVE, CONTAINER_EXPORT})
 
 
-class Params(DetectionParams):
-    """Parameters of ``snapshot.off_hours``.
+class Params(ScheduleParams):
+    """Parameters of ``snapshot.off_hours`` (the ``schedule_*`` ones: see :func:`adscore.baseline.schedule`).
 
     Attributes
     ----------
@@ -93,15 +95,21 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         event
     ):
         return
+    p = event.principal
+    sources = event.resources_by_role("source")
+    source = sources[0].id if sources else None
+    baseline.learn_schedule(ctx.state, p.id, event.time, source, params)
     hours = hours_for(ctx.settings.calendar, event.account)
     if is_business_time(event.time, hours):
+        return
+    learned = baseline.schedule(ctx.state, p.id, event.time, source, params)
+    if learned.on_schedule:
         return
     local = event.time.astimezone(zone(hours.timezone))
     holiday = local.date() in hours.holidays
     non_working_day = holiday or local.isoweekday() not in hours.days
     hour = event.time.replace(minute=0, second=0, microsecond=0)
     account = event.account or "unknown"
-    p = event.principal
     count = ctx.state.add(
         make_key(DETECTION_ID, p.id, account, hour.isoformat()), (event.event_id,), event.time, _HOUR
     )
@@ -115,7 +123,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
         f"(business hours {hours.start:%H:%M}-{hours.end:%H:%M}, days {list(hours.days)}). "
         "Snapshots taken when nobody is watching are a way to copy data or keep a restore point "
         "for later evasion (T1578.001)."
-    )
+    ) + learned.note()
     if event.action in _CONTAINER_ACTIONS:
         summary += " Docker events carry no user: find who ran docker on the host (auditd, shell history)."
     yield Finding(
@@ -135,6 +143,7 @@ def evaluate(event: Event, ctx: Context) -> Iterable[Finding]:
             "non_working_day": non_working_day,
             "creations_this_hour": count,
             "operation": event.operation,
+            **learned.context(),
         },
     )
 
@@ -174,6 +183,11 @@ DETECTION = Detection(
             "is checked against the business hours of its account (settings calendar: time zone, working "
             "days, hours, holidays). Declared maintenance windows and backup services are silenced by the "
             "engine. One alert per principal, account and hour."
+            " Learned schedule: each principal's creations are learned per UTC day in the state store "
+            "(the UTC hour and the source volume, instance or database), kept schedule_days (14) days. A creation"
+            " in an hour the principal used on at least schedule_min_days (2) earlier days, of a source it "
+            "snapshotted before is on its schedule and does not alert; a departure (a new hour, a new source) "
+            "alerts and says which. schedule_days: 0 turns this off."
         ),
         technical_context=(
             "Adversaries snapshot disks, databases or containers when nobody watches, to restore them later "
@@ -183,6 +197,15 @@ DETECTION = Detection(
             "Kubernetes audit (create volumesnapshots) and Docker events (commit, save, export) record it."
         ),
         blind_spots=(
+            "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
+            "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
+            "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
+            "copies).",
+            "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
+            "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
+            " 512 sources a day are learned per principal.",
+            "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
+            "schedule and alerts as before (never less).",
             "Snapshots made during business hours, or by an attacker who times work to the victim's day.",
             "Accounts whose teams work around the clock need their own calendar entry, else they alert.",
             "Docker events carry no user: the principal is the host; attribution needs auditd or shell history.",
