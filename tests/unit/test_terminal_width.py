@@ -45,7 +45,7 @@ def replayed() -> tuple[str, list[dict[str, object]]]:
 
 def test_replay_table_at_80_columns_splits_no_word(replayed: tuple[str, list[dict[str, object]]]) -> None:
     out, alerts = replayed
-    assert len(alerts) == 65  # 62, and the CI role of discovery_api_burst_ci_role_credentials.jsonl: days 1, 2 and 3
+    assert len(alerts) == 65  # 62, and the CI role of discovery_api_burst.ci_role_credentials.jsonl: days 1, 2 and 3
     words: list[str] = []
     for a in alerts:
         words += str(a["title"]).split()

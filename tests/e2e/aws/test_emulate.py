@@ -88,8 +88,9 @@ def test_every_validation_example_fires_through_the_aws_paths(examples_run: Any)
     for path in _example_files():
         if path.stem.startswith("benign_"):
             continue
-        assert path.stem in modules, f"{path.relative_to(REPO)} is named after no detection"
-        expected.add(modules[path.stem])
+        module = path.name.split(".", 1)[0]  # <detection module>[.<variant>].jsonl
+        assert module in modules, f"{path.relative_to(REPO)} is named after no detection"
+        expected.add(modules[module])
     assert expected, "no validation examples found"
     missing = sorted(expected - set(fired))
     assert not missing, f"detections that did not fire end to end: {missing}; fired: {fired}"
