@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 ACCOUNT = "111122223333"
 EXTERNAL_ACCOUNT = "999988887777"
@@ -771,12 +771,17 @@ def generate(records: int = 200_000, seed: int = 7) -> Iterator[dict[str, Any]]:
 
 def write(path: Path, records: int = 200_000, seed: int = 7) -> int:
     """Write the mix to ``path`` (``.jsonl`` or ``.json.gz``); return the number of records."""
+    return write_records(path, generate(records, seed))
+
+
+def write_records(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write ``records`` to ``path``: one a line (``.jsonl``) or a gzipped CloudTrail log file (``.json.gz``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     if path.name.endswith(".json.gz"):
         with gzip.open(path, "wb", compresslevel=6) as f:
             f.write(b'{"Records":[')
-            for rec in generate(records, seed):
+            for rec in records:
                 if count:
                     f.write(b",")
                 f.write(orjson.dumps(rec))
@@ -784,7 +789,7 @@ def write(path: Path, records: int = 200_000, seed: int = 7) -> int:
             f.write(b"]}")
         return count
     with path.open("wb") as f:
-        for rec in generate(records, seed):
+        for rec in records:
             f.write(orjson.dumps(rec))
             f.write(b"\n")
             count += 1

@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gzip
 import random
 import sys
 from datetime import timedelta
@@ -212,22 +211,7 @@ def generate(records: int = 1_000_000, seed: int = 22) -> Iterator[dict[str, Any
 
 def write(path: Path, records: int = 1_000_000, seed: int = 22) -> int:
     """Write the mix to ``path`` (``.jsonl`` or ``.json.gz``); return the number of records."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    if path.name.endswith(".json.gz"):
-        with gzip.open(path, "wb", compresslevel=6) as f:
-            f.write(b'{"Records":[')
-            for rec in generate(records, seed):
-                f.write(b"," if count else b"")
-                f.write(orjson.dumps(rec))
-                count += 1
-            f.write(b"]}")
-        return count
-    with path.open("wb") as f:
-        for rec in generate(records, seed):
-            f.write(orjson.dumps(rec) + b"\n")
-            count += 1
-    return count
+    return gc.write_records(path, generate(records, seed))
 
 
 def main(argv: list[str] | None = None) -> int:
