@@ -396,7 +396,7 @@ class Schedule:
 
     def note(self) -> str:
         """One sentence for the summary."""
-        if self.learned_days == 0:
+        if self.learned_days == 0 or not (self.on_schedule or self.departures):  # no schedule learned yet
             return ""
         if self.on_schedule:
             return f" It follows the schedule this principal kept over {self.learned_days} learned days."
@@ -424,8 +424,8 @@ def schedule(
     if p.schedule_days <= 0:
         return Schedule(0, False, (), 0)
     past = history(state, f"{SCHEDULE}|{principal}", at, p.schedule_days)
-    if past.days == 0:
-        return Schedule(0, False, (), 0)
+    if past.days < p.schedule_min_days:  # too few days to hold a schedule: nothing is on it, nothing departs
+        return Schedule(past.days, False, (), past.peak)
     departures: list[str] = []
     if past.counts.get(_vocab(_hour(at)), 0) < p.schedule_min_days:
         departures.append(f"a new hour ({at.astimezone(UTC):%H}:00 UTC)")
@@ -433,5 +433,6 @@ def schedule(
         departures.append(f"a new source ({source[:80]})")
     factor = p.schedule_factor if isinstance(p, CountedScheduleParams) else 1.0
     if count and count > factor * past.peak:
-        departures.append(f"{count} in the window, more than {factor:g} x its busiest ({past.peak})")
+        busiest = f"{factor:g} x its busiest ({past.peak})" if past.peak else "its learned days ever came near"
+        departures.append(f"{count} in the window, more than {busiest}")
     return Schedule(past.days, not departures, tuple(departures), past.peak)
