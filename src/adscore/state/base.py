@@ -901,15 +901,12 @@ class BatchedState:
 
     def _load_fixed(self, items: Sequence[str], at: datetime) -> None:
         """Read fixed set items not read yet, in one call (they leave the recount's time alone)."""
-        missing = [k for k in dict.fromkeys(items) if k not in self._fixed]
-        unread = [k for k in missing if k not in self._sets]
+        unread = [k for k in dict.fromkeys(items) if k not in self._sets]  # a key read otherwise stays recounted
         if unread:
             found = self.store.get_sets(unread, at)
             self.reads += len(unread)
             for k in unread:
                 self._sets[k] = frozenset(found.get(k, ()))
-        for k in missing:
-            if k not in self._by_bucket:  # a key some window reads is that window's, and recounted
                 self._fixed[k] = set(self._bucket_members(k))
 
     def prefetch(self, at: datetime, sets: Iterable[str] = (), values: Iterable[str] = ()) -> None:
