@@ -176,6 +176,20 @@ def test_batched_fixed_sets_cost_one_key_read_each_and_are_not_recounted(store_f
     assert store.members_of(["day|1"], T0)["day|1"] == {"x", "y"}
 
 
+def test_a_window_bucket_also_used_as_a_fixed_set_stays_recounted(store_factory: Factory) -> None:
+    mine, other = BatchedState(store_factory()), BatchedState(store_factory())
+    # GIVEN a batch that counts a window, then adds to its bucket's key as a fixed set
+    assert mine.add("k", ["e1"], T0, W) == 1
+    mine.add_to(bucket("k"), ["e2"], T0, W)
+    assert mine.add("k", [], T0, W) == 2  # the window sees the fixed add
+    other.add("k", ["e3"], T0, W)
+    other.flush()
+    mine.flush()
+    # THEN the key is still the window's: the recount reads it and sees the other instance's member
+    assert bucket("k") in mine.recount()
+    assert mine.add("k", [], T0, W) == 3
+
+
 def test_fixed_sets_take_hostile_keys_and_members(store_factory: Factory) -> None:
     store = store_factory()
     key = "day\x00" + "é" * 5000 + "\ud800"
