@@ -9,15 +9,16 @@ denied scopes) learns, per principal and per UTC day:
   each count reached that is large enough to matter, see :func:`learn`; ``#`` sorts before the
   vocabulary, so a full set keeps them).
 
-One set item per principal and day (key ``<base>|day|<n>``, ``n`` = days since the epoch), written by
-UNION like every other set: a redelivered event adds nothing, instances writing at once merge, and the
+One fixed set item per principal and day (:meth:`~adscore.state.base.StateStoreBase.add_to`; key
+``<base>|day|<n>@1:<day start>``, ``n`` = days since the epoch), written by UNION like every other set: a redelivered event adds nothing, instances writing at once merge, and the
 day's peak is a maximum (the largest ``#`` member), whatever the order of delivery. Items live
 ``baseline_days + 1`` days in event time. A day holds at most ``MAX_SET_MEMBERS`` members (512); past
 that, vocabulary members are dropped (a principal that uses more than that in a day sees some of its
 own members as new).
 
-Reading a principal's history costs one set per learned day (``baseline_days`` of them, read once per
-batch, and only for a window at or above the detection's floor).
+Reading a principal's history costs one read of ``baseline_days`` items, one key each, in one call
+(:meth:`~adscore.state.base.StateStoreBase.members_of`; once per batch, and only for a window at or above
+the detection's floor).
 
 What is guaranteed
 ------------------
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 
 from adscore.detection import DetectionParams
-from adscore.state.base import BatchedState, fit_part
+from adscore.state.base import BatchedState, fit_key, fit_part
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -72,9 +73,6 @@ __all__ = [
 DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PEAK = "#"
-_SLOT = timedelta(seconds=2)
-"""The window a day's set is written and read with, at the day's start: one-second buckets, so the
-day's set is one bucket item that never meets another day's."""
 
 
 class BaselineParams(DetectionParams):
@@ -128,7 +126,12 @@ def _day_start(day: int) -> datetime:
 
 
 def _key(base: str, day: int) -> str:
-    return f"{base}|day|{day}"
+    """The day's fixed set item.
+
+    ``@1:<day start, epoch seconds>`` keeps the name the item had when it was read as the one-second
+    bucket of a window at the day's start (``window_keys``), so days learned before stay readable.
+    """
+    return f"{fit_key(f'{base}|day|{day}')}@1:{day * 86_400}"
 
 
 def _vocab(member: str) -> str:
@@ -171,7 +174,7 @@ def _learn(
     stored = tuple(_vocab(m) for m in members)
     if count * factor >= floor:  # a count that could quiet a window at the floor: one member per value reached
         stored = (*stored, f"{_PEAK}{count:06d}")
-    state.add(key, stored, start, _SLOT, keep)
+    state.add_to(key, stored, start, keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +221,12 @@ def history(state: StateView, base: str, at: datetime, days: int) -> History:
 def _read_history(state: StateView, base: str, today: int, days: int) -> History:
     learned = peak = 0
     counts: dict[str, int] = {}
-    for day in range(today - 1, today - days - 1, -1):
-        members = state.members(_key(base, day), _day_start(day), _SLOT)
+    keys = [_key(base, day) for day in range(today - 1, today - days - 1, -1)]
+    if not keys:
+        return History(0, 0, frozenset(), counts)
+    # One read of every day. At the oldest day's start: each item lives past its own day's start,
+    # so each is read as a read at its own day's start would see it.
+    for members in state.members_of(keys, _day_start(today - days)).values():
         if not members:
             continue
         learned += 1

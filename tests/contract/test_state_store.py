@@ -106,6 +106,101 @@ def test_cap_keeps_room_for_members_already_present(store_factory: Factory) -> N
     assert store.get_sets([bucket("cap")], T0)[bucket("cap")] == {*first, "n1", "n2"}
 
 
+# --------------------------------------------------------------------------- fixed sets
+
+
+def test_fixed_sets_unite_members_and_read_many_keys_in_one_call(store_factory: Factory) -> None:
+    store = store_factory()
+    store.add_to("day:alice|1", ["a", "b"], T0, DAY)
+    store.add_to("day:alice|1", ["b", "c", "c"], T0 + MINUTE, DAY)
+    store.add_to("day:alice|2", ["z"], T0, DAY)
+    before = store.writes
+    store.add_to("day:alice|1", [], T0, DAY)  # nothing to add: nothing written
+    assert store.writes == before
+    got = store.members_of(["day:alice|1", "day:alice|2", "day:bob|1"], T0 + MINUTE)
+    assert got == {"day:alice|1": {"a", "b", "c"}, "day:alice|2": {"z"}, "day:bob|1": set()}
+    # the item is the key itself: no window, no bucket
+    assert store.get_sets([fit_key("day:alice|1")], T0)[fit_key("day:alice|1")] == {"a", "b", "c"}
+
+
+def test_fixed_sets_expire_by_event_time_and_keep_the_largest_expiry(store_factory: Factory) -> None:
+    store = store_factory()
+    store.add_to("k", ["a"], T0, DAY)
+    store.add_to("k", ["b"], T0 - DAY, DAY)  # an older event's shorter expiry does not shorten the item
+    assert store.members_of(["k"], T0 + DAY - MINUTE)["k"] == {"a", "b"}
+    assert store.members_of(["k"], T0 + DAY)["k"] == set()  # expired at T0 + DAY (2024: long past on the wall clock)
+
+
+def test_fixed_sets_are_the_same_whatever_the_order_batching_and_redelivery(store_factory: Factory) -> None:
+    adds = [(f"d|{i % 3}", [f"m{i}", f"m{i + 1}"]) for i in range(12)]
+    results = []
+    for order in (adds, adds[::-1], adds[::2] + adds[1::2] + adds[:4]):
+        store = store_factory()
+        batched = BatchedState(store)
+        for n, (key, members) in enumerate(order):
+            (batched if n % 2 else store).add_to(key, members, T0, DAY)
+        batched.flush()
+        results.append(store.members_of(["d|0", "d|1", "d|2"], T0))
+    assert results[0] == results[1] == results[2]
+    assert results[0]["d|0"] == {f"m{i}" for i in (0, 1, 3, 4, 6, 7, 9, 10)}
+
+
+def test_fixed_set_size_is_capped_like_every_set(store_factory: Factory) -> None:
+    store = store_factory()
+    members = [f"m{i:04d}" for i in range(MAX_SET_MEMBERS + 88)]
+    store.add_to("cap", members, T0, DAY)
+    batched = BatchedState(store)
+    batched.add_to("cap", ["zzz-late-1", "aaa-late-2"], T0, DAY)
+    assert batched.flush() == 0  # full: nothing to write
+    assert store.members_of(["cap"], T0)["cap"] == frozenset(sorted(members)[:MAX_SET_MEMBERS])
+
+
+def test_batched_fixed_sets_cost_one_key_read_each_and_are_not_recounted(store_factory: Factory) -> None:
+    store, other = store_factory(), store_factory()
+    other.add_to("day|1", ["x"], T0, DAY)
+    batched = BatchedState(store)
+    keys = [f"day|{n}" for n in range(14)]
+    # GIVEN fourteen items read at once, THEN fourteen key reads, with what others stored
+    assert batched.members_of(keys, T0)["day|1"] == {"x"}
+    assert batched.reads == 14
+    # AND adding to one already read costs no read; members held already cost no write
+    batched.add_to("day|1", ["x", "y"], T0, DAY)
+    batched.add_to("day|1", ["y"], T0, DAY)
+    assert batched.members_of(["day|1"], T0)["day|1"] == {"x", "y"}
+    assert batched.reads == 14
+    assert batched.flush() == 1
+    # AND the recount after the flush reads no fixed item (they are not windows)
+    other.add_to("day|2", ["late"], T0, DAY)
+    assert batched.recount() == set()
+    assert batched.reads == 14
+    assert store.members_of(["day|1"], T0)["day|1"] == {"x", "y"}
+
+
+def test_a_window_bucket_also_used_as_a_fixed_set_stays_recounted(store_factory: Factory) -> None:
+    mine, other = BatchedState(store_factory()), BatchedState(store_factory())
+    # GIVEN a batch that counts a window, then adds to its bucket's key as a fixed set
+    assert mine.add("k", ["e1"], T0, W) == 1
+    mine.add_to(bucket("k"), ["e2"], T0, W)
+    assert mine.add("k", [], T0, W) == 2  # the window sees the fixed add
+    other.add("k", ["e3"], T0, W)
+    other.flush()
+    mine.flush()
+    # THEN the key is still the window's: the recount reads it and sees the other instance's member
+    assert bucket("k") in mine.recount()
+    assert mine.add("k", [], T0, W) == 3
+
+
+def test_fixed_sets_take_hostile_keys_and_members(store_factory: Factory) -> None:
+    store = store_factory()
+    key = "day\x00" + "é" * 5000 + "\ud800"
+    members = ["\x00", "a" * 10_000, "\udfff", "😀"]
+    store.add_to(key, members, T0, DAY)
+    batched = BatchedState(store)
+    batched.add_to(key, members, T0, DAY)
+    assert batched.flush() == 0  # the same members, fitted the same way
+    assert len(store.members_of([key], T0)[key]) == 4
+
+
 # --------------------------------------------------------------------------- first_seen
 
 

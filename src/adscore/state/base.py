@@ -33,6 +33,11 @@ and nothing is ever read, changed and written back.
 
 Built on these, without a backend of their own:
 
+- **Fixed sets** (``add_to`` / ``members_of``): set items whose key the caller gives (no window, no
+  bucket derived from a time), for what is stored once per period, such as a principal's learned
+  day. The same UNION semantics (idempotent, order-independent, capped at ``MAX_SET_MEMBERS``);
+  ``members_of`` reads any number of them in one call, one key read each.
+
 - **Earliest** (``earliest`` / ``earliest_seen``): a ``min`` of event times with
   a witness, stored as a set of ``<epoch micros>|<witness>`` members (written only
   when earlier than the stored minimum, so the set stays small). Learning
@@ -384,6 +389,14 @@ class StateView(Protocol):
         """The distinct members :meth:`add` counts over the window ending at ``at`` (read only)."""
         ...
 
+    def add_to(self, key: str, members: Iterable[str], at: datetime, ttl: timedelta) -> None:
+        """Union ``members`` into the fixed set item ``key`` (no window), kept until ``at + ttl``."""
+        ...
+
+    def members_of(self, keys: Sequence[str], at: datetime) -> dict[str, AbstractSet[str]]:
+        """The members of each fixed set item in ``keys`` alive at ``at``, read in one call (missing: empty)."""
+        ...
+
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """True if ``term`` is new under ``key``, or was first recorded by this same ``witness``."""
         ...
@@ -599,6 +612,43 @@ class StateStoreBase(ABC):
         ahead = window_keys_ahead(fitted, at, window)
         sets = self.get_sets((*keys, *ahead), at)
         return _widest([sets[k] for k in keys], [sets[k] for k in ahead])
+
+    def add_to(self, key: str, members: Iterable[str], at: datetime, ttl: timedelta) -> None:
+        """Union ``members`` into the set item ``key`` itself: a fixed set, whose key no window derives.
+
+        The same semantics as every set item (UNION: idempotent, order-independent, at most
+        ``MAX_SET_MEMBERS`` members, the largest expiry kept). For sets kept one per period (a
+        principal's day): reading one costs one key read, and :meth:`members_of` reads many at once.
+
+        Parameters
+        ----------
+        key : str
+            The item's key (through :func:`fit_key`); a fixed set and a windowed key's buckets
+            never share a key unless the caller builds it so.
+        members : Iterable[str]
+            Members to add (through :func:`fit_member`); nothing is written when there are none.
+        at : datetime
+            Event time the expiry counts from.
+        ttl : timedelta
+            The item lives until ``at + ttl`` (event time).
+        """
+        new = _fit_members(members)
+        if new:
+            batch = WriteBatch()
+            batch.add_union(fit_key(key), new, expiry(at, ttl))
+            self.write(batch)
+
+    def members_of(self, keys: Sequence[str], at: datetime) -> dict[str, AbstractSet[str]]:
+        """The members of each fixed set item (see :meth:`add_to`) alive at ``at``: one read, one key each.
+
+        Returns
+        -------
+        dict[str, AbstractSet[str]]
+            Every key of ``keys`` (as given) -> its members; missing or expired items are empty.
+        """
+        fitted = {k: fit_key(k) for k in keys}
+        sets = self.get_sets(list(dict.fromkeys(fitted.values())), at)
+        return {k: sets[f] for k, f in fitted.items()}
 
     def first_seen(self, key: str, term: str, witness: str, at: datetime, ttl: timedelta) -> bool:
         """New-term check that answers a redelivered event as it answered the first delivery.
@@ -818,6 +868,8 @@ class BatchedState:
         self._by_bucket: dict[str, list[_Window]] = {}
         self._sets_at: datetime | None = None
         self._ahead: set[str] = set()
+        self._fixed: dict[str, set[str]] = {}
+        """Fixed set items read by :meth:`add_to` / :meth:`members_of` (not windows: never recounted) -> members held."""
         self.uses: list[tuple[str, ...]] = []
         """The bucket keys of every windowed count or read, in call order (see :meth:`recount`)."""
 
@@ -846,6 +898,16 @@ class BatchedState:
             self.reads += len(missing)
             for k in missing:
                 self._values[k] = found.get(k)
+
+    def _load_fixed(self, items: Sequence[str], at: datetime) -> None:
+        """Read fixed set items not read yet, in one call (they leave the recount's time alone)."""
+        unread = [k for k in dict.fromkeys(items) if k not in self._sets]  # a key read otherwise stays recounted
+        if unread:
+            found = self.store.get_sets(unread, at)
+            self.reads += len(unread)
+            for k in unread:
+                self._sets[k] = frozenset(found.get(k, ()))
+                self._fixed[k] = set(self._bucket_members(k))
 
     def prefetch(self, at: datetime, sets: Iterable[str] = (), values: Iterable[str] = ()) -> None:
         """Read many low-level keys in one call each (optional; reads are lazy otherwise).
@@ -920,6 +982,57 @@ class BatchedState:
         win = self._window(key, at, window)
         return win.seen if not self._ahead_held(win) else self._widest(win)
 
+    def add_to(self, key: str, members: Iterable[str], at: datetime, ttl: timedelta) -> None:
+        """Same contract as :meth:`StateStoreBase.add_to`; nothing is written before :meth:`flush`.
+
+        The item is read once per batch (one key), so only members it lacks are written, up to the cap.
+        """
+        item = fit_key(key)
+        held = self._fixed.get(item)
+        if held is None:
+            self._load_fixed((item,), at)
+            held = self._fixed.get(item)
+        if not isinstance(members, (tuple, list, set, frozenset)):
+            members = tuple(members)
+        if held is not None:
+            for m in members:
+                if m not in held:
+                    break
+            else:
+                return  # steady traffic: every member already held
+        remote = self._sets[item]
+        wanted = _fit_members(members) - remote
+        if not wanted:
+            return
+        pending = self._unions.get(item)
+        local = pending.members if pending is not None else frozenset[str]()
+        new = wanted - local
+        room = MAX_SET_MEMBERS - len(remote) - len(local)
+        if len(new) > room:
+            new = set(sorted(new)[: max(room, 0)])
+        if not new:
+            return  # already pending, or the item is full
+        expires_at = expiry(at, ttl)
+        if pending is not None:
+            expires_at = max(expires_at, pending.expires_at)
+        self._unions[item] = SetUnion(local | new, expires_at)
+        self._own(item)
+        if held is not None:
+            held.update(new)
+        for win in self._by_bucket.get(item, ()):  # a key windows also read (the caller built it so)
+            win.seen.update(new)
+            if win.keys[0] == item:
+                win.current.update(new)
+
+    def members_of(self, keys: Sequence[str], at: datetime) -> dict[str, AbstractSet[str]]:
+        """Same contract as :meth:`StateStoreBase.members_of`, with this batch's adds; one store call for the keys not read yet.
+
+        Fixed items are not windows: :meth:`recount` does not read them again.
+        """
+        fitted = {k: fit_key(k) for k in keys}
+        self._load_fixed(list(fitted.values()), at)
+        return {k: self._bucket_members(f) for k, f in fitted.items()}
+
     def _ahead_held(self, win: _Window) -> bool:
         """Whether a bucket after the window's own holds members (later events arrived first)."""
         sets, unions = self._sets, self._unions
@@ -948,6 +1061,7 @@ class BatchedState:
             win = self._windows[cache_key] = _Window(keys, seen, current, ahead)
             for k in keys:
                 self._by_bucket.setdefault(k, []).append(win)
+                self._fixed.pop(k, None)
         self.uses.append(win.read)
         return win
 
@@ -1120,7 +1234,10 @@ class BatchedState:
             return set()
         if self._unions:
             raise RuntimeError("recount before the batch's unions are saved")
-        keys = list(self._sets.keys() | self._ahead)
+        fixed = self._fixed
+        keys = [k for k in self._sets.keys() | self._ahead if k not in fixed]
+        if not keys:
+            return set()
         found = self.store.get_sets(keys, self._sets_at)
         self.reads += len(keys)
         changed: set[str] = set()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 ACCT = "111122223333"
 DAY1 = datetime(2026, 3, 9, tzinfo=UTC)  # a Monday
+DAY = timedelta(days=1)
 CI_ROLE = f"arn:aws:iam::{ACCT}:role/ci-plan"
 BACKUP_ROLE = f"arn:aws:iam::{ACCT}:role/backup-cron"
 # what the CI role reads on every run: 30 operations across 6 services
@@ -418,6 +419,41 @@ def test_schedule_learning_off_keeps_the_old_behaviour() -> None:
 def test_day_of_is_the_utc_day() -> None:
     assert day_of(datetime(1970, 1, 2, 23, 59, tzinfo=UTC)) == 1
     assert day_of(DAY1) == day_of(DAY1 + timedelta(hours=23, minutes=59, seconds=59))
+
+
+def test_a_history_is_one_read_of_one_key_per_day_and_reads_days_learned_before(tmp_path: Path) -> None:
+    from adscore.baseline import BaselineParams, history, learn
+    from adscore.state.base import BatchedState
+    from adscore.state.sqlite import SqliteStateStore
+
+    p = BaselineParams(baseline_days=14)
+    base = "discovery.api_burst|" + CI_ROLE
+    with SqliteStateStore(str(tmp_path / "state.db")) as store:
+        store.init()
+        # GIVEN day 1 stored as earlier versions stored it (a one-second bucket of a window at the day's start)
+        start = DAY1
+        store.add(f"{base}|day|{day_of(start)}", ["ec2\x1fDescribeInstances0", "#000030"], start, timedelta(seconds=2), 15 * DAY)
+        # AND day 2 learned through the state API now
+        learn(store, base, DAY1 + DAY + timedelta(hours=3), ["s3\x1fListBuckets0"], 12, p, floor=20)
+        calls: list[int] = []
+        get_sets = store.get_sets
+
+        def counted(keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+            calls.append(len(keys))
+            return get_sets(keys, at)
+
+        store.get_sets = counted  # type: ignore[method-assign]  # count the store's calls, the store answers
+        batched = BatchedState(store)
+        # WHEN day 3 reads its history
+        past = history(batched, base, DAY1 + 2 * DAY + timedelta(hours=1), 14)
+        # THEN both days are read (the old key name still), the larger peak wins
+        assert (past.days, past.peak) == (2, 30)
+        assert past.known == {"ec2\x1fDescribeInstances0", "s3\x1fListBuckets0"}
+        # AND fourteen days cost one store call of fourteen keys, and a second judge reads nothing
+        assert calls == [14]
+        assert batched.reads == 14
+        history(batched, base, DAY1 + 2 * DAY + timedelta(hours=2), 14)
+        assert calls == [14]
 
 
 # --------------------------------------------------------------------------- k8s_namespace_sweep
