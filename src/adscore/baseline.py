@@ -75,6 +75,38 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PEAK = "#"
 
 
+BASELINE_BLIND_SPOTS: tuple[str, ...] = (
+    "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
+    "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
+    "alert here.",
+    "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
+    "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
+    " members), so a principal using more than that in a day sees some of its own usual members as new "
+    "(more alerts, not fewer).",
+    "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
+    " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
+    "fixed thresholds.",
+    "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
+    "here, discovery.unusual_services counts services new to the principal, and "
+    "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
+    "followed by a snapshot or share critical.",
+)
+"""The blind spots a per-identity baseline opens, in the ADS of every baselined discovery detection."""
+
+SCHEDULE_BLIND_SPOTS: tuple[str, ...] = (
+    "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
+    "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
+    "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
+    "copies).",
+    "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
+    "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
+    " 512 sources a day are learned per principal.",
+    "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
+    "schedule and alerts as before (never less).",
+)
+"""The blind spots a learned snapshot schedule opens, in the ADS of snapshot.burst and snapshot.off_hours."""
+
+
 class BaselineParams(DetectionParams):
     """Settings of a detection that judges a principal against its own history (see :mod:`adscore.baseline`)."""
 

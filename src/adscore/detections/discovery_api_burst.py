@@ -24,7 +24,7 @@ from pydantic import Field
 
 from adscore import baseline
 from adscore.actions import DISCOVERY_PERMISSION_PROBE, DISCOVERY_READ
-from adscore.baseline import BaselineParams
+from adscore.baseline import BASELINE_BLIND_SPOTS, BaselineParams
 from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 from adscore.state.base import fit_part
@@ -195,20 +195,7 @@ DETECTION = Detection(
             "from Graph activity logs, POST read actions (listKeys) and AKS audit logs."
         ),
         blind_spots=(
-            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
-            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
-            "alert here.",
-            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
-            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
-            " members), so a principal using more than that in a day sees some of its own usual members as new "
-            "(more alerts, not fewer).",
-            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
-            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
-            "fixed thresholds.",
-            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
-            "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
-            "followed by a snapshot or share critical.",
+            *BASELINE_BLIND_SPOTS,
             "GCP Data Access logs are off by default, and AWS EventBridge rules see read-only calls only when "
             "enabled for all management events: without them reads are invisible (use the CloudTrail S3 path).",
             "Azure Resource Manager GET requests (`az group list`, portal browsing) are not in the Activity Log; "

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from adscore import baseline
 from adscore.actions import DISCOVERY_READ
-from adscore.baseline import BaselineParams
+from adscore.baseline import BASELINE_BLIND_SPOTS, BaselineParams
 from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import episode_start, where, who
 
@@ -146,20 +146,7 @@ DETECTION = Detection(
             "are suppressed by the shipped `kubernetes-control-plane` and `kubernetes-system-users` rules."
         ),
         blind_spots=(
-            "Baseline: an identity that has always been noisy is learned as it is; a broad sweep that is truly "
-            "malicious but no broader than its own usual ones, by an identity that already makes them, does not "
-            "alert here.",
-            "Baseline: a slow attacker can train it, widening a principal's use a little each day over the "
-            "learning period (14 days) until the sweep looks usual; the vocabulary learned per day is capped (512"
-            " members), so a principal using more than that in a day sees some of its own usual members as new "
-            "(more alerts, not fewer).",
-            "Baseline: a day judged before its history days are stored (archives replayed out of order) is judged"
-            " on less history: it can raise an extra alert, never miss one. A principal's first days are on the "
-            "fixed thresholds.",
-            "Baseline, what still catches the intruder using a broad role: what it never used counts four times "
-            "here, discovery.unusual_services counts services new to the principal, and "
-            "chain.discovery_then_snapshot makes any discovery alert (these, unusual_services, enumeration_tool) "
-            "followed by a snapshot or share critical.",
+            *BASELINE_BLIND_SPOTS,
             "Audit policies that drop get/list at Metadata level or exclude read verbs hide the sweep.",
             "One cluster-wide `kubectl get pods -A` is a single request and does not count as a sweep.",
             "Container orchestration platforms other than Kubernetes (custom or less common ones) are not covered.",

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from adscore import baseline
 from adscore.actions import CREATE_ACTIONS
-from adscore.baseline import CountedScheduleParams
+from adscore.baseline import SCHEDULE_BLIND_SPOTS, CountedScheduleParams
 from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label, short_id
 from adscore.state.base import make_key
@@ -210,15 +210,7 @@ DETECTION = Detection(
             "snapshot it creates."
         ),
         blind_spots=(
-            "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
-            "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
-            "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
-            "copies).",
-            "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
-            "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
-            " 512 sources a day are learned per principal.",
-            "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
-            "schedule and alerts as before (never less).",
+            *SCHEDULE_BLIND_SPOTS,
             "Slow campaigns below the threshold, or spread over several principals (each stays under it).",
             "Sources the log does not name (the per-source count needs the volume, disk or container id).",
             "Counting spans between one and one and a half windows (bucketed sliding window).",

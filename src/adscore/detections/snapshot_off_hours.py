@@ -22,7 +22,7 @@ from adscore.actions import (
     SNAPSHOT_COPY,
     SNAPSHOT_CREATE,
 )
-from adscore.baseline import ScheduleParams
+from adscore.baseline import SCHEDULE_BLIND_SPOTS, ScheduleParams
 from adscore.calendar import hours_for, is_business_time, zone
 from adscore.detection import AdsMeta, Detection, Finding
 from adscore.detections._shared import mirrors_volume_snapshot, principal_label
@@ -197,15 +197,7 @@ DETECTION = Detection(
             "Kubernetes audit (create volumesnapshots) and Docker events (commit, save, export) record it."
         ),
         blind_spots=(
-            "Schedule: a job that has always run at its hour is learned as it is; an attacker using a scheduled "
-            "role's credentials at that hour, on volumes it already snapshots, in no larger numbers, is not seen "
-            "here (snapshot.shared_external and snapshot.restore_after_create still see what is done with the "
-            "copies).",
-            "Schedule: learned per UTC hour, so a local-time cron job moves by an hour at a daylight-saving "
-            "change and alerts once until re-learned; a slow attacker could train a new hour over two days; up to"
-            " 512 sources a day are learned per principal.",
-            "Schedule: a day judged before its history days are stored (archives replayed out of order) sees no "
-            "schedule and alerts as before (never less).",
+            *SCHEDULE_BLIND_SPOTS,
             "Snapshots made during business hours, or by an attacker who times work to the victim's day.",
             "Accounts whose teams work around the clock need their own calendar entry, else they alert.",
             "Docker events carry no user: the principal is the host; attribution needs auditd or shell history.",
