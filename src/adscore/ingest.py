@@ -8,12 +8,14 @@ Authentication (either; nothing else reaches the engine):
 
 - **Standard Webhooks signature** (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)
   with ``ingest_signing_secret`` (``whsec_<base64>``): the forwarder. The timestamp must be within
-  the library's tolerance (5 minutes) of now; the ``webhook-id`` is claimed in the state store for
-  :data:`REPLAY_TTL`, so a replay inside the window is refused (409).
+  the library's tolerance (5 minutes) of now; the ``webhook-id`` is leased in the state store while
+  the delivery runs (:data:`IN_FLIGHT_LEASE`; a copy meanwhile gets 503) and marked done for
+  :data:`REPLAY_TTL` once processed, so a replay inside the window is refused (409) and a delivery
+  whose instance died is let in again once its lease ends.
 - **Bearer token** (``Authorization: Bearer <ingest_token>``): the API server's webhook kubeconfig
   ``users[].user.token``. The body is not signed, so no timestamp in it proves when it was sent: the
   delivery id is the SHA-256 of the body (an ``EventList``'s events carry unique ``auditID``s, so
-  two genuine batches never hash alike), claimed for :data:`REPLAY_TTL`; a later identical body
+  two genuine batches never hash alike), leased and marked the same way; a later identical body
   runs again through the engine, which counts event ids and deduplicates alerts, so it changes
   nothing.
 
@@ -21,7 +23,8 @@ Answers: 401 unauthenticated / wrong token / wrong or stale signature / no crede
 413 body over ``ingest_max_bytes``, 400 unreadable (dead-lettered when authenticated), 409 replay,
 503 (with ``Retry-After``) when the credentials' secret store or the state store cannot be read, or
 when :func:`adscore.runtime.run_delivery` says the delivery must be retried (state or sink
-failure; the replay claim is given back so the retry is accepted), else 200 with
+failure; the lease is given back so the retry is accepted), 503 while the same delivery is in
+flight, else 200 with
 ``{"alerts": [ids sent]}``. Every refusal is logged (``adscore.ingest``, WARNING) with its reason
 code and counted in :data:`REFUSALS` (adapters also publish it as a metric,
 ``ingest_refused_<reason>``).
@@ -42,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from adscore.errors import AdscoreError, ConfigError
+from adscore.state.base import LEASE_PENDING, LEASE_SENT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -68,6 +72,11 @@ K8S_KIND = "EventList"
 DOCKER_KIND = "DockerEventBatch"
 REPLAY_TTL = timedelta(minutes=10)
 """How long a delivery id is remembered: twice the Standard Webhooks timestamp tolerance (5 minutes)."""
+IN_FLIGHT_LEASE = timedelta(minutes=2)
+"""How long a delivery being processed holds its id: a copy arriving meanwhile gets 503 (retry). Past it,
+an instance that died mid-delivery no longer blocks the sender's retry (the engine deduplicates events
+and alerts, so a delivery run twice changes nothing); a delivery is marked done (a replay gets 409) only
+once processed."""
 RETRY_AFTER_SECONDS = 10
 MIN_TOKEN_CHARS = 16
 MIN_SECRET_BYTES = 24  # Standard Webhooks: secrets of 24 to 64 random bytes
@@ -76,7 +85,8 @@ _REFERENCE_PREFIXES = ("file://", "arn:aws:secretsmanager:", "projects/", "@Micr
 
 REFUSALS: Counter[str] = Counter()
 """Refusals of this process by reason code (``unauthenticated``, ``bad_token``, ``bad_signature``,
-``stale``, ``signature_required``, ``not_configured``, ``too_large``, ``unreadable``, ``replay``)."""
+``stale``, ``signature_required``, ``not_configured``, ``too_large``, ``unreadable``, ``replay``,
+``in_flight``)."""
 _lock = threading.Lock()
 _resolved: dict[tuple[str, str], tuple[str | None, float]] = {}
 
@@ -336,20 +346,31 @@ def handle(
     key = f"ingest|delivery|{delivery_id}"
     at = now or datetime.now(UTC)
     try:
-        if not engine.store.claim(key, at, REPLAY_TTL):
-            return _refuse(409, "replay", "this delivery was received before (replayed or duplicate delivery id)", source)
+        taken = engine.store.lease(key, at, REPLAY_TTL, now=at, lease=IN_FLIGHT_LEASE)
     except AdscoreError as exc:
         log.error("ingest replay check failed (%s): the sender will retry", type(exc).__name__)
         return IngestAnswer(
             503, {"error": "state store unavailable, retry later"}, kind=kind, headers=_retry_after()
         )
+    if taken == LEASE_SENT:
+        return _refuse(409, "replay", "this delivery was received before (replayed or duplicate delivery id)", source)
+    if taken == LEASE_PENDING:  # the same delivery is running elsewhere, or ran in an instance that died
+        with _lock:
+            REFUSALS["in_flight"] += 1
+        log.warning("ingest delivery already in flight, answered 503 (%s)", source)
+        return IngestAnswer(
+            503, {"error": "this delivery is being processed, retry later"}, kind=kind, headers=_retry_after()
+        )
     result = runtime.run_delivery(_items(kind, data, decoded, why), source=source, engine=engine)
     answer = IngestAnswer(200, {"alerts": [a.id for a in result.report.sent]}, kind=kind, result=result)
+    try:  # to be retried: the retry is let in; processed: a replay is refused from now on
+        if result.retry:
+            engine.store.unlease(key)
+        else:
+            engine.store.confirm(key, at, REPLAY_TTL)
+    except AdscoreError as exc:  # the lease expires by itself after IN_FLIGHT_LEASE: nothing is stranded
+        log.error("ingest delivery marker not written (%s)", type(exc).__name__)
     if result.retry:
-        try:
-            engine.store.release(key)
-        except AdscoreError as exc:  # the retry is then refused as a replay until REPLAY_TTL: say so
-            log.error("ingest replay claim not released (%s)", type(exc).__name__)
         # the cause stays in the logs: a sink's error may name its URL, a credential in some sinks
         log.error("ingest delivery not processed, the sender will retry: %s", type(result.error).__name__)
         answer.status = 503

@@ -8,6 +8,7 @@ read, and what reaches the engine.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -169,6 +170,22 @@ def test_the_replay_window_ends(engine: Engine) -> None:
     assert ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + timedelta(minutes=9)).status == 409
     later = ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + ingest.REPLAY_TTL + timedelta(seconds=1))
     assert later.status == 200 and later.body == {"alerts": []}  # processed again; the alert was sent already
+
+
+def test_a_delivery_whose_instance_died_is_retried_not_refused_as_a_replay(engine: Engine) -> None:
+    # GIVEN an instance that took the delivery's lease and died before it was processed
+    body = event_list(exec_copy_event("frank@example.com", "api-2"))
+    t0 = datetime.now(UTC)
+    key = "ingest|delivery|sha256:" + hashlib.sha256(body).hexdigest()
+    assert engine.store.lease(key, t0, ingest.REPLAY_TTL, now=t0, lease=ingest.IN_FLIGHT_LEASE) == "won"
+    # WHEN the sender retries while the lease lives THEN it is told to retry later, not that it is a replay
+    early = ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + timedelta(seconds=30))
+    assert early.status == 503 and early.headers.get("Retry-After") and early.result is None
+    # AND once the lease is over the retry is processed (the alert raised), then a replay gets 409
+    late = t0 + ingest.IN_FLIGHT_LEASE + timedelta(seconds=1)
+    done = ingest.handle(body, bearer(), source="test", engine=engine, now=late)
+    assert done.status == 200 and len(done.body["alerts"]) == 1
+    assert ingest.handle(body, bearer(), source="test", engine=engine, now=late).status == 409
 
 
 def test_an_unreadable_secret_store_answers_503_and_the_secret_is_read_once_it_is_there(
