@@ -6,8 +6,9 @@ Sigma's string equality is case-insensitive) to the paired value. Read off the t
 
 * an equality with a plain string (no wildcard, no ``|re``, no placeholder; ``|cased`` too, since
   equal strings are equal casefolded) requires itself;
-* AND: any child's requirement is enough; the most selective is kept (a value of a field the rules
-  give ``n`` distinct values to counts as 1/n of the events, so ``eventName`` wins over ``eventSource``);
+* AND: any child's requirement is enough; the most selective is kept (a value of a field with ``n``
+  distinct values, in the rules or as known for the log source, counts as 1/n of the events, so
+  ``eventName`` wins over ``eventSource``);
 * OR (and a rule's several conditions): every child must have one; their union;
 * NOT, wildcards, modifiers that are not plain equality, numbers, booleans, null, ``|exists``,
   ``|fieldref`` and keywords: no requirement.
@@ -44,6 +45,20 @@ def _plain(node: Any) -> tuple[str, str] | None:
     if not isinstance(value, t.SigmaString) or value.contains_special() or value.contains_placeholder():
         return None
     return str(node.field), value.to_plain().casefold()
+
+
+#: About how many distinct values a field takes in the logs (the rules alone understate it: a few rules
+#: name a few of the thousands of API calls, and as many of the few hundred services).
+_DISTINCT = {
+    "eventName": 10_000,  # CloudTrail: API calls
+    "eventSource": 300,  # CloudTrail: services
+    "operationName": 5_000,  # Azure activity logs
+    "operationName.value": 5_000,
+    "protoPayload.methodName": 5_000,  # GCP audit logs
+    "data.protoPayload.methodName": 5_000,
+    "verb": 10,  # Kubernetes audit
+    "objectRef.resource": 100,
+}
 
 
 def _cost(req: Requirement, cardinality: dict[str, int]) -> tuple[float, int]:
@@ -113,7 +128,7 @@ class Dispatcher:
             for tree in trees:
                 for path, value in _leaves(tree):
                     values[path].add(value)
-        cardinality = {path: len(v) for path, v in values.items()}
+        cardinality = {path: max(len(v), _DISTINCT.get(path, 0)) for path, v in values.items()}
         always: list[str] = []
         index: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         for rule_id, trees in self._rules:
