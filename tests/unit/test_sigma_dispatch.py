@@ -191,3 +191,39 @@ def test_the_engine_raises_the_same_alerts_with_and_without_dispatch() -> None:
     with_dispatch = _alerts(records, True)
     assert any(det.startswith("sigma.") for det, _, _ in with_dispatch)
     assert with_dispatch == _alerts(records, False)
+
+
+class _ByName:
+    """A dispatch picking detection ``picked`` for events whose operation is ``name`` only."""
+
+    def __init__(self, name: str, picked: str) -> None:
+        self.name, self.picked = name, picked
+
+    def candidates(self, event: Any) -> tuple[str, ...]:
+        return (self.picked,) if event.operation.endswith(self.name) else ()
+
+
+def test_the_engine_evaluates_a_dispatched_detection_only_on_the_events_picked_for_it() -> None:
+    from adscore.actions import ALL_ACTIONS, OUTCOME_DENIED
+    from adscore.detection import Detection
+
+    (template,) = [d for d in load_sigma([str(EXAMPLES)]) if d.id == "sigma.7e3c0d1a5b2f4c8e9a612f4b8d9c0e11"]
+    seen: dict[str, list[str]] = {"picked": [], "other": []}
+    dispatch = _ByName("ModifySnapshotAttribute", "sigma.picked")
+
+    def record(key: str) -> Any:
+        def evaluate(event: Any, ctx: Any) -> tuple[()]:
+            seen[key].append(event.operation)
+            return ()
+
+        return evaluate
+
+    actions = frozenset(ALL_ACTIONS | {"", OUTCOME_DENIED})
+    picked = Detection(id="sigma.picked", meta=template.meta, actions=actions, evaluate=record("picked"), clouds=("aws",), dispatch=dispatch)
+    other = Detection(id="sigma.other", meta=template.meta, actions=actions, evaluate=record("other"), clouds=("aws",), dispatch=dispatch)
+    records = [json.loads(p.read_text()) for p in sorted((GOLDEN / "aws_cloudtrail").glob("*.input.json"))]
+    records = [r for doc in records for r in (doc.get("Records", [doc]) if isinstance(doc, dict) else doc)]
+    s = load_settings(None, state="memory://")
+    Engine(s, open_store("memory://"), catalogue=[picked, other]).run([(f"r{i}", r) for i, r in enumerate(records)])
+    assert seen["picked"] and all(op.endswith("ModifySnapshotAttribute") for op in seen["picked"])
+    assert seen["other"] == []
