@@ -7,9 +7,9 @@ subscribes to and calls ``evaluate`` for matching events only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -119,6 +119,19 @@ class Context:
 Evaluate = Callable[["Event", Context], Iterable[Finding]]
 
 
+class Dispatch(Protocol):
+    """Picks, for one event, which of the detections sharing it can possibly match (a rule index).
+
+    Detections that share a dispatch (the Sigma rules of one log source) are evaluated on an event
+    only when their id is among ``candidates(event)``; the dispatch must never leave out one that
+    would have matched.
+    """
+
+    def candidates(self, event: Event) -> Collection[str]:
+        """The ids of the detections that may match ``event`` (a superset of those that do)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     """A detection: ADS metadata, the actions it subscribes to, its parameters and its logic."""
@@ -129,6 +142,8 @@ class Detection:
     evaluate: Evaluate
     params: type[DetectionParams] = DetectionParams
     clouds: tuple[str, ...] = ("aws", "azure", "gcp", "kubernetes", "docker")
+    dispatch: Dispatch | None = None
+    """Shared with other detections: the engine evaluates this one only on events it is a candidate for."""
 
     @property
     def module_name(self) -> str:

@@ -3,7 +3,8 @@
 One batch flows as: raw records -> :func:`adscore.sources.probe_record` (a record whose
 one event no detection reads is counted, deduplicated and left unbuilt) -> :func:`adscore.sources.parse_record` ->
 events (deduplicated by event id, sorted by event time) -> the detections
-subscribed to each event's action -> findings -> alerts (one per
+subscribed to each event's action (less those a shared ``Detection.dispatch``, the Sigma rules of a
+log source, says cannot match it) -> findings -> alerts (one per
 deterministic alert id) -> claim -> sinks. State writes are coalesced by
 :class:`~adscore.state.base.BatchedState`: a batch costs at most one write per
 distinct key. Windows use event time, so replaying last month's logs behaves
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -35,7 +37,7 @@ from pydantic import ValidationError
 
 from adscore.actions import OUTCOME_DENIED
 from adscore.alerts import Alert, alert_id, make_alert
-from adscore.detection import Context, Detection, DetectionParams, Finding, Severity
+from adscore.detection import Context, Detection, DetectionParams, Dispatch, Finding, Severity
 from adscore.errors import ConfigError, SinkError, StateError
 from adscore.events import Event, RecordError, unpark_event
 from adscore.render.escape import clean_text
@@ -191,6 +193,14 @@ class _Bound:
     """Position among the enabled detections (its context in a batch)."""
 
 
+class _Split(NamedTuple):
+    """One route's detections split for dispatch (see ``Engine._dispatch``)."""
+
+    bounds: list[_Bound]
+    plain: list[tuple[int, _Bound]]
+    gates: list[tuple[Dispatch, dict[str, tuple[int, _Bound]]]]
+
+
 class _Counted(NamedTuple):
     """One evaluation that read windowed counts: ``state.uses[start:end]`` are the bucket keys it read."""
 
@@ -322,6 +332,11 @@ class Engine:
         #: Probe records before building their events (:func:`~adscore.sources.probe_record`) unless a
         #: detection reads every AWS event (a Sigma rule set), when no record could be skipped.
         self._probing = ("aws", "") not in self._routes
+        #: Detections sharing a :class:`~adscore.detection.Dispatch` (a log source's Sigma rules) are
+        #: evaluated only on the events it picks for them; per (cloud, action, denied) route, the
+        #: detections without one and, per dispatch, its detections by id (with their route positions).
+        self._dispatching = any(b.detection.dispatch is not None for b in self._bound.values())
+        self._splits: dict[tuple[str, str, bool], _Split] = {}
 
     @property
     def detections(self) -> list[Detection]:
@@ -403,7 +418,7 @@ class Engine:
         counted: list[_Counted] = []
         chained: list[tuple[str, Event]] = []
         for ref, event in events:
-            routes = routes_of.get((event.cloud, event.action or ""), ())
+            routes: Sequence[_Bound] = routes_of.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
                 denied = routes_of.get((event.cloud, OUTCOME_DENIED), ())
                 routes = [*routes, *(b for b in denied if b not in routes)]
@@ -416,6 +431,8 @@ class Engine:
                 report.suppressed[allowlisted] += len(routes)
                 n_suppressed += len(routes)
                 continue
+            if self._dispatching:
+                routes = self._dispatch(routes, event)
             state.current_record = ref
             now = event.time
             verdicts: dict[int, str | None] = {}
@@ -465,6 +482,32 @@ class Engine:
         return report
 
     # ------------------------------------------------------------------ helpers
+    def _dispatch(self, routes: Sequence[_Bound], event: Event) -> Sequence[_Bound]:
+        """``routes`` without the dispatched detections that cannot match ``event`` (order kept)."""
+        key = (event.cloud, event.action or "", event.outcome == "denied")
+        split = self._splits.get(key)
+        if split is None:
+            plain: list[tuple[int, _Bound]] = []
+            gates: dict[int, tuple[Dispatch, dict[str, tuple[int, _Bound]]]] = {}
+            for pos, b in enumerate(routes):
+                d = b.detection.dispatch
+                if d is None:
+                    plain.append((pos, b))
+                else:
+                    gates.setdefault(id(d), (d, {}))[1][b.detection.id] = (pos, b)
+            split = self._splits[key] = _Split([b for _, b in plain], plain, list(gates.values()))
+        if not split.gates:
+            return routes
+        chosen: list[tuple[int, _Bound]] = []
+        for d, members in split.gates:
+            for det_id in d.candidates(event):
+                member = members.get(det_id)
+                if member is not None:
+                    chosen.append(member)
+        if not chosen:
+            return split.bounds
+        return [b for _, b in sorted([*split.plain, *chosen], key=itemgetter(0))]
+
     def _evaluate(
         self,
         bound: _Bound,

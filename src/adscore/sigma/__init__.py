@@ -13,10 +13,14 @@ Log sources read: ``product: aws`` / ``service: cloudtrail``; ``product: azure``
 ``product: kubernetes`` / ``service: audit``. Field names are dotted paths into the record as the
 cloud wrote it (``requestParameters.bucketName``, ``objectRef.resource``); a key that itself holds
 dots (``annotations.authorization.k8s.io/decision``) is found too, and a list matches when any item
-does. Values: strings with wildcards (case-insensitive unless ``|cased``), numbers, booleans, null,
+does. Values: strings with wildcards (case-insensitive unless ``|cased``; plain equality casefolds), numbers, booleans, null,
 ``|re`` (RE2: linear time), ``|cidr``, ``|exists``, ``|gt``/``|gte``/``|lt``/``|lte``, ``|fieldref``,
 and what pySigma expands (``contains``, ``startswith``, ``endswith``, ``all``, ``base64``,
 ``base64offset``, ``windash``, ``wide``); keywords search every string of the record.
+
+Each log source's single-event rules share a :class:`~adscore.sigma.dispatch.Dispatcher`: rules are
+indexed by a casefolded value their condition cannot match without, so the engine evaluates a rule only
+on the events carrying one of its values (rules without one, on every event of the source).
 
 A single-event rule raises one alert per principal and hour (its matches in that hour share the
 alert id, as a SIEM groups them). Correlation rules (``event_count``, ``value_count``, ``temporal``) with ``group-by`` and
@@ -41,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adscore.errors import ConfigError
+from adscore.sigma.dispatch import Dispatcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -146,8 +151,8 @@ def _string_matcher(value: Any) -> Callable[[Any], bool]:
         plain = value.to_plain()
         if cased:
             return lambda v: isinstance(v, str | int | float) and not isinstance(v, bool) and str(v) == plain
-        low = plain.lower()
-        return lambda v: v is not None and not isinstance(v, dict | list) and _text(v).lower() == low
+        low = plain.casefold()  # Sigma's string equality is case-insensitive: casefolded, as the dispatcher indexes
+        return lambda v: v is not None and not isinstance(v, dict | list) and _text(v).casefold() == low
     regex = value.to_regex().regexp.to_plain()
     match = _compile_regex(f"^(?:{regex})$" if cased else f"(?i)^(?:{regex})$")
     return lambda v: v is not None and not isinstance(v, dict | list) and match(_text(v))
@@ -244,8 +249,7 @@ def _compile(node: Any) -> Callable[[Any], bool]:
     raise Unsupported(f"condition element {type(node).__name__} is not supported")
 
 
-def _rule_predicate(rule: Any) -> Callable[[Any], bool]:
-    trees = [cond.parse() for cond in rule.detection.parsed_condition]
+def _rule_predicate(trees: list[Any]) -> Callable[[Any], bool]:
     conditions = [_compile(tree) for tree in trees]
     checks = _prefilter(trees[0]) if len(trees) == 1 else []
     if len(conditions) == 1:
@@ -265,7 +269,7 @@ def _rule_predicate(rule: Any) -> Callable[[Any], bool]:
             value = r.get(path)
             if isinstance(value, list | dict):
                 return full(r)  # lists fan out: the full predicate decides
-            if value is None or _text(value).lower() not in allowed:
+            if value is None or _text(value).casefold() not in allowed:
                 return False
         return full(r)
 
@@ -287,7 +291,7 @@ def _prefilter(tree: Any) -> list[tuple[str, frozenset[str]]]:
             value = node.value
             if (isinstance(value, t.SigmaString) and not isinstance(value, t.SigmaCasedString)
                     and not value.contains_special() and "." not in str(node.field)):  # fmt: skip
-                return str(node.field), {value.to_plain().lower()}
+                return str(node.field), {value.to_plain().casefold()}
             return None
         if isinstance(node, c.ConditionOR):
             parts = [plain(a) for a in node.args]
@@ -380,6 +384,7 @@ class _Compiled:
     sources: frozenset[str]
     match: Callable[[Any], bool]
     source_name: str
+    trees: list[Any]
 
 
 def _compile_rule(rule: Any) -> _Compiled:
@@ -388,10 +393,11 @@ def _compile_rule(rule: Any) -> _Compiled:
     if key not in LOG_SOURCES:
         raise Unsupported(f"log source product={ls.product} service={ls.service} is not one adscore reads")
     clouds, sources = LOG_SOURCES[key]
-    return _Compiled(rule, clouds, sources, _rule_predicate(rule), f"{key[0]}/{key[1]}")
+    trees = [cond.parse() for cond in rule.detection.parsed_condition]
+    return _Compiled(rule, clouds, sources, _rule_predicate(trees), f"{key[0]}/{key[1]}", trees)
 
 
-def _single_detection(c: _Compiled) -> Detection:
+def _single_detection(c: _Compiled, dispatcher: Dispatcher | None = None) -> Detection:
     from adscore.actions import ALL_ACTIONS, OUTCOME_DENIED
     from adscore.detection import Detection, Finding
 
@@ -414,9 +420,12 @@ def _single_detection(c: _Compiled) -> Detection:
         )
 
     # every event of the log source, whatever its action ("" is the route of events without one)
+    detection_id = _detection_id(c.rule)
+    if dispatcher is not None:
+        dispatcher.add(detection_id, c.trees)
     return Detection(
-        id=_detection_id(c.rule), meta=_meta(c.rule, c.source_name), actions=frozenset(ALL_ACTIONS | {"", OUTCOME_DENIED}),
-        evaluate=evaluate, clouds=c.clouds,
+        id=detection_id, meta=_meta(c.rule, c.source_name), actions=frozenset(ALL_ACTIONS | {"", OUTCOME_DENIED}),
+        evaluate=evaluate, clouds=c.clouds, dispatch=dispatcher,
     )  # fmt: skip
 
 
@@ -555,6 +564,7 @@ def _load(paths: Sequence[str]) -> tuple[list[Detection], list[RuleReport]]:
         for ref in corr.rules or ()
     }
     seen: set[str] = set()
+    dispatchers: dict[str, Dispatcher] = {}  # one per log source: an event reaches only the rules it can match
     for file, item in rules:
         if isinstance(item, SigmaCorrelationRule):
             bases = [compiled.get(id(ref.rule)) for ref in item.rules or ()]
@@ -575,7 +585,12 @@ def _load(paths: Sequence[str]) -> tuple[list[Detection], list[RuleReport]]:
             if id(item) in quiet_bases:
                 reports.append(RuleReport(file, str(item.title), _id(item), True, "used by a correlation only"))
                 continue
-            _add(_single_detection(result), file, item, detections, reports, seen, "rule")
+            dispatcher = dispatchers.get(result.source_name)
+            if dispatcher is None:
+                dispatcher = dispatchers[result.source_name] = Dispatcher(result.sources)
+            _add(_single_detection(result, dispatcher), file, item, detections, reports, seen, "rule")
+    for dispatcher in dispatchers.values():
+        dispatcher.build()
     return detections, reports
 
 
