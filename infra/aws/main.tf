@@ -73,6 +73,7 @@ locals {
     local.webhook_secret_arn == null ? {} : { ADSCORE_WEBHOOK_SECRET = local.webhook_secret_arn },
     local.config_parameter == null ? {} : { ADSCORE_CONFIG = "ssm://${local.config_parameter}" },
     length(var.organization_account_ids) == 0 ? {} : { ADSCORE_ORG_ACCOUNTS = join(",", var.organization_account_ids) },
+    var.tracing_mode == "Active" ? {} : { POWERTOOLS_TRACE_DISABLED = "true" },
   )
 
   # The ingest function alone reads the ingest secrets (their ARNs; the function fetches the values).
@@ -684,7 +685,7 @@ resource "aws_lambda_function" "this" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = var.tracing_mode
   }
 
   # Asynchronous invocations that still fail after Lambda's retries land here.
