@@ -26,11 +26,24 @@ from adscore.deliveries.cwlogs import unwrap_cwlogs
 from adscore.deliveries.eventbridge import unwrap_eventbridge
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from adscore.deliveries import Item
 
 logger = Logger(service="adscore")
 metrics = Metrics(namespace="adscore", service="adscore")
 tracer, traced = lambda_tracing("adscore")  # no X-Ray recorder built when tracing is off
+
+
+def _whole_invocation(items: Iterable[Item], source: str, context: LambdaContext) -> dict[str, Any]:
+    """Run a delivery the platform retries as a whole (EventBridge, CloudWatch Logs): raise to retry it."""
+    remaining = context.get_remaining_time_in_millis() / 1000
+    result = runtime.run_delivery(items, source=source, remaining_seconds=remaining)
+    summary = adapter.publish(result, logger, metrics)
+    result.raise_for_retry()
+    return summary
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -38,13 +51,7 @@ tracer, traced = lambda_tracing("adscore")  # no X-Ray recorder built when traci
 @metrics.log_metrics(capture_cold_start_metric=True)
 def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One EventBridge event; raises when it must be delivered again."""
-    remaining = context.get_remaining_time_in_millis() / 1000
-    result = runtime.run_delivery(
-        unwrap_eventbridge(event), source="aws.eventbridge_handler", remaining_seconds=remaining
-    )
-    summary = adapter.publish(result, logger, metrics)
-    result.raise_for_retry()
-    return summary
+    return _whole_invocation(unwrap_eventbridge(event), "aws.eventbridge_handler", context)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -65,13 +72,7 @@ def sqs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @metrics.log_metrics(capture_cold_start_metric=True)
 def cloudwatch_logs_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A CloudWatch Logs subscription payload; raises when it must be delivered again."""
-    remaining = context.get_remaining_time_in_millis() / 1000
-    result = runtime.run_delivery(
-        unwrap_cwlogs(event), source="aws.cloudwatch_logs_handler", remaining_seconds=remaining
-    )
-    summary = adapter.publish(result, logger, metrics)
-    result.raise_for_retry()
-    return summary
+    return _whole_invocation(unwrap_cwlogs(event), "aws.cloudwatch_logs_handler", context)
 
 
 @logger.inject_lambda_context(clear_state=True)
