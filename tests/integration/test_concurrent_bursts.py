@@ -70,6 +70,34 @@ def _hold_first_write(store: StateStore, gate: Any) -> None:
     store.write = gated  # type: ignore[method-assign]
 
 
+def _deliver(engine: Any, batch: list[tuple[str, Any]]) -> tuple[list[Any], int]:
+    """Run ``batch``, then again the records it failed on (under contention), as the platform redelivers them.
+
+    Returns every run's report and how many records were still failing after :data:`REDELIVERIES`.
+    """
+    reports, pending = [], batch
+    for _ in range(REDELIVERIES + 1):
+        reports.append(engine.run(pending))
+        pending = [(ref, r) for ref, r in pending if ref in reports[-1].failed]
+        if not pending:
+            break
+    return reports, len(pending)
+
+
+def _spawn(target: Any, args: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+    """Run ``target(*a, results)`` in one spawned process per ``a``; their results, in the order they came."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, results)) for a in args]
+    for proc in procs:
+        proc.start()
+    outcomes = [results.get(timeout=timeout) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    return outcomes
+
+
 def _instance(state_url: str, trial: int, part: int, barrier: Any, gate: Any, results: Any) -> None:
     """One function instance: build an engine on the shared store, wait for the others, run 2 records."""
     from adscore.engine import Engine
@@ -81,15 +109,8 @@ def _instance(state_url: str, trial: int, part: int, barrier: Any, gate: Any, re
     _hold_first_write(engine.store, gate)
     records = [snapshot(trial, part * PER_PROCESS + j) for j in range(PER_PROCESS)]
     barrier.wait()
-    pending = [(f"p{part}:{j}", r) for j, r in enumerate(records)]
-    sent = deduplicated = 0
-    for _ in range(REDELIVERIES + 1):  # records failed under contention are delivered again, as the platform does
-        report = engine.run(pending)
-        sent, deduplicated = sent + len(report.sent), deduplicated + report.counts["deduplicated"]
-        pending = [(ref, r) for ref, r in pending if ref in report.failed]
-        if not pending:
-            break
-    results.put((sent, deduplicated, len(pending)))
+    reports, lost = _deliver(engine, [(f"p{part}:{j}", r) for j, r in enumerate(records)])
+    results.put((sum(len(r.sent) for r in reports), sum(r.counts["deduplicated"] for r in reports), lost))
     engine.store.close()
 
 
@@ -97,16 +118,7 @@ def run_trial(state_url: str, trial: int) -> tuple[int, int]:
     """Run one trial; return (alerts sent over all instances, records failed)."""
     ctx = multiprocessing.get_context("spawn")
     barrier, gate = ctx.Barrier(PROCESSES), ctx.Barrier(PROCESSES)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_instance, args=(state_url, trial, p, barrier, gate, results)) for p in range(PROCESSES)
-    ]
-    for proc in procs:
-        proc.start()
-    outcomes = [results.get(timeout=180) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
+    outcomes = _spawn(_instance, [(state_url, trial, p, barrier, gate) for p in range(PROCESSES)], 180)
     return sum(o[0] for o in outcomes), sum(o[2] for o in outcomes)
 
 
@@ -154,30 +166,17 @@ def _example_instance(state_url: str, part: int, barrier: Any, results: Any) -> 
     sent: list[tuple[str, str, str]] = []
     failed = 0
     for start in range(0, len(share), EXAMPLE_BATCH):
-        pending = [(f"p{part}:{start + i}", r) for i, r in enumerate(share[start : start + EXAMPLE_BATCH])]
-        for _ in range(REDELIVERIES + 1):  # the platform delivers the records a batch failed on again
-            report = engine.run(pending)
-            sent += [(a.detection, subject(a), a.id) for a in report.sent]
-            pending = [(ref, r) for ref, r in pending if ref in report.failed]
-            if not pending:
-                break
-        failed += len(pending)
+        reports, lost = _deliver(engine, [(f"p{part}:{start + i}", r) for i, r in enumerate(share[start : start + EXAMPLE_BATCH])])
+        sent += [(a.detection, subject(a), a.id) for report in reports for a in report.sent]
+        failed += lost
     results.put((sent, failed))
     engine.store.close()
 
 
 def run_examples(state_url: str) -> tuple[set[tuple[str, str]], list[str], int]:
     """The examples, every record twice, over 8 processes at once: (alerts, sent alert ids, failed records)."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_example_instance, args=(state_url, p, barrier, results)) for p in range(PROCESSES)]
-    for proc in procs:
-        proc.start()
-    outcomes = [results.get(timeout=300) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
+    barrier = multiprocessing.get_context("spawn").Barrier(PROCESSES)
+    outcomes = _spawn(_example_instance, [(state_url, p, barrier) for p in range(PROCESSES)], 300)
     sent = [s for o in outcomes for s in o[0]]
     return {(d, who) for d, who, _ in sent}, [aid for _, _, aid in sent], sum(o[1] for o in outcomes)
 
