@@ -355,12 +355,9 @@ def handle(
     if taken == LEASE_SENT:
         return _refuse(409, "replay", "this delivery was received before (replayed or duplicate delivery id)", source)
     if taken == LEASE_PENDING:  # the same delivery is running elsewhere, or ran in an instance that died
-        with _lock:
-            REFUSALS["in_flight"] += 1
-        log.warning("ingest delivery already in flight, answered 503 (%s)", source)
-        return IngestAnswer(
-            503, {"error": "this delivery is being processed, retry later"}, kind=kind, headers=_retry_after()
-        )
+        busy = _refuse(503, "in_flight", "this delivery is being processed, retry later", source)
+        busy.kind, busy.headers = kind, _retry_after()
+        return busy
     result = runtime.run_delivery(_items(kind, data, decoded, why), source=source, engine=engine)
     answer = IngestAnswer(200, {"alerts": [a.id for a in result.report.sent]}, kind=kind, result=result)
     try:  # to be retried: the retry is let in; processed: a replay is refused from now on

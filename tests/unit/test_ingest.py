@@ -181,6 +181,7 @@ def test_a_delivery_whose_instance_died_is_retried_not_refused_as_a_replay(engin
     # WHEN the sender retries while the lease lives THEN it is told to retry later, not that it is a replay
     early = ingest.handle(body, bearer(), source="test", engine=engine, now=t0 + timedelta(seconds=30))
     assert early.status == 503 and early.headers.get("Retry-After") and early.result is None
+    assert early.refused == "in_flight" and early.counts == {"ingest_refused_in_flight": 1}
     # AND once the lease is over the retry is processed (the alert raised), then a replay gets 409
     late = t0 + ingest.IN_FLIGHT_LEASE + timedelta(seconds=1)
     done = ingest.handle(body, bearer(), source="test", engine=engine, now=late)
