@@ -158,44 +158,27 @@ def moto_available() -> bool:
     return _installed("moto") and _installed("flask") and _installed("flask_cors")
 
 
-def _atomic_dynamodb_server() -> type[ThreadedMotoServer]:
-    """``ThreadedMotoServer`` whose DynamoDB requests run one at a time.
+def _serialise_dynamodb(server: ThreadedMotoServer) -> None:
+    """Have a started moto server answer its DynamoDB requests one at a time.
 
     DynamoDB applies each write, with its condition, atomically; moto's backend reads the
     item, checks the condition and writes it back without a lock, so two concurrent
     conditional updates can both pass a check that one of them should fail (a capped set
     overfilled, a claim won twice). Serialising the DynamoDB requests restores the
     guarantee the state store relies on; the other services keep serving in parallel.
+    Werkzeug reads the server's ``app`` on every request, and nobody knows the port before
+    :meth:`MotoServer.start` returns, so wrapping it here misses no request.
     """
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer as Threaded
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
+    wsgi_server: Any = server._server  # private: moto exposes no hook around its WSGI app
+    app, lock = wsgi_server.app, threading.Lock()
 
-    lock = threading.Lock()
+    def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with lock:  # the whole response is produced inside: moto's DynamoDB answers are not streamed
+            return list(app(environ, start_response))
 
-    def serialised(app: Any) -> Any:
-        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-            if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
-                return app(environ, start_response)
-            with lock:  # the whole response is produced inside: moto's DynamoDB answers are not streamed
-                return list(app(environ, start_response))
-
-        return wsgi
-
-    class AtomicDynamoDbMotoServer(Threaded):
-        def _server_entry(self) -> None:
-            app = serialised(DomainDispatcherApplication(create_backend_app))
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-            )
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return AtomicDynamoDbMotoServer
+    wsgi_server.app = serialised
 
 
 @dataclass
@@ -221,8 +204,11 @@ class MotoServer:
     def start(self) -> MotoServer:
         """Start the server; returns self."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        server = _atomic_dynamodb_server()(ip_address="127.0.0.1", port=0, verbose=False)
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
+        _serialise_dynamodb(server)
         host, port = server.get_host_and_port()
         self._server = server
         self.endpoint = f"http://{host}:{port}"
