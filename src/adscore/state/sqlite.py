@@ -174,6 +174,7 @@ class SqliteStateStore(StateStoreBase):
     def __init__(self, path: str | PathLike[str], *, timeout: float = 10.0, create: bool = True) -> None:
         super().__init__()
         self.path = str(path)
+        self._item_writes = 0  # set and value item writes through this object (see version())
         self._lock = threading.RLock()
         self._retrying = Retrying(
             retry=retry_if_exception(_busy),
@@ -282,7 +283,8 @@ class SqliteStateStore(StateStoreBase):
             rows.extend(self._conn.execute(sql.format(marks=marks), (*chunk, *extra)).fetchall())
         return rows
 
-    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+    def read_sets(self, keys: Sequence[str]) -> dict[str, tuple[frozenset[str], int]]:
+        """Each set item as stored (every member, the largest expiry), expired or not; absent keys left out."""
         rows = self._run(
             self._select, "SELECT key, member, expires_at FROM state_sets WHERE key IN ({marks})", keys
         )
@@ -291,8 +293,28 @@ class SqliteStateStore(StateStoreBase):
         for key, member, expires_at in rows:
             members[key].add(member)
             expires[key] = max(expires.get(key, 0), int(expires_at))
+        return {k: (frozenset(m), expires[k]) for k, m in members.items()}
+
+    def read_values(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Each value item as stored, expired or not; absent keys left out."""
+        rows = self._run(self._select, "SELECT key, value, expires_at FROM state_values WHERE key IN ({marks})", keys)
+        return {str(key): (str(value), int(expires_at)) for key, value, expires_at in rows}
+
+    def version(self) -> tuple[int, int]:
+        """``(PRAGMA data_version, item writes through this object)``: the first changes when another
+        connection commits, the second counts this object's set and value writes (see
+        :class:`adscore.state.warm.Versioned`)."""
+        row = self._run(self._data_version)
+        return row, self._item_writes
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        items = self.read_sets(keys)
         now = epoch(at)
-        return {k: frozenset(members[k]) if expires.get(k, 0) > now else frozenset() for k in keys}
+        empty = frozenset[str]()
+        return {k: item[0] if (item := items.get(k)) is not None and item[1] > now else empty for k in keys}
 
     def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
         sql = "SELECT key, value FROM state_values WHERE key IN ({marks}) AND expires_at > ?"
@@ -324,6 +346,7 @@ class SqliteStateStore(StateStoreBase):
             # One transaction: nothing of the batch was written.
             raise StateWriteError(batch.keys(), str(exc)) from exc
         self.writes += len(batch)
+        self._item_writes += len(batch)
 
     def claim_item(self, key: str, expires_at: int, now: int) -> bool:
         cur = self._run(self._conn.execute, _CLAIM, {"key": key, "expires_at": expires_at, "now": now})
@@ -365,4 +388,5 @@ class SqliteStateStore(StateStoreBase):
             deleted += cur.rowcount
 
         self._run(self._transaction, purge)
+        self._item_writes += deleted
         return deleted

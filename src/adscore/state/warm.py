@@ -1,0 +1,257 @@
+"""A process-wide read cache in front of a store that can tell when anyone else wrote to it.
+
+The engine reads a window's buckets, a principal's learned days and its first-seen values again
+in every batch, and reads them once more after its flush to judge what other instances added
+(:meth:`~adscore.state.base.BatchedState.recount`). In a warm function or a replay the same
+process wrote most of those items itself a batch earlier. :class:`WarmStore` keeps the items it
+read or wrote, as the store holds them (members or value, with the item's expiry, or "no item"),
+and answers reads from memory for as long as the store says nothing changed it but this process.
+
+Exactness, not approximation
+----------------------------
+A store opts in by being :class:`Versioned`: :meth:`Versioned.version` returns ``(theirs, ours)``,
+where ``theirs`` changes whenever any other writer (another connection or process) committed,
+and ``ours`` counts the item writes made through this store object. Before every read (in a batch:
+once, at :meth:`WarmStore.begin`) the cache compares the version with the one it last saw; any
+difference drops the whole cache, so a read answers exactly what the store would answer at that
+moment (in a batch: at its start, as the batch's own reads would). Other writers make it a pass-through
+(each read goes to the store, as without the cache); a single writer, such as ``adscore replay``
+or one function instance on SQLite, reads each item once.
+
+A write through the cache is applied to the cached items only when the versions before and after
+it show that it was the only change (``ours`` grew by the batch's size, ``theirs`` stayed): then
+UNION (when the item stays under :data:`~adscore.state.base.MAX_SET_MEMBERS`), PUT and
+PUT_IF_ABSENT are replayed on the cached copy with the store's own rules; an item where that is not
+certain (a union that reaches the cap) is dropped and read again when next needed. Claims are never
+cached. A failed write drops the cache.
+
+The race-free rule of concurrent instances is kept as it is: the engine still recounts after each
+flush; with a single writer the recount is answered from memory and finds nothing changed, with
+other writers it reads the store.
+
+Memory is bounded: at most :data:`MAX_CACHED_ITEMS` items; past that the oldest are dropped (they
+belong to closed windows and earlier days, which later batches no longer read).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins
+from adscore.windows import epoch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from adscore.state.base import StateStore, WriteBatch
+
+__all__ = ["MAX_CACHED_ITEMS", "Versioned", "WarmStore", "warm"]
+
+#: Items (set and value items together) kept in memory; past it the oldest quarter is dropped.
+MAX_CACHED_ITEMS = 200_000
+
+SetItem = tuple[frozenset[str], int]
+"""A set item as stored: every member, and the item's expiry (epoch seconds)."""
+ValueItem = tuple[str, int]
+"""A value item as stored: the value and its expiry (epoch seconds)."""
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A store that can say whether anything but this object wrote to it since it last asked."""
+
+    def version(self) -> tuple[int, int]:
+        """``(theirs, ours)``: ``theirs`` changes when any other writer commits; ``ours`` counts item writes
+        made through this object (the ``len(batch)`` of each successful :meth:`write`, cleanups included)."""
+        ...
+
+    def read_sets(self, keys: Sequence[str]) -> dict[str, SetItem]:
+        """Each set item as stored, whatever its expiry; keys with no item are left out."""
+        ...
+
+    def read_values(self, keys: Sequence[str]) -> dict[str, ValueItem]:
+        """Each value item as stored, whatever its expiry; keys with no item are left out."""
+        ...
+
+
+class WarmStore(StateStoreBase):
+    """A :class:`Versioned` store with a read cache kept across batches (see the module's text).
+
+    Parameters
+    ----------
+    store : the store it reads and writes through (also :class:`Versioned`)
+    max_items : how many items it keeps at most
+
+    Attributes
+    ----------
+    store_reads : int
+        Keys read from the store (the cache's misses), for the engine's ``state_reads`` count.
+    """
+
+    def __init__(self, store: StateStoreBase, max_items: int = MAX_CACHED_ITEMS) -> None:
+        super().__init__()
+        if not isinstance(store, Versioned):
+            raise TypeError("WarmStore needs a store with version(), read_sets() and read_values()")
+        self.store = store
+        self._versioned: Versioned = store
+        self.max_items = max_items
+        self.store_reads = 0
+        self._sets: dict[str, SetItem | None] = {}
+        self._values: dict[str, ValueItem | None] = {}
+        self._version: tuple[int, int] | None = None
+        self._trusted = False
+
+    # -- one batch ---------------------------------------------------------
+
+    def begin(self) -> None:
+        """Check the store once for a batch's reads (:meth:`end` ends it).
+
+        A batch treats the store as one instant (see :class:`~adscore.state.base.BatchedState`): between
+        :meth:`begin` and :meth:`end` reads trust the cache as checked here, and only writes check the
+        version again (before and after), so the recount after a flush still sees every other writer
+        that committed before it. Outside a batch every read checks first. Sending (leases and send
+        markers) runs outside, where a stale answer could send an alert twice.
+        """
+        self._check()
+        self._trusted = True
+
+    def end(self) -> None:
+        """End the batch :meth:`begin` started: every read checks the store's version again."""
+        self._trusted = False
+
+    # -- the cache ---------------------------------------------------------
+
+    def _check(self) -> None:
+        """Drop everything when the store changed since the cache last looked."""
+        now = self._versioned.version()
+        if now != self._version:
+            self._sets.clear()
+            self._values.clear()
+            self._version = now
+
+    def _bound(self) -> None:
+        size = len(self._sets) + len(self._values)
+        if size <= self.max_items:
+            return
+        for cache in (self._sets, self._values):
+            drop = len(cache) // 4 + 1
+            for key in list(cache)[:drop]:
+                del cache[key]
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        if not self._trusted:
+            self._check()
+        cache = self._sets
+        missing = [k for k in keys if k not in cache]
+        if missing:
+            missing = list(dict.fromkeys(missing))
+            found = self._versioned.read_sets(missing)
+            self.store_reads += len(missing)
+            for k in missing:
+                cache[k] = found.get(k)
+            self._bound()
+        now = epoch(at)
+        empty = frozenset[str]()
+        result: dict[str, frozenset[str]] = {}
+        for k in keys:
+            item = cache.get(k)
+            if item is None and k not in cache:  # dropped by _bound a moment ago: read it through
+                item = self._versioned.read_sets([k]).get(k)
+                self.store_reads += 1
+            result[k] = item[0] if item is not None and item[1] > now else empty
+        return result
+
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        if not self._trusted:
+            self._check()
+        cache = self._values
+        missing = [k for k in keys if k not in cache]
+        if missing:
+            missing = list(dict.fromkeys(missing))
+            found = self._versioned.read_values(missing)
+            self.store_reads += len(missing)
+            for k in missing:
+                cache[k] = found.get(k)
+            self._bound()
+        now = epoch(at)
+        result: dict[str, str] = {}
+        for k in keys:
+            item = cache.get(k)
+            if item is None and k not in cache:
+                item = self._versioned.read_values([k]).get(k)
+                self.store_reads += 1
+            if item is not None and item[1] > now:
+                result[k] = item[0]
+        return result
+
+    def write(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        self._check()
+        before = self._version
+        try:
+            self.store.write(batch)
+        except BaseException:
+            self._sets.clear()
+            self._values.clear()
+            self._version = None
+            raise
+        self.writes += len(batch)
+        after = self._versioned.version()
+        if before is None or after != (before[0], before[1] + len(batch)):
+            self._sets.clear()  # someone else wrote meanwhile: nothing cached is known any more
+            self._values.clear()
+            self._version = after
+            return
+        self._version = after
+        self._replay(batch)
+
+    def _replay(self, batch: WriteBatch) -> None:
+        """Apply a write the store has just made to the cached copies, by the store's rules."""
+        sets, values = self._sets, self._values
+        for key, union in batch.unions.items():
+            if key not in sets:
+                continue
+            old = sets[key]
+            members, expires_at = old if old is not None else (frozenset[str](), 0)
+            merged = members | union.members
+            if len(merged) > MAX_SET_MEMBERS:  # which members the cap kept is the store's to say
+                del sets[key]
+                continue
+            sets[key] = (merged, max(expires_at, union.expires_at))
+        for key, put in batch.puts.items():
+            if key not in values:
+                continue
+            held = values[key]
+            if held is None or put_wins(put, *held):
+                values[key] = (put.value, put.expires_at)
+        for key, new in batch.put_if_absent.items():
+            if key not in values:
+                continue
+            held = values[key]
+            if held is None or held[1] <= new.at:
+                values[key] = (new.value, new.expires_at)
+
+    # -- claims and lifecycle pass through -----------------------------------
+
+    def claim_item(self, key: str, expires_at: int, now: int) -> bool:
+        return self.store.claim_item(key, expires_at, now)
+
+    def release_item(self, key: str) -> None:
+        self.store.release_item(key)
+
+    def init(self) -> None:
+        self.store.init()
+
+    def close(self) -> None:
+        self._sets.clear()
+        self._values.clear()
+        self.store.close()
+
+
+def warm(store: StateStore) -> StateStore:
+    """``store`` behind a :class:`WarmStore` when it is :class:`Versioned`, else ``store`` itself."""
+    if isinstance(store, WarmStore) or not isinstance(store, StateStoreBase) or not isinstance(store, Versioned):
+        return store
+    return WarmStore(store)

@@ -1,0 +1,233 @@
+"""WarmStore: the process-wide read cache answers exactly what the store would, and reads it far less."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adscore.engine import Engine
+from adscore.settings import load_settings
+from adscore.state.base import MAX_SET_MEMBERS, SetUnion, ValuePut, ValuePutIfAbsent, WriteBatch
+from adscore.state.memory import MemoryStateStore
+from adscore.state.sqlite import SqliteStateStore
+from adscore.state.warm import WarmStore, warm
+from adscore.windows import epoch_seconds
+
+if TYPE_CHECKING:
+    from adscore.alerts import Alert
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+E0 = epoch_seconds(T0)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+KEYS = ("s1", "s2", "s3")
+MEMBERS = st.frozensets(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=1, max_size=4)
+OFFSET = st.integers(min_value=-120, max_value=120)
+
+# One operation: (who, kind, key, payload, offset seconds). who 0 writes through the cache, who 1 is
+# another connection to the same file (another process or instance).
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from([0, 1]), st.just("union"), st.sampled_from(KEYS), MEMBERS, OFFSET),
+        st.tuples(st.sampled_from([0, 1]), st.just("put"), st.sampled_from(KEYS), st.sampled_from("xyz"), OFFSET),
+        st.tuples(st.sampled_from([0, 1]), st.just("new"), st.sampled_from(KEYS), st.sampled_from("xyz"), OFFSET),
+        st.tuples(st.just(0), st.just("read"), st.sampled_from(KEYS), st.just(""), OFFSET),
+        st.tuples(st.just(0), st.sampled_from(["begin", "end"]), st.just(""), st.just(""), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+def _batch(kind: str, key: str, payload: object, offset: int) -> WriteBatch:
+    batch = WriteBatch()
+    expires = E0 + 60 + offset
+    if kind == "union":
+        assert isinstance(payload, frozenset)
+        batch.unions[key] = SetUnion(payload, expires)
+    elif kind == "put":
+        batch.puts[key] = ValuePut(str(payload), expires)
+    else:
+        batch.put_if_absent[key] = ValuePutIfAbsent(str(payload), expires, E0 + offset)
+    return batch
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_every_read_equals_a_direct_read_of_the_store(tmp_path_factory: object, ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Whatever mix of own writes, other writers' writes and reads: a read through the cache, outside
+    a batch, answers what a fresh connection reads; inside a batch, what the store held at its begin()
+    plus the batch's own writes, and after a write that followed another writer's, the store itself."""
+    folder = tmp_path_factory.mktemp("warm")  # type: ignore[attr-defined]
+    path = str(folder / "state.db")
+    own, other, judge = SqliteStateStore(path), SqliteStateStore(path), SqliteStateStore(path)
+    cache = WarmStore(own)
+    in_batch = False
+    others_in_batch = False
+    try:
+        for who, kind, key, payload, offset in ops:
+            if kind == "begin":
+                cache.begin()
+                in_batch, others_in_batch = True, False
+            elif kind == "end":
+                cache.end()
+                in_batch = False
+            elif kind == "read":
+                at = T0 + timedelta(seconds=offset)
+                got = (cache.get_sets([key], at), cache.get_values([key], at))
+                want = (judge.get_sets([key], at), judge.get_values([key], at))
+                if not (in_batch and others_in_batch):
+                    assert got == want
+            elif who == 0:
+                cache.write(_batch(kind, key, payload, offset))
+                others_in_batch = False  # the write saw the other writers: the cache was dropped
+            else:
+                other.write(_batch(kind, key, payload, offset))
+                others_in_batch = others_in_batch or in_batch
+    finally:
+        for store in (own, other, judge):
+            store.close()
+
+
+def test_a_single_writer_reads_each_item_once(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    cache = WarmStore(store)
+    batch = WriteBatch()
+    batch.unions["k"] = SetUnion(frozenset({"a"}), E0 + 600)
+    assert cache.get_sets(["k"], T0) == {"k": frozenset()}
+    cache.write(batch)
+    for i in range(5):
+        batch = WriteBatch()
+        batch.unions["k"] = SetUnion(frozenset({f"m{i}"}), E0 + 600)
+        cache.write(batch)
+        assert cache.get_sets(["k"], T0) == {"k": frozenset({"a", *(f"m{j}" for j in range(i + 1))})}
+    assert cache.store_reads == 1
+    assert cache.get_sets(["k"], T0 + timedelta(seconds=600)) == {"k": frozenset()}  # expired, by event time
+    store.close()
+
+
+def test_a_union_reaching_the_cap_is_read_again(tmp_path: Path) -> None:
+    """Which members the cap keeps is the store's rule: the cached copy is dropped, never guessed."""
+    store = SqliteStateStore(tmp_path / "state.db")
+    cache = WarmStore(store)
+    full = WriteBatch()
+    full.unions["k"] = SetUnion(frozenset(f"m{i:04d}" for i in range(MAX_SET_MEMBERS)), E0 + 600)
+    cache.write(full)
+    cache.get_sets(["k"], T0)
+    more = WriteBatch()
+    more.unions["k"] = SetUnion(frozenset({"a0", "zz"}), E0 + 600)
+    cache.write(more)
+    reads = cache.store_reads
+    assert cache.get_sets(["k"], T0) == store.get_sets(["k"], T0)
+    assert cache.store_reads == reads + 1
+    store.close()
+
+
+def test_memory_stays_bounded(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    cache = WarmStore(store, max_items=50)
+    for i in range(400):
+        batch = WriteBatch()
+        batch.unions[f"k{i}"] = SetUnion(frozenset({str(i)}), E0 + 600)
+        batch.puts[f"v{i}"] = ValuePut(str(i), E0 + 600)
+        cache.write(batch)
+        got = cache.get_sets([f"k{i}", f"k{i // 2}"], T0)
+        assert got[f"k{i}"] == {str(i)} and got[f"k{i // 2}"] == {str(i // 2)}
+        assert cache.get_values([f"v{i}"], T0) == {f"v{i}": str(i)}
+        assert len(cache._sets) + len(cache._values) <= 51
+    store.close()
+
+
+def test_only_versioned_stores_are_wrapped(tmp_path: Path) -> None:
+    memory = MemoryStateStore()
+    assert warm(memory) is memory
+    sqlite = SqliteStateStore(tmp_path / "state.db")
+    wrapped = warm(sqlite)
+    assert isinstance(wrapped, WarmStore) and wrapped.store is sqlite
+    assert warm(wrapped) is wrapped
+    sqlite.close()
+
+
+def _records() -> list[tuple[str, object]]:
+    items: list[tuple[str, object]] = []
+    for path in sorted((EXAMPLES / "aws").glob("*.jsonl")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                items.append((f"{path.name}:{n}", json.loads(line)))
+    return items
+
+
+def _alerts(engine: Engine, items: list[tuple[str, object]], size: int) -> list[Alert]:
+    alerts: list[Alert] = []
+    for start in range(0, len(items), size):
+        alerts.extend(engine.run(items[start : start + size], send=False).alerts)
+    return alerts
+
+
+def test_the_engine_raises_the_same_alerts_with_far_fewer_reads(tmp_path: Path) -> None:
+    """The examples through SQLite behind the cache raise what the uncached memory store raises, and
+    the store is read less than the batches ask for."""
+    items = _records()
+    cfg = load_settings(None, state="memory://")
+    plain = _alerts(Engine(cfg, MemoryStateStore()), items, 7)
+    store = SqliteStateStore(tmp_path / "state.db")
+    engine = Engine(load_settings(None, state=f"sqlite:///{tmp_path}/state.db"), store)
+    assert isinstance(engine.store, WarmStore)
+    reads = cached = 0
+    cached_alerts: list[Alert] = []
+    for start in range(0, len(items), 7):
+        report = engine.run(items[start : start + 7], send=False)
+        cached_alerts.extend(report.alerts)
+        reads += report.counts["state_reads"]
+        cached += report.counts["state_cached_reads"]
+    assert sorted(a.id for a in cached_alerts) == sorted(a.id for a in plain)
+    assert plain and cached > 2 * reads
+    engine.store.close()
+
+
+def test_two_instances_on_one_file_each_holding_half_a_burst_alert_once(tmp_path: Path) -> None:
+    """Two engines (two connections, as two processes) alternate batches of one burst: each one's cache
+    is dropped when the other wrote, so the recount after the last flush sees the whole burst."""
+    path = tmp_path / "state.db"
+    cfg = load_settings(None, state=f"sqlite:///{path}")
+    a, b = Engine(cfg, SqliteStateStore(path)), Engine(cfg, SqliteStateStore(path))
+    burst = [
+        (
+            f"r{i}",
+            {
+                "eventVersion": "1.09",
+                "userIdentity": {
+                    "type": "IAMUser",
+                    "principalId": "AIDAEXAMPLE",
+                    "arn": "arn:aws:iam::111122223333:user/mallory",
+                    "accountId": "111122223333",
+                    "userName": "mallory",
+                },
+                "eventTime": (T0 + timedelta(seconds=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventSource": f"svc{i % 8}.amazonaws.com",
+                "eventName": f"DescribeThing{i}",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.9",
+                "userAgent": "aws-cli/2.15.0",
+                "requestParameters": None,
+                "responseElements": None,
+                "eventID": f"00000000-0000-0000-0000-{i:012d}",
+                "readOnly": True,
+                "eventType": "AwsApiCall",
+                "recipientAccountId": "111122223333",
+            },
+        )
+        for i in range(40)
+    ]
+    alerts: list[Alert] = []
+    for n, start in enumerate(range(0, len(burst), 4)):
+        engine = a if n % 2 == 0 else b
+        alerts.extend(engine.run(burst[start : start + 4]).alerts)
+    bursts = [x for x in alerts if x.detection == "discovery.api_burst"]
+    assert len({x.id for x in bursts}) == 1
+    a.store.close()
+    b.store.close()
