@@ -33,6 +33,10 @@ FAMILIES: dict[str, str] = {
 #: Family name -> "module:function" of its route probe (see :func:`probe_record`), imported lazily.
 PROBES: dict[str, str] = {
     "aws": "adscore.sources.aws:probe",
+    "azure": "adscore.sources.azure:probe",
+    "gcp": "adscore.sources.gcp:probe",
+    "kubernetes": "adscore.sources.kubernetes:probe",
+    "docker": "adscore.sources.docker:probe",
 }
 
 #: ``(cloud, action, outcome, duplicate key)`` of a record, or None (see :func:`probe_record`).

@@ -1518,8 +1518,9 @@ def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | 
 
     Returns ``(cloud, action, outcome, key)`` (``key`` is the engine's duplicate key: source, event
     id, operation, outcome), exactly as :func:`parse` would give them, for the common shape only: a
-    CloudTrail record (bare or in an EventBridge event) whose routing fields are well formed and
-    whose operation has no resource extractor. Anything else returns None and is parsed in full, so
+    CloudTrail record (bare, in an EventBridge event or in a CloudWatch Logs message of one log
+    event, which may hold an EKS audit event instead: see :func:`adscore.sources.kubernetes.probe`)
+    whose routing fields are well formed and whose operation has no resource extractor. Anything else returns None and is parsed in full, so
     a record :func:`parse` would refuse is never skipped here: it still reaches the error path.
     """
     if type(obj) is not dict:
@@ -1529,12 +1530,41 @@ def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | 
         if "Records" in obj:
             return None
         rec = obj
-    elif obj.get("detail-type") in CLOUDTRAIL_DETAIL_TYPES and "Records" not in obj and "awslogs" not in obj:
+    elif "Records" in obj or "awslogs" in obj:
+        return None
+    elif "messageType" in obj:
+        return _probe_cwlogs(obj)
+    elif obj.get("detail-type") in CLOUDTRAIL_DETAIL_TYPES:
         rec = obj.get("detail")
-        if type(rec) is not dict or "messageType" in obj:
+        if type(rec) is not dict:
             return None
     else:
         return None
+    return _probe_cloudtrail(rec)
+
+
+def _probe_cwlogs(msg: dict[str, Any]) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
+    """:func:`probe` for a decoded CloudWatch Logs message of one log event (as the delivery splits them)."""
+    log_events = msg.get("logEvents")
+    if msg.get("messageType") != "DATA_MESSAGE" or type(log_events) is not list or len(log_events) != 1:
+        return None
+    le = log_events[0]
+    message = le.get("message") if type(le) is dict else None
+    if type(message) is not str:
+        return None
+    inner = orjson.loads(message)  # a JSONDecodeError leaves the event to the parser
+    if type(inner) is not dict:
+        return None
+    if inner.get("kind") == "Event" and str(inner.get("apiVersion", "")).startswith("audit.k8s.io"):
+        from adscore.sources.kubernetes import probe_audit_event
+
+        return probe_audit_event(inner, "eks_audit" if _eks_cluster(msg.get("logGroup")) else "k8s_audit")
+    if _is_cloudtrail(inner):
+        return _probe_cloudtrail(inner)
+    return None  # another family carried over CloudWatch Logs: the registry's parser reads it
+
+
+def _probe_cloudtrail(rec: dict[str, Any]) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
     src = rec.get("eventSource")
     name = rec.get("eventName")
     if type(src) is not str or type(name) is not str or not name or len(name) > MAX_STR:

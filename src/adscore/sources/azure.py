@@ -231,13 +231,7 @@ def _parse_activity(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
         claims, authz = identity.get("claims"), identity.get("authorization")
     else:
         claims, authz = rec.get("claims"), rec.get("authorization")
-    status = _value(rec.get("resultType"))
-    if status is None:
-        status = _value(rec.get("status"))
-    sub_status = _value(rec.get("resultSignature"))
-    if sub_status is None:
-        sub_status = _value(rec.get("subStatus"))
-    outcome, error_code = _outcome(status, sub_status, props)
+    outcome, error_code = _activity_outcome(rec, props)
     ip = (
         get_str(rec, "callerIpAddress", n=1024)
         or get_str(rec, "httpRequest", "clientIpAddress", n=1024)
@@ -349,6 +343,17 @@ def _arm_event(
         tags=_tags(body),
         raw=raw,
     )
+
+
+def _activity_outcome(rec: dict[str, Any], props: dict[str, Any]) -> tuple[str, str | None]:
+    """(outcome, error code) of an Activity Log record (diagnostic-settings or REST field names)."""
+    status = _value(rec.get("resultType"))
+    if status is None:
+        status = _value(rec.get("status"))
+    sub_status = _value(rec.get("resultSignature"))
+    if sub_status is None:
+        sub_status = _value(rec.get("subStatus"))
+    return _outcome(status, sub_status, props)
 
 
 def _outcome(status: Any, sub_status: Any, props: dict[str, Any]) -> tuple[str, str | None]:
@@ -631,14 +636,7 @@ def _parse_graph(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
     if not method or not uri:
         return [_err("Graph activity record lacks requestMethod or requestUri", loc, rec)]
     path, collection = graph_path(uri)
-    status = _int(props.get("responseStatusCode"))
-    if status is None:
-        status = _int(rec.get("resultSignature"))
-    if status is None or status < 400:
-        outcome, error_code = "success", None
-    else:
-        outcome = "denied" if status in (401, 403) else "failure"
-        error_code = str(status)
+    outcome, error_code = _graph_outcome(rec, props)
     read_only = method in ("GET", "HEAD")
     operation = f"{method} {path}"
     tenant = get_str(props, "tenantId") or get_str(rec, "tenantId")
@@ -654,7 +652,7 @@ def _parse_graph(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
         principal = Principal(id=app_id.lower(), type="service", name=app_id, account=tenant)
     else:
         principal = Principal(id="unknown", type="unknown", name="unknown", account=tenant)
-    request_id = get_str(props, "requestId") or get_str(rec, "correlationId")
+    request_id = _graph_request_id(rec, props)
     event_id = short_hash("graph", request_id, method, uri) if request_id else _record_hash(rec)
     return [
         Event(
@@ -677,6 +675,20 @@ def _parse_graph(rec: dict[str, Any], loc: str) -> list[Event | RecordError]:
             raw=rec,
         )
     ]
+
+
+def _graph_outcome(rec: dict[str, Any], props: dict[str, Any]) -> tuple[str, str | None]:
+    """(outcome, error code) of a Graph activity record, from its HTTP status."""
+    status = _int(props.get("responseStatusCode"))
+    if status is None:
+        status = _int(rec.get("resultSignature"))
+    if status is None or status < 400:
+        return "success", None
+    return ("denied" if status in (401, 403) else "failure"), str(status)
+
+
+def _graph_request_id(rec: dict[str, Any], props: dict[str, Any]) -> str | None:
+    return get_str(props, "requestId") or get_str(rec, "correlationId")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1138,3 +1150,91 @@ def _record_hash(rec: dict[str, Any]) -> str:
     except (ValueError, TypeError, RecursionError):
         text = "|".join(sorted(str(k) for k in rec)) + "|" + excerpt(rec, 2000)
     return short_hash("azure-record", text)
+
+
+# ------------------------------------------------------------------------------------------------
+# route before building
+# ------------------------------------------------------------------------------------------------
+Probed = tuple[str, str | None, str, tuple[str, str, str, str]]
+
+
+def probe(obj: Any) -> Probed | None:
+    """What the engine routes one Azure record by, read without building its :class:`Event`, or None.
+
+    :func:`parse`'s answer for one diagnostic-settings record (as an Event Hub delivery carries it) of
+    the Activity Log, Microsoft Graph activity logs or AKS ``kube-audit``; a ``{"records": [...]}``
+    document, an Event Grid or CloudEvents event, a Log Analytics row, another category, a record
+    without a correlation or request id (its id is a hash of the whole record), an operation whose
+    request body decides its action, or anything the parser would refuse gives None.
+    """
+    if type(obj) is not dict:
+        return None
+    if obj.get("records") is not None or ("eventType" in obj and "data" in obj) or "specversion" in obj:
+        return None
+    if "TimeGenerated" in obj and obj.get("Type") in LOG_ANALYTICS_TABLES:
+        return None
+    category = _value(obj.get("category"))
+    cat = category.lower() if isinstance(category, str) else None
+    if cat in KUBE_AUDIT_CATEGORIES:
+        return _probe_kube_audit(obj)
+    if cat == GRAPH_CATEGORY:
+        return _probe_graph(obj)
+    if cat in ACTIVITY_CATEGORIES or (cat is None and "operationName" in obj and "resourceId" in obj):
+        return _probe_activity(obj)
+    return None
+
+
+def _probe_activity(rec: dict[str, Any]) -> Probed | None:
+    op = cap(_value(rec.get("operationName")))
+    if not op:
+        return None
+    t = rec.get("time") or rec.get("eventTimestamp")
+    if t is None:
+        return None
+    parse_time(t)  # a ValueError leaves the record to the parser, which says what is wrong
+    correlation_id = get_str(rec, "correlationId")
+    if not correlation_id:
+        return None
+    op_l = op.lower()
+    read_only = _is_read(op_l)
+    action = actions.classify(CLOUD, op, read_only)
+    if action is not None and actions.is_conditional(CLOUD, op):
+        return None  # whether it restores from a copy is in the request body
+    props = rec.get("properties")
+    outcome, _code = _activity_outcome(rec, props if isinstance(props, dict) else {})
+    rid_l = (get_str(rec, "resourceId") or "").lower()
+    event_id = short_hash(correlation_id, op_l, rid_l)
+    return CLOUD, action, outcome, ("azure_activity", event_id, op, outcome)
+
+
+def _probe_graph(rec: dict[str, Any]) -> Probed | None:
+    props = rec.get("properties")
+    if not isinstance(props, dict):
+        return None
+    t = rec.get("time") or props.get("timeGenerated")
+    if t is None:
+        return None
+    parse_time(t)
+    method = (get_str(props, "requestMethod", n=16) or "").upper()
+    uri = get_str(props, "requestUri", n=8192)
+    request_id = _graph_request_id(rec, props)
+    if not method or not uri or not request_id:
+        return None
+    operation = f"{method} {graph_path(uri)[0]}"
+    outcome, _code = _graph_outcome(rec, props)
+    action = actions.classify(CLOUD, operation, method in ("GET", "HEAD"))
+    return CLOUD, action, outcome, ("azure_graph", short_hash("graph", request_id, method, uri), operation, outcome)
+
+
+def _probe_kube_audit(rec: dict[str, Any]) -> Probed | None:
+    props = rec.get("properties")
+    log = props.get("log") if isinstance(props, dict) else None
+    if isinstance(log, str):
+        if len(log) > MAX_EMBEDDED_JSON:
+            return None
+        event = json.loads(log)  # a ValueError leaves the record to the parser
+    else:
+        event = log
+    from adscore.sources import kubernetes
+
+    return kubernetes.probe_audit_event(event, "aks_audit")

@@ -27,7 +27,7 @@ from adscore import actions
 from adscore.events import Event, Principal, RecordError, Resource
 from adscore.sources.common import excerpt, parse_epoch, short_hash
 
-__all__ = ["parse"]
+__all__ = ["parse", "probe"]
 
 FAMILY = "docker"
 _MAX_ARGS = 256
@@ -125,6 +125,26 @@ def parse(obj: Any, location: str) -> list[Event | RecordError]:
         return [_err(f"unexpected {type(e).__name__}: {e}", location, obj)]
 
 
+def _head(obj: dict[str, Any]) -> tuple[str, str, str, str, str] | str:
+    """(raw action, base action, separator, suffix, event type) of an event, or why it has none."""
+    raw_action = _str(obj.get("Action"), 4096) or _str(obj.get("status"), 4096)
+    if raw_action is None:
+        return "Docker event has no Action or status"
+    base, sep, suffix = raw_action.partition(": ")
+    base = base.strip()[:256]
+    if not base:
+        return "Docker event has an empty Action"
+    etype = _str(obj.get("Type"), 64)
+    if etype is None:
+        etype = "image" if "from" not in obj and base in _OLD_IMAGE_STATUSES else "container"
+    return raw_action, base, sep, suffix, etype
+
+
+def _event_id(obj: dict[str, Any], actor_id: str | None, raw_action: str) -> str:
+    stamp = obj.get("timeNano") if obj.get("timeNano") is not None else obj.get("time")
+    return short_hash(actor_id or "", raw_action, str(stamp)[:64])
+
+
 def _parse(obj: Any, location: str) -> Event | RecordError:
     if not isinstance(obj, dict):
         return _err(f"not a Docker event: {type(obj).__name__}", location, obj)
@@ -133,19 +153,10 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
     attrs = actor.get("Attributes")
     attrs = attrs if isinstance(attrs, dict) else {}
 
-    raw_action = _str(obj.get("Action"), 4096) or _str(obj.get("status"), 4096)
-    if raw_action is None:
-        return _err("Docker event has no Action or status", location, obj)
-    base, sep, suffix = raw_action.partition(": ")
-    base = base.strip()[:256]
-    if not base:
-        return _err("Docker event has an empty Action", location, obj)
-    etype = _str(obj.get("Type"), 64)
-    if etype is None:
-        if "from" not in obj and base in _OLD_IMAGE_STATUSES:
-            etype = "image"
-        else:
-            etype = "container"
+    head = _head(obj)
+    if isinstance(head, str):
+        return _err(head, location, obj)
+    raw_action, base, sep, suffix, etype = head
 
     try:
         time = _time(obj)
@@ -171,7 +182,6 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
         if image is not None:
             resources.append(Resource("image", image, "created"))
 
-    stamp = obj.get("timeNano") if obj.get("timeNano") is not None else obj.get("time")
     user = _str(obj.get("user"), 128)
     if user is not None:
         principal = Principal(
@@ -186,7 +196,7 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
     if operation in ("container commit", "container export"):
         tags.extend(_change_tags(obj.get("changes")))
     return Event(
-        event_id=short_hash(actor_id or "", raw_action, str(stamp)[:64]),
+        event_id=_event_id(obj, actor_id, raw_action),
         cloud="docker",
         source=FAMILY,
         time=time,
@@ -202,3 +212,24 @@ def _parse(obj: Any, location: str) -> Event | RecordError:
         tags=tuple(tags),
         raw=obj,
     )
+
+
+def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
+    """What the engine routes one Docker event by (see :func:`adscore.sources.probe_record`), or None.
+
+    :func:`parse`'s answer without its principal, resources and tags; an event it would refuse gives None.
+    """
+    if not isinstance(obj, dict):
+        return None
+    head = _head(obj)
+    if isinstance(head, str):
+        return None
+    raw_action, base, _sep, _suffix, etype = head
+    _time(obj)  # a ValueError (no readable time) leaves the event to the parser, which says so
+    actor = obj.get("Actor")
+    actor_id = (_str(actor.get("ID"), 1024) if isinstance(actor, dict) else None) or _str(obj.get("id"), 1024)
+    operation = f"{etype} {base}"
+    if operation in ("container commit", "container export"):
+        return None  # the forwarder's change summary is read too
+    key = (FAMILY, _event_id(obj, actor_id, raw_action), operation, "success")
+    return "docker", actions.classify("docker", operation, False), "success", key

@@ -26,7 +26,7 @@ from adscore import actions
 from adscore.events import Event, Principal, RecordError, Resource
 from adscore.sources.common import cap, excerpt, get_path, get_str, parse_time, short_hash
 
-__all__ = ["parse", "strip_version", "unwrap_pubsub"]
+__all__ = ["parse", "probe", "strip_version", "unwrap_pubsub"]
 
 FAMILY = "gcp"
 CLOUD = "gcp"
@@ -263,11 +263,7 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
         return [_err("protoPayload is not a JSON object", loc, entry)]
     service_name = _s(pp, "serviceName", 300) or ""
     method_raw = _s(pp, "methodName", 1024) or ""
-    if (
-        service_name == "k8s.io"
-        or method_raw.startswith("io.k8s.")
-        or (not service_name and get_str(entry, "resource", "type") == "k8s_cluster")
-    ):
+    if _is_gke(entry, service_name, method_raw):
         from adscore.sources import kubernetes
 
         result: list[Event | RecordError] = kubernetes.parse_gke_entry(entry, loc)
@@ -292,19 +288,7 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
     authz_list: list[Any] = authz if isinstance(authz, list) else []
     read_only = _is_read(operation, log_name, authz_list)
 
-    status = pp.get("status")
-    code = _int(status.get("code")) if isinstance(status, dict) else None
-    if not code:
-        # a permission check logged as not granted is a denial even where the entry carries no status
-        # (authorizationInfo[].granted: false; Google's docs: granted is "whether or not authorization
-        # for resource and permission was granted")
-        if any(isinstance(a, dict) and a.get("granted") is False for a in authz_list):
-            outcome, error_code = "denied", "PERMISSION_DENIED"
-        else:
-            outcome, error_code = "success", None
-    else:
-        outcome = "denied" if code in _DENIED_CODES else "failure"
-        error_code = _GRPC_CODES.get(code, str(code))
+    outcome, error_code = _outcome(pp, authz_list)
 
     resource = entry.get("resource")
     labels = resource.get("labels") if isinstance(resource, dict) else None
@@ -355,13 +339,9 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
     if not region:
         region = get_str(pp, "resourceLocation", "currentLocations", 0, n=100)
 
-    operation_info = entry.get("operation")
-    op_id = _s(operation_info, "id", 512) if isinstance(operation_info, dict) else None
-    if op_id:
-        event_id = f"op:{op_id}:{operation}"
-    else:
-        insert_id = _s(entry, "insertId", 512) or _s(entry, "insertid", 512)
-        event_id = insert_id or _record_hash(entry)
+    op_id, event_id = _ids(entry, operation)
+    if event_id is None:
+        event_id = _record_hash(entry)
     meta = pp.get("requestMetadata")
     if not isinstance(meta, dict):
         meta = {}
@@ -389,6 +369,38 @@ def _parse_entry(entry: dict[str, Any], loc: str) -> list[Event | RecordError]:
             raw=entry,
         )
     ]
+
+
+def _is_gke(entry: dict[str, Any], service_name: str, method: str) -> bool:
+    """Whether an entry is GKE's Kubernetes audit log (read by the Kubernetes parser)."""
+    return (
+        service_name == "k8s.io"
+        or method.startswith("io.k8s.")
+        or (not service_name and get_str(entry, "resource", "type") == "k8s_cluster")
+    )
+
+
+def _outcome(pp: dict[str, Any], authz_list: list[Any]) -> tuple[str, str | None]:
+    """(outcome, error code) of an entry: its google.rpc status, else its authorization checks."""
+    status = pp.get("status")
+    code = _int(status.get("code")) if isinstance(status, dict) else None
+    if not code:
+        # a permission check logged as not granted is a denial even where the entry carries no status
+        # (authorizationInfo[].granted: false; Google's docs: granted is "whether or not authorization
+        # for resource and permission was granted")
+        if any(isinstance(a, dict) and a.get("granted") is False for a in authz_list):
+            return "denied", "PERMISSION_DENIED"
+        return "success", None
+    return ("denied" if code in _DENIED_CODES else "failure"), _GRPC_CODES.get(code, str(code))
+
+
+def _ids(entry: dict[str, Any], operation: str) -> tuple[str | None, str | None]:
+    """(operation id, event id) of an entry; the event id is None when only a hash of the entry would do."""
+    operation_info = entry.get("operation")
+    op_id = _s(operation_info, "id", 512) if isinstance(operation_info, dict) else None
+    if op_id:
+        return op_id, f"op:{op_id}:{operation}"
+    return op_id, _s(entry, "insertId", 512) or _s(entry, "insertid", 512) or None
 
 
 def strip_version(method: str) -> str:
@@ -652,3 +664,58 @@ def _record_hash(entry: dict[str, Any]) -> str:
     except (ValueError, TypeError, RecursionError):
         text = "|".join(sorted(str(k) for k in entry)) + "|" + excerpt(entry, 2000)
     return short_hash("gcp-record", text)
+
+
+# ------------------------------------------------------------------------------------------------
+# route before building
+# ------------------------------------------------------------------------------------------------
+def probe(obj: Any) -> tuple[str, str | None, str, tuple[str, str, str, str]] | None:
+    """What the engine routes one audit LogEntry by, read without building its :class:`Event`, or None.
+
+    :func:`parse`'s answer for a bare LogEntry (or the Eventarc CloudEvent that carries one; a GKE
+    entry is the Kubernetes probe's) whose action no request field decides: a share, an image
+    creation and the conditional restores return None, as do Pub/Sub envelopes (their data is
+    decoded by the parser), entries without an id and anything the parser would refuse.
+    """
+    if type(obj) is not dict:
+        return None
+    entry: Any = obj
+    if "protoPayload" in obj:
+        pass
+    elif "specversion" in obj and get_str(obj, "type", n=300) == AUDIT_WRITTEN:
+        entry = obj.get("data")
+        if not isinstance(entry, dict) or "protoPayload" not in entry:
+            return None
+    else:
+        return None
+    pp = entry.get("protoPayload")
+    if not isinstance(pp, dict):
+        return None
+    service_name = _s(pp, "serviceName", 300) or ""
+    method_raw = _s(pp, "methodName", 1024) or ""
+    if _is_gke(entry, service_name, method_raw):
+        from adscore.sources import kubernetes
+
+        return kubernetes.probe_gke_entry(entry)
+    ptype = pp.get("@type") or pp.get("at_sign_type") or pp.get("at_type")
+    if (isinstance(ptype, str) and not ptype.endswith("google.cloud.audit.AuditLog")) or not method_raw:
+        return None
+    t = entry.get("timestamp") or entry.get("receiveTimestamp") or entry.get("receivetimestamp")
+    if t is None:
+        return None
+    parse_time(t)  # a ValueError leaves the entry to the parser, which says what is wrong
+    operation = strip_version(method_raw)
+    log_name = _s(entry, "logName") or _s(entry, "logname") or ""
+    authz = pp.get("authorizationInfo")
+    authz_list: list[Any] = authz if isinstance(authz, list) else []
+    read_only = _is_read(operation, log_name, authz_list)
+    action = actions.classify(CLOUD, operation, read_only)
+    if action is not None and (
+        action in (actions.SNAPSHOT_SHARE, actions.IMAGE_CREATE) or actions.is_conditional(CLOUD, operation)
+    ):
+        return None  # the request decides the action: left to the parser
+    _op_id, event_id = _ids(entry, operation)
+    if not event_id:
+        return None
+    outcome, _code = _outcome(pp, authz_list)
+    return CLOUD, action, outcome, ("gcp_audit", event_id, operation, outcome)

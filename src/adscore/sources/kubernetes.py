@@ -236,6 +236,15 @@ def _resources(
     return tuple(out)
 
 
+def _operation(verb: str, resource: str | None, subresource: str | None, path: str | None) -> tuple[str, bool]:
+    """(operation, read-only) of a request: ``create pods/exec``, ``get /healthz``."""
+    if resource is not None:
+        operation = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource}"
+    else:
+        operation = f"{verb} {path or '/'}"
+    return operation, verb in _READ_VERBS and subresource not in _ACTIVE_SUBRESOURCES
+
+
 def _build(
     raw: dict[str, Any],
     *,
@@ -260,13 +269,8 @@ def _build(
     response_obj: dict[str, Any],
     command: tuple[str, ...],
 ) -> Event:
-    if resource is not None:
-        operation = f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource}"
-        service = f"k8s/{resource}"
-    else:
-        operation = f"{verb} {path or '/'}"
-        service = "k8s/nonresource"
-    read_only = verb in _READ_VERBS and subresource not in _ACTIVE_SUBRESOURCES
+    operation, read_only = _operation(verb, resource, subresource, path)
+    service = f"k8s/{resource}" if resource is not None else "k8s/nonresource"
     if namespace is None and resource == "namespaces" and subresource is None:
         namespace = name
     return Event(
@@ -400,26 +404,7 @@ def _parse_audit_event(obj: Any, cluster: str | None, account: str | None, sourc
     else:
         principal = k8s_principal(username, account=account)
 
-    rs = obj.get("responseStatus")
-    code = rs.get("code") if isinstance(rs, dict) else None
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = None
-    annotations = obj.get("annotations")
-    decision = annotations.get(_DECISION) if isinstance(annotations, dict) else None
-    error_code = None
-    if decision == "forbid" or code in (401, 403):
-        outcome = "denied"
-        error_code = str(code) if code is not None else "forbid"
-    elif code is not None and code >= 400:
-        outcome, error_code = "failure", str(code)
-    elif code is None and obj.get("stage") in _PENDING_STAGES:
-        outcome = "pending"
-    elif code is None and obj.get("stage") == "Panic":
-        outcome, error_code = "failure", "Panic"
-    else:
-        outcome = "success"
+    outcome, error_code = _audit_outcome(obj)
 
     request_obj = _dict(obj.get("requestObject"))
     command: tuple[str, ...] = ()
@@ -452,6 +437,27 @@ def _parse_audit_event(obj: Any, cluster: str | None, account: str | None, sourc
         response_obj=_dict(obj.get("responseObject")),
         command=command,
     )
+
+
+def _audit_outcome(obj: dict[str, Any]) -> tuple[str, str | None]:
+    """(outcome, error code) of an audit event: its response status, authorization decision and stage."""
+    rs = obj.get("responseStatus")
+    code = rs.get("code") if isinstance(rs, dict) else None
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    annotations = obj.get("annotations")
+    decision = annotations.get(_DECISION) if isinstance(annotations, dict) else None
+    if decision == "forbid" or code in (401, 403):
+        return "denied", (str(code) if code is not None else "forbid")
+    if code is not None and code >= 400:
+        return "failure", str(code)
+    if code is None and obj.get("stage") in _PENDING_STAGES:
+        return "pending", None
+    if code is None and obj.get("stage") == "Panic":
+        return "failure", "Panic"
+    return "success", None
 
 
 def _is_version(seg: str) -> bool:
@@ -510,6 +516,21 @@ def _split_resource_name(rn: str | None, resource: str | None) -> tuple[str | No
     return (ns[:256] if ns else None), (name[:1024] if name else None), None
 
 
+def _gke_outcome(pp: dict[str, Any]) -> tuple[str, str | None]:
+    """(outcome, error code) of a GKE audit entry: its google.rpc status and authorization checks."""
+    status = _dict(pp.get("status"))
+    code = status.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    authz = pp.get("authorizationInfo")
+    denied_authz = isinstance(authz, list) and any(isinstance(a, dict) and a.get("granted") is False for a in authz)
+    if code in (7, 16) or (denied_authz and not code):
+        return "denied", _RPC_CODES.get(code or 7, str(code))
+    if code:
+        return "failure", _RPC_CODES.get(code, str(code))
+    return "success", None
+
+
 def parse_gke_entry(entry: Any, location: str) -> list[Event | RecordError]:
     """Parse a GKE Kubernetes audit LogEntry (``protoPayload.serviceName == "k8s.io"``).
 
@@ -552,23 +573,7 @@ def _parse_gke_entry(entry: Any) -> Event:
     if resource is None and path is None:
         path = "/" + method.removeprefix("io.k8s.").replace(".", "/")
 
-    status = _dict(pp.get("status"))
-    code = status.get("code")
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = None
-    authz = pp.get("authorizationInfo")
-    denied_authz = isinstance(authz, list) and any(
-        isinstance(a, dict) and a.get("granted") is False for a in authz
-    )
-    error_code = None
-    if code in (7, 16) or (denied_authz and not code):
-        outcome = "denied"
-        error_code = _RPC_CODES.get(code or 7, str(code))
-    elif code:
-        outcome = "failure"
-        error_code = _RPC_CODES.get(code, str(code))
-    else:
-        outcome = "success"
+    outcome, error_code = _gke_outcome(pp)
 
     request_obj = _dict(pp.get("request"))
     command: tuple[str, ...] = ()
@@ -614,3 +619,82 @@ def _parse_gke_entry(entry: Any) -> Event:
         response_obj=_dict(pp.get("response")),
         command=command,
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# route before building
+# ------------------------------------------------------------------------------------------------
+#: ``(cloud, action, outcome, duplicate key)`` of one record, as :func:`adscore.sources.probe_record` gives it.
+Probed = tuple[str, str | None, str, tuple[str, str, str, str]]
+
+
+def probe(obj: Any) -> Probed | None:
+    """What the engine routes one audit ``Event`` by, read without building its :class:`Event`, or None.
+
+    The answer is :func:`parse`'s for the common shape only (an ``Event`` with a verb, a readable time
+    and an ``auditID``); an ``EventList``, an exec or attach (whose command is read), or anything the
+    parser would refuse gives None, so the record is parsed in full.
+    """
+    return probe_audit_event(obj, "k8s_audit")
+
+
+def probe_audit_event(obj: Any, source: str) -> Probed | None:
+    """:func:`probe` for an audit event some other delivery carries (EKS, AKS), recorded as ``source``."""
+    if type(obj) is not dict:
+        return None
+    kind = obj.get("kind")
+    if kind is not None and kind != "Event":
+        return None
+    verb = _str(obj.get("verb"), 64)
+    if verb is None:
+        return None
+    time, _why = _parse_times(obj, ("stageTimestamp", "requestReceivedTimestamp", "timestamp"))
+    if time is None:
+        return None
+    ref = _dict(obj.get("objectRef"))
+    resource = _str(ref.get("resource"), 256)
+    subresource = _str(ref.get("subresource"), 256) if resource else None
+    if subresource in _COMMAND_SUBRESOURCES:
+        return None
+    path = None
+    if resource is None:
+        uri = _str(obj.get("requestURI"))
+        if uri is None:
+            return None
+        path = uri.split("?", 1)[0] or "/"
+    audit_id = _str(obj.get("auditID"), 256)
+    if audit_id is None:
+        return None  # the id is a hash of the whole record: as dear as parsing it
+    outcome, _code = _audit_outcome(obj)
+    operation, read_only = _operation(verb, resource, subresource, path)
+    op = operation[:4096]
+    return _CLOUD, actions.classify(_CLOUD, operation, read_only), outcome, (source, audit_id, op, outcome)
+
+
+def probe_gke_entry(entry: Any) -> Probed | None:
+    """:func:`probe` for a GKE audit LogEntry (what :func:`parse_gke_entry` would route it by), or None."""
+    if type(entry) is not dict:
+        return None
+    pp = entry.get("protoPayload")
+    if not isinstance(pp, dict):
+        return None
+    method = _str(pp.get("methodName"), 1024)
+    if method is None:
+        return None
+    time, _why = _parse_times(entry, ("timestamp", "receiveTimestamp"))
+    if time is None:
+        return None
+    verb, resource, subresource, _group = _split_method(method)
+    if subresource in _COMMAND_SUBRESOURCES:
+        return None
+    _ns, _name, path = _split_resource_name(_str(pp.get("resourceName")), resource)
+    if resource is None and path is None:
+        path = "/" + method.removeprefix("io.k8s.").replace(".", "/")
+    outcome, _code = _gke_outcome(pp)
+    op_id = _str(_dict(entry.get("operation")).get("id"), 256)
+    event_id = f"op:{op_id}:{method}" if op_id else _str(entry.get("insertId"), 256)
+    if event_id is None:
+        return None
+    operation, read_only = _operation(verb, resource, subresource, path)
+    op = operation[:4096]
+    return _CLOUD, actions.classify(_CLOUD, operation, read_only), outcome, ("gke_audit", event_id, op, outcome)
