@@ -65,6 +65,8 @@ def _change_tags(changes: object) -> list[tuple[str, str]]:
         if not isinstance(item, dict):
             continue
         kind, category, path = item.get("kind"), item.get("category"), _str(item.get("path"), 512)
+        if not isinstance(kind, str) or not isinstance(category, str):  # a list or an object is unhashable
+            continue
         if kind in _KINDS and category in _CATEGORIES and path is not None:
             tags.append((f"docker.changes.path.{kept}", f"{kind} {category} {path}"))
             kept += 1

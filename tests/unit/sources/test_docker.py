@@ -195,6 +195,8 @@ def test_hostile_change_paths_are_kept_only_when_well_formed() -> None:
         {"kind": "X", "category": "secret", "path": "/a"},
         {"kind": "A", "category": "other", "path": "/b"},
         {"kind": "A", "category": "secret", "path": 7},
+        {"kind": ["A"], "category": "secret", "path": "/c"},  # unhashable: skipped, never a crash
+        {"kind": "A", "category": {"x": 1}, "path": "/d"},
         "junk",
         {"kind": "D", "category": "backup", "path": "/backup/x\n\x1b[2J"},
     ]

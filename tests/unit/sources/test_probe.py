@@ -432,7 +432,7 @@ def test_mutated_cloudwatch_logs_messages_agree(name: str, value: Any, delete: b
     assert probe_record(msg) is None
 
 
-def test_a_docker_commit_whose_change_summary_the_parser_refuses_is_left_to_it() -> None:
+def test_a_docker_commit_with_an_unhashable_change_kind_is_left_to_the_parser() -> None:
     commit = {**DOCKER_EVENT, "Action": "commit", "status": "commit",
               "changes": {"added": 1, "changed": 0, "deleted": 0, "total": 1, "sensitive": 1,
                           "sensitive_paths": [{"kind": ["A"], "category": "secret", "path": "/etc/shadow"}]}}
