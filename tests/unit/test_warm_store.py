@@ -231,3 +231,24 @@ def test_two_instances_on_one_file_each_holding_half_a_burst_alert_once(tmp_path
     assert len({x.id for x in bursts}) == 1
     a.store.close()
     b.store.close()
+
+
+def test_when_full_items_expired_at_the_newest_event_time_go_first(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "state.db")
+    cache = WarmStore(store, max_items=20)
+    for i in range(15):  # short-lived: expired once events an hour later are read
+        batch = WriteBatch()
+        batch.unions[f"old{i}"] = SetUnion(frozenset({"x"}), E0 + 60)
+        cache.write(batch)
+    cache.get_sets([f"old{i}" for i in range(15)], T0)
+    later = T0 + timedelta(hours=1)
+    live = WriteBatch()
+    for i in range(10):
+        live.unions[f"new{i}"] = SetUnion(frozenset({"y"}), E0 + 7200)
+    cache.write(live)
+    assert cache.get_sets([f"new{i}" for i in range(10)], later) == {f"new{i}": frozenset({"y"}) for i in range(10)}
+    assert set(cache._sets) == {f"new{i}" for i in range(10)}  # the expired went, every live one stayed
+    reads = cache.store_reads
+    assert cache.get_sets(["old3"], T0) == {"old3": frozenset({"x"})}  # a late event reads it again
+    assert cache.store_reads == reads + 1
+    store.close()

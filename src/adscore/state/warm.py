@@ -35,13 +35,13 @@ belong to closed windows and earlier days, which later batches no longer read).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins
 from adscore.windows import epoch
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from adscore.state.base import StateStore, WriteBatch
@@ -55,6 +55,7 @@ SetItem = tuple[frozenset[str], int]
 """A set item as stored: every member, and the item's expiry (epoch seconds)."""
 ValueItem = tuple[str, int]
 """A value item as stored: the value and its expiry (epoch seconds)."""
+_I = TypeVar("_I", SetItem, ValueItem)
 
 
 @runtime_checkable
@@ -101,6 +102,8 @@ class WarmStore(StateStoreBase):
         self._values: dict[str, ValueItem | None] = {}
         self._version: tuple[int, int] | None = None
         self._trusted = False
+        self._newest = 0.0
+        """The latest event time read at (epoch seconds): items expired by then go first when full."""
 
     # -- one batch ---------------------------------------------------------
 
@@ -131,59 +134,55 @@ class WarmStore(StateStoreBase):
             self._version = now
 
     def _bound(self) -> None:
-        size = len(self._sets) + len(self._values)
-        if size <= self.max_items:
+        """Keep at most ``max_items``: first drop the items expired at the newest event time read (a late
+        event that still needs one reads it again), then, if still over, the oldest quarter."""
+        if len(self._sets) + len(self._values) <= self.max_items:
+            return
+        newest = self._newest
+        for cache in (self._sets, self._values):
+            dead = [k for k, item in cache.items() if item is not None and item[1] <= newest]
+            for k in dead:
+                del cache[k]
+        if len(self._sets) + len(self._values) <= self.max_items * 3 // 4:
             return
         for cache in (self._sets, self._values):
-            drop = len(cache) // 4 + 1
-            for key in list(cache)[:drop]:
+            for key in list(cache)[: len(cache) // 4 + 1]:
                 del cache[key]
 
-    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+    def _items(
+        self,
+        cache: dict[str, _I | None],
+        read: Callable[[Sequence[str]], Mapping[str, _I]],
+        keys: Sequence[str],
+        at: datetime,
+    ) -> tuple[list[_I | None], float]:
+        """The item of each key as stored (None: no item), the missing ones read in one call; and ``at``."""
         if not self._trusted:
             self._check()
-        cache = self._sets
+        now = epoch(at)
+        if now > self._newest:
+            self._newest = now
+        fresh: dict[str, _I | None] = {}
         missing = [k for k in keys if k not in cache]
         if missing:
-            missing = list(dict.fromkeys(missing))
-            found = self._versioned.read_sets(missing)
-            self.store_reads += len(missing)
-            for k in missing:
-                cache[k] = found.get(k)
+            unique = list(dict.fromkeys(missing))
+            found = read(unique)
+            self.store_reads += len(unique)
+            fresh = {k: found.get(k) for k in unique}
+        items = [fresh[k] if k in fresh else cache[k] for k in keys]
+        if fresh:
+            cache.update(fresh)
             self._bound()
-        now = epoch(at)
+        return items, now
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        items, now = self._items(self._sets, self._versioned.read_sets, keys, at)
         empty = frozenset[str]()
-        result: dict[str, frozenset[str]] = {}
-        for k in keys:
-            item = cache.get(k)
-            if item is None and k not in cache:  # dropped by _bound a moment ago: read it through
-                item = self._versioned.read_sets([k]).get(k)
-                self.store_reads += 1
-            result[k] = item[0] if item is not None and item[1] > now else empty
-        return result
+        return {k: i[0] if i is not None and i[1] > now else empty for k, i in zip(keys, items, strict=True)}
 
     def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
-        if not self._trusted:
-            self._check()
-        cache = self._values
-        missing = [k for k in keys if k not in cache]
-        if missing:
-            missing = list(dict.fromkeys(missing))
-            found = self._versioned.read_values(missing)
-            self.store_reads += len(missing)
-            for k in missing:
-                cache[k] = found.get(k)
-            self._bound()
-        now = epoch(at)
-        result: dict[str, str] = {}
-        for k in keys:
-            item = cache.get(k)
-            if item is None and k not in cache:
-                item = self._versioned.read_values([k]).get(k)
-                self.store_reads += 1
-            if item is not None and item[1] > now:
-                result[k] = item[0]
-        return result
+        items, now = self._items(self._values, self._versioned.read_values, keys, at)
+        return {k: i[0] for k, i in zip(keys, items, strict=True) if i is not None and i[1] > now}
 
     def write(self, batch: WriteBatch) -> None:
         if not batch:
