@@ -13,7 +13,9 @@ as live traffic did.
 Neither concurrency nor delivery order decides what alerts. After the flush the
 batch recounts the sets it counted (:meth:`~adscore.state.base.BatchedState.recount`)
 and judges again the evaluations whose sets other instances changed meanwhile,
-so instances that each hold part of a burst raise it once. A sequence step that
+so instances that each hold part of a burst raise it once. Across batches, a store that can tell
+whether anyone else wrote to it (SQLite) sits behind a process-wide read cache
+(:mod:`adscore.state.warm`): a single writer reads each item once, the recount included. A sequence step that
 arrives before the alert it follows is parked and completed by that alert
 (:data:`CHAIN_PENDING_KEY`); detections park their own first halves the same way
 and name the parked event as the alert's subject (``Finding.subject``).

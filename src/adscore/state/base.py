@@ -54,7 +54,9 @@ A batch counts against the sets it read before writing. :meth:`BatchedState.reco
 called after a successful flush, reads the sets again: the set as stored is the
 union of every write that came before, so of instances that each hold part of a
 burst, the one that recounts last sees all of it, and the engine judges those
-counts again (claims keep the alert to one).
+counts again (claims keep the alert to one). :class:`adscore.state.warm.WarmStore`
+answers those reads from memory only while the store shows no other writer, so this
+holds unchanged behind it.
 
 Time and expiry
 ---------------
