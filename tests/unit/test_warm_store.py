@@ -252,3 +252,39 @@ def test_when_full_items_expired_at_the_newest_event_time_go_first(tmp_path: Pat
     assert cache.get_sets(["old3"], T0) == {"old3": frozenset({"x"})}  # a late event reads it again
     assert cache.store_reads == reads + 1
     store.close()
+
+
+def test_threads_sharing_one_cache_leave_it_equal_to_the_store(tmp_path: Path) -> None:
+    """Threads of one function instance share the engine, so its cache: reads and writes interleave, and
+    every item it then holds is what the store holds."""
+    import threading
+
+    path = tmp_path / "state.db"
+    store, judge = SqliteStateStore(path), SqliteStateStore(path)
+    cache = WarmStore(store)
+    keys = [f"k{i}" for i in range(8)]
+
+    def work(n: int) -> None:
+        for i in range(150):
+            batch = WriteBatch()
+            batch.unions[keys[(n + i) % 8]] = SetUnion(frozenset({f"t{n}-{i}"}), E0 + 600 + i)
+            batch.puts[f"v{i % 5}"] = ValuePut(f"{n}-{i}", E0 + 600 + n * 1000 + i)
+            if n % 2:
+                cache.begin()
+            cache.get_sets(keys[:4], T0)
+            cache.write(batch)
+            cache.get_values([f"v{i % 5}"], T0)
+            if n % 2:
+                cache.end()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    values = [f"v{i}" for i in range(5)]
+    assert cache.get_sets(keys, T0) == judge.get_sets(keys, T0)
+    assert cache.get_values(values, T0) == judge.get_values(values, T0)
+    assert sum(len(m) for m in judge.get_sets(keys, T0).values()) == 600
+    store.close()
+    judge.close()

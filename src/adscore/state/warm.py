@@ -35,6 +35,7 @@ belong to closed windows and earlier days, which later batches no longer read).
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins
@@ -101,7 +102,8 @@ class WarmStore(StateStoreBase):
         self._sets: dict[str, SetItem | None] = {}
         self._values: dict[str, ValueItem | None] = {}
         self._version: tuple[int, int] | None = None
-        self._trusted = False
+        self._lock = threading.RLock()  # instances of a function may share one engine across threads
+        self._batch = threading.local()  # whether this thread is inside begin() .. end()
         self._newest = 0.0
         """The latest event time read at (epoch seconds): items expired by then go first when full."""
 
@@ -116,12 +118,13 @@ class WarmStore(StateStoreBase):
         that committed before it. Outside a batch every read checks first. Sending (leases and send
         markers) runs outside, where a stale answer could send an alert twice.
         """
-        self._check()
-        self._trusted = True
+        with self._lock:
+            self._check()
+        self._batch.trusted = True
 
     def end(self) -> None:
         """End the batch :meth:`begin` started: every read checks the store's version again."""
-        self._trusted = False
+        self._batch.trusted = False
 
     # -- the cache ---------------------------------------------------------
 
@@ -157,7 +160,17 @@ class WarmStore(StateStoreBase):
         at: datetime,
     ) -> tuple[list[_I | None], float]:
         """The item of each key as stored (None: no item), the missing ones read in one call; and ``at``."""
-        if not self._trusted:
+        with self._lock:  # a read and its caching are one step: no write of another thread comes between
+            return self._items_locked(cache, read, keys, at)
+
+    def _items_locked(
+        self,
+        cache: dict[str, _I | None],
+        read: Callable[[Sequence[str]], Mapping[str, _I]],
+        keys: Sequence[str],
+        at: datetime,
+    ) -> tuple[list[_I | None], float]:
+        if not getattr(self._batch, "trusted", False):
             self._check()
         now = epoch(at)
         if now > self._newest:
@@ -187,6 +200,10 @@ class WarmStore(StateStoreBase):
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
+        with self._lock:
+            self._write_locked(batch)
+
+    def _write_locked(self, batch: WriteBatch) -> None:
         self._check()
         before = self._version
         try:
@@ -244,8 +261,9 @@ class WarmStore(StateStoreBase):
         self.store.init()
 
     def close(self) -> None:
-        self._sets.clear()
-        self._values.clear()
+        with self._lock:
+            self._sets.clear()
+            self._values.clear()
         self.store.close()
 
 
