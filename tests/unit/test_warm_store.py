@@ -190,45 +190,19 @@ def test_the_engine_raises_the_same_alerts_with_far_fewer_reads(tmp_path: Path) 
 
 
 def test_two_instances_on_one_file_each_holding_half_a_burst_alert_once(tmp_path: Path) -> None:
-    """Two engines (two connections, as two processes) alternate batches of one burst: each one's cache
-    is dropped when the other wrote, so the recount after the last flush sees the whole burst."""
+    """Two engines (two connections, as two processes) alternate batches of the example burst: each
+    one's cache is dropped when the other wrote, so the recount after the last flush sees all of it."""
     path = tmp_path / "state.db"
     cfg = load_settings(None, state=f"sqlite:///{path}")
     a, b = Engine(cfg, SqliteStateStore(path)), Engine(cfg, SqliteStateStore(path))
-    burst = [
-        (
-            f"r{i}",
-            {
-                "eventVersion": "1.09",
-                "userIdentity": {
-                    "type": "IAMUser",
-                    "principalId": "AIDAEXAMPLE",
-                    "arn": "arn:aws:iam::111122223333:user/mallory",
-                    "accountId": "111122223333",
-                    "userName": "mallory",
-                },
-                "eventTime": (T0 + timedelta(seconds=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "eventSource": f"svc{i % 8}.amazonaws.com",
-                "eventName": f"DescribeThing{i}",
-                "awsRegion": "us-east-1",
-                "sourceIPAddress": "203.0.113.9",
-                "userAgent": "aws-cli/2.15.0",
-                "requestParameters": None,
-                "responseElements": None,
-                "eventID": f"00000000-0000-0000-0000-{i:012d}",
-                "readOnly": True,
-                "eventType": "AwsApiCall",
-                "recipientAccountId": "111122223333",
-            },
-        )
-        for i in range(40)
-    ]
+    lines = (EXAMPLES / "aws" / "discovery_api_burst.jsonl").read_text().splitlines()
+    burst = [(f"r{n}", json.loads(line)) for n, line in enumerate(lines) if line.strip()]
+    alone = Engine(load_settings(None, state="memory://"), MemoryStateStore())
+    want = {x.id for x in _alerts(alone, burst, 4) if x.detection == "discovery.api_burst"}
     alerts: list[Alert] = []
     for n, start in enumerate(range(0, len(burst), 4)):
-        engine = a if n % 2 == 0 else b
-        alerts.extend(engine.run(burst[start : start + 4]).alerts)
-    bursts = [x for x in alerts if x.detection == "discovery.api_burst"]
-    assert len({x.id for x in bursts}) == 1
+        alerts.extend((a if n % 2 == 0 else b).run(burst[start : start + 4]).alerts)
+    assert want and {x.id for x in alerts if x.detection == "discovery.api_burst"} == want
     a.store.close()
     b.store.close()
 

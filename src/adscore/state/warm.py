@@ -159,33 +159,27 @@ class WarmStore(StateStoreBase):
         keys: Sequence[str],
         at: datetime,
     ) -> tuple[list[_I | None], float]:
-        """The item of each key as stored (None: no item), the missing ones read in one call; and ``at``."""
-        with self._lock:  # a read and its caching are one step: no write of another thread comes between
-            return self._items_locked(cache, read, keys, at)
+        """The item of each key as stored (None: no item), the missing ones read in one call; and ``at``.
 
-    def _items_locked(
-        self,
-        cache: dict[str, _I | None],
-        read: Callable[[Sequence[str]], Mapping[str, _I]],
-        keys: Sequence[str],
-        at: datetime,
-    ) -> tuple[list[_I | None], float]:
-        if not getattr(self._batch, "trusted", False):
-            self._check()
+        Under the lock: a read and its caching are one step, no write of another thread comes between.
+        """
         now = epoch(at)
-        if now > self._newest:
-            self._newest = now
-        fresh: dict[str, _I | None] = {}
-        missing = [k for k in keys if k not in cache]
-        if missing:
-            unique = list(dict.fromkeys(missing))
-            found = read(unique)
-            self.store_reads += len(unique)
-            fresh = {k: found.get(k) for k in unique}
-        items = [fresh[k] if k in fresh else cache[k] for k in keys]
-        if fresh:
-            cache.update(fresh)
-            self._bound()
+        with self._lock:
+            if not getattr(self._batch, "trusted", False):
+                self._check()
+            if now > self._newest:
+                self._newest = now
+            fresh: dict[str, _I | None] = {}
+            missing = [k for k in keys if k not in cache]
+            if missing:
+                unique = list(dict.fromkeys(missing))
+                found = read(unique)
+                self.store_reads += len(unique)
+                fresh = {k: found.get(k) for k in unique}
+            items = [fresh[k] if k in fresh else cache[k] for k in keys]
+            if fresh:
+                cache.update(fresh)
+                self._bound()
         return items, now
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
