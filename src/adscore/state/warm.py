@@ -29,8 +29,9 @@ The race-free rule of concurrent instances is kept as it is: the engine still re
 flush; with a single writer the recount is answered from memory and finds nothing changed, with
 other writers it reads the store.
 
-Memory is bounded: at most :data:`MAX_CACHED_ITEMS` items; past that the oldest are dropped (they
-belong to closed windows and earlier days, which later batches no longer read).
+Memory follows the live items: every :data:`SWEEP_EVERY` items read, those expired at the newest
+event time are dropped (closed windows, past days), and at most :data:`MAX_CACHED_ITEMS` are kept
+(past that the oldest are dropped). A late event that needs a dropped item reads it again.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ __all__ = ["MAX_CACHED_ITEMS", "Versioned", "WarmStore", "warm"]
 
 #: Items (set and value items together) kept in memory; past it the oldest quarter is dropped.
 MAX_CACHED_ITEMS = 200_000
+#: Items read between two sweeps of the expired ones.
+SWEEP_EVERY = 20_000
 
 SetItem = tuple[frozenset[str], int]
 """A set item as stored: every member, and the item's expiry (epoch seconds)."""
@@ -105,6 +108,7 @@ class WarmStore(StateStoreBase):
         self._lock = threading.RLock()  # instances of a function may share one engine across threads
         self._batch = threading.local()  # whether this thread is inside begin() .. end()
         self._newest = 0.0
+        self._added = 0
         """The latest event time read at (epoch seconds): items expired by then go first when full."""
 
     # -- one batch ---------------------------------------------------------
@@ -136,17 +140,20 @@ class WarmStore(StateStoreBase):
             self._values.clear()
             self._version = now
 
-    def _bound(self) -> None:
-        """Keep at most ``max_items``: first drop the items expired at the newest event time read (a late
-        event that still needs one reads it again), then, if still over, the oldest quarter."""
-        if len(self._sets) + len(self._values) <= self.max_items:
+    def _bound(self, added: int) -> None:
+        """Drop the items expired at the newest event time read (a late event that still needs one reads
+        it again) every :data:`SWEEP_EVERY` items read, so memory follows the live items, not the input;
+        past ``max_items``, also the oldest quarter."""
+        self._added += added
+        if self._added < SWEEP_EVERY and len(self._sets) + len(self._values) <= self.max_items:
             return
+        self._added = 0
         newest = self._newest
         for cache in (self._sets, self._values):
             dead = [k for k, item in cache.items() if item is not None and item[1] <= newest]
             for k in dead:
                 del cache[k]
-        if len(self._sets) + len(self._values) <= self.max_items * 3 // 4:
+        if len(self._sets) + len(self._values) <= self.max_items:
             return
         for cache in (self._sets, self._values):
             for key in list(cache)[: len(cache) // 4 + 1]:
@@ -179,7 +186,7 @@ class WarmStore(StateStoreBase):
             items = [fresh[k] if k in fresh else cache[k] for k in keys]
             if fresh:
                 cache.update(fresh)
-                self._bound()
+                self._bound(len(fresh))
         return items, now
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
