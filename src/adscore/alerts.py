@@ -178,7 +178,7 @@ class Evidence(BaseModel):
         the caps, long strings, or evidence removed by :meth:`Alert.fit`.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     event_ids: list[str] = Field(default_factory=list)
     records: list[dict[str, Any]] = Field(default_factory=list)
@@ -257,7 +257,7 @@ class Alert(BaseModel):
         :meth:`adscore.settings.Settings.version` of the settings in force.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     detection: Name
