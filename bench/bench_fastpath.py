@@ -19,7 +19,9 @@ so a change to the fast path can show that it raises exactly the alerts it raise
 
 ``--state dynamodb`` runs (b) and (c) against the AWS function's store instead, a DynamoDB table on
 moto in server mode (started here, in this process: its times include moto's work, so read the
-state traffic, not the speed); ``--batch 0`` skips (b).
+state traffic, not the speed); ``--batch 0`` skips (b). ``--recent`` moves every ``eventTime`` by whole
+weeks so the file starts 7 to 13 days ago: DynamoDB's TTL may delete an item once its event-time
+expiry is 30 days past, so the read cache keeps only recent items (older ones are read through).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,6 +119,7 @@ def main() -> None:
     ap.add_argument("--config", default=None, help="settings YAML (default: the shipped defaults)")
     ap.add_argument("--alerts-out", type=Path, default=None, help="write (b)'s sorted alert keys here")
     ap.add_argument("--state", choices=("sqlite", "dynamodb"), default="sqlite", help="the store (dynamodb: moto server)")
+    ap.add_argument("--recent", action="store_true", help="move the event times to the last two weeks")
     args = ap.parse_args()
     if args.state == "dynamodb":
         from adscore.emulate.aws import MotoServer
@@ -134,6 +138,8 @@ def _main(args: argparse.Namespace) -> None:
         print(f"generating {args.records} records into {args.file} ...", file=sys.stderr)
         generate_mix.write(args.file, args.records)
     lines = [line for line in args.file.read_bytes().splitlines() if line.strip()]
+    if args.recent:
+        lines = _recent(lines)
     n = len(lines)
 
     gc.collect()
@@ -156,6 +162,20 @@ def _main(args: argparse.Namespace) -> None:
         _replay_row(args, lines, floor_s, floor_cpu)
     if args.lambda_batch:
         _lambda_row(args, lines, floor_s, floor_cpu)
+
+
+def _recent(lines: list[bytes]) -> list[bytes]:
+    """The records with ``eventTime`` moved by whole weeks, the first 7 to 13 days before now."""
+    records = [orjson.loads(line) for line in lines]
+    times = [datetime.fromisoformat(r["eventTime"]) for r in records if isinstance(r, dict) and "eventTime" in r]
+    if not times:
+        return lines
+    shift = timedelta(weeks=(datetime.now(UTC) - min(times)).days // 7 - 1)
+    for r in records:
+        if isinstance(r, dict) and "eventTime" in r:
+            moved = datetime.fromisoformat(r["eventTime"]) + shift
+            r["eventTime"] = moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [orjson.dumps(r) for r in records]
 
 
 def _replay_row(args: argparse.Namespace, lines: list[bytes], floor_s: float, floor_cpu: float) -> None:
