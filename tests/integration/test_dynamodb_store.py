@@ -159,7 +159,7 @@ def test_a_batch_costs_one_request_per_distinct_key_and_reads_go_100_at_a_time(
     batch.add_put("fact", "x", EXP)
     batch.add_put_if_absent("seen", "ev1", EXP, epoch_seconds(T0))
     store.write(batch)
-    assert calls == Counter({"UpdateItem": 5, "PutItem": 2})
+    assert calls == Counter({"UpdateItem": 5 + 1, "PutItem": 2})  # and the version item's increment
     assert store.writes == 7
     calls.clear()
     found = store.get_sets([f"set-{i}" for i in range(250)], T0)
@@ -167,7 +167,7 @@ def test_a_batch_costs_one_request_per_distinct_key_and_reads_go_100_at_a_time(
     assert found["set-3"] == {"e3", "shared", "more"} and found["set-200"] == frozenset()
 
 
-def test_losing_puts_are_not_errors_and_cost_one_request(aws_env: MotoServer, table: str) -> None:
+def test_losing_puts_are_not_errors_and_cost_one_request_and_the_increment(aws_env: MotoServer, table: str) -> None:
     store = store_for(aws_env, table)
     newer = WriteBatch()
     newer.add_put("fact", "new", EXP + 60)
@@ -176,7 +176,7 @@ def test_losing_puts_are_not_errors_and_cost_one_request(aws_env: MotoServer, ta
     older = WriteBatch()
     older.add_put("fact", "old", EXP)  # a late redelivery: the condition keeps it out
     store.write(older)
-    assert calls == Counter({"PutItem": 1})
+    assert calls == Counter({"PutItem": 1, "UpdateItem": 1})
     assert store.get_values(["fact"], T0) == {"fact": "new"}
 
 
@@ -222,6 +222,22 @@ def test_throttling_that_never_ends_fails_only_the_throttled_key(aws_env: MotoSe
     assert "ProvisionedThroughputExceededException" in str(caught.value)
     assert throttled["n"] == 3  # tried as often as configured, then reported
     assert store.get_sets(["cold"], T0) == {"cold": {"b"}}
+
+
+def test_a_batch_whose_increment_fails_is_reported_whole(aws_env: MotoServer, table: str) -> None:
+    """Keys written but not announced (the version item never incremented): other instances' caches
+    would not know, so every key is reported and the records are delivered again."""
+    store = store_for(aws_env, table, botocore_attempts=1, attempts=2)
+    throttled = throttle(store, lambda body: b"ADD #n :one" in body)
+    batch = WriteBatch()
+    batch.add_union("a", ["x"], EXP)
+    batch.add_put("b", "y", EXP)
+    with pytest.raises(StateWriteError) as caught:
+        store.write(batch)
+    assert sorted(caught.value.failed_keys) == ["a", "b"]
+    assert "version item not incremented" in str(caught.value)
+    assert throttled["n"] == 2
+    assert store.get_sets(["a"], T0) == {"a": {"x"}}  # written all the same
 
 
 def test_unreachable_endpoint_raises_state_errors(aws_env: MotoServer, table: str) -> None:

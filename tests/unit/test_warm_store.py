@@ -20,6 +20,7 @@ from adscore.windows import epoch_seconds
 
 if TYPE_CHECKING:
     from adscore.alerts import Alert
+    from adscore.state.base import StateStore
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 E0 = epoch_seconds(T0)
@@ -43,17 +44,45 @@ OPS = st.lists(
 )
 
 
-def _batch(kind: str, key: str, payload: object, offset: int) -> WriteBatch:
+def _batch(kind: str, key: str, payload: object, offset: int, t0: datetime = T0) -> WriteBatch:
     batch = WriteBatch()
-    expires = E0 + 60 + offset
+    e0 = epoch_seconds(t0)
+    expires = e0 + 60 + offset
     if kind == "union":
         assert isinstance(payload, frozenset)
         batch.unions[key] = SetUnion(payload, expires)
     elif kind == "put":
         batch.puts[key] = ValuePut(str(payload), expires)
     else:
-        batch.put_if_absent[key] = ValuePutIfAbsent(str(payload), expires, E0 + offset)
+        batch.put_if_absent[key] = ValuePutIfAbsent(str(payload), expires, e0 + offset)
     return batch
+
+
+def check_reads(cache: WarmStore, other: StateStore, judge: StateStore, ops: list[tuple], t0: datetime = T0) -> None:  # type: ignore[type-arg]
+    """Play ``ops`` (see OPS): ``cache`` in front of one store object, ``other`` and ``judge`` two more
+    objects on the same data (other instances); every read through the cache must equal the judge's,
+    but inside a batch after another writer wrote (the batch reads the store as at its begin())."""
+    in_batch = False
+    others_in_batch = False
+    for who, kind, key, payload, offset in ops:
+        if kind == "begin":
+            cache.begin()
+            in_batch, others_in_batch = True, False
+        elif kind == "end":
+            cache.end()
+            in_batch = False
+        elif kind == "read":
+            at = t0 + timedelta(seconds=offset)
+            got = (cache.get_sets([key], at), cache.get_values([key], at))
+            want = (judge.get_sets([key], at), judge.get_values([key], at))
+            if not (in_batch and others_in_batch):
+                assert got == want
+        elif who == 0:
+            cache.write(_batch(kind, key, payload, offset, t0))
+            others_in_batch = False  # the write saw the other writers: the cache was dropped
+        else:
+            other.write(_batch(kind, key, payload, offset, t0))
+            others_in_batch = others_in_batch or in_batch
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -65,29 +94,8 @@ def test_every_read_equals_a_direct_read_of_the_store(tmp_path_factory: object, 
     folder = tmp_path_factory.mktemp("warm")  # type: ignore[attr-defined]
     path = str(folder / "state.db")
     own, other, judge = SqliteStateStore(path), SqliteStateStore(path), SqliteStateStore(path)
-    cache = WarmStore(own)
-    in_batch = False
-    others_in_batch = False
     try:
-        for who, kind, key, payload, offset in ops:
-            if kind == "begin":
-                cache.begin()
-                in_batch, others_in_batch = True, False
-            elif kind == "end":
-                cache.end()
-                in_batch = False
-            elif kind == "read":
-                at = T0 + timedelta(seconds=offset)
-                got = (cache.get_sets([key], at), cache.get_values([key], at))
-                want = (judge.get_sets([key], at), judge.get_values([key], at))
-                if not (in_batch and others_in_batch):
-                    assert got == want
-            elif who == 0:
-                cache.write(_batch(kind, key, payload, offset))
-                others_in_batch = False  # the write saw the other writers: the cache was dropped
-            else:
-                other.write(_batch(kind, key, payload, offset))
-                others_in_batch = others_in_batch or in_batch
+        check_reads(WarmStore(own), other, judge, ops)
     finally:
         for store in (own, other, judge):
             store.close()

@@ -35,10 +35,48 @@ strongly consistent by default so concurrent function instances see each
 other's writes. Throttling is retried by botocore's adaptive retry mode and
 then, per key, by a tenacity loop with jittered backoff; keys that still fail
 are raised in :class:`~adscore.state.base.StateWriteError`.
+
+The version item, and the process-wide read cache
+------------------------------------------------
+The store is :class:`~adscore.state.warm.Versioned`, so the engine keeps a warm
+function's reads in memory (:mod:`adscore.state.warm`). One more item, pk
+:data:`VERSION_PK` (a NUL and text: no :func:`~adscore.state.base.fit_key`'d key
+holds a NUL) and sk ``version`` (a kind of its own), holds a number ``n``, with no
+TTL attribute. Every :meth:`DynamoDBStateStore.write` that sent any key write ends
+with one ``UpdateItem ADD n :1`` after them, also when some keys failed (those that
+succeeded are in the table, and other instances must learn it);
+:meth:`DynamoDBStateStore.version` is one strongly consistent ``GetItem`` of it:
+``(n - this object's increments, this object's item writes)``. So a warm Lambda that
+is the only writer sees ``theirs`` stay put and reads each item once; another
+instance's batch changes ``theirs`` once its increment lands, and every cache that
+sees it starts over. Another instance's batch counts from its increment, which follows its key
+writes: a read in between may be answered as just before that batch, as a read a moment earlier
+would have been. The recount rule of concurrent instances still holds: of two increments the one
+item orders, the later one's version shows the earlier, so that instance reads the store after both
+batches' keys were written. A batch costs about one ``GetItem`` (the cache's check at its
+start) and one ``UpdateItem`` (the increment, whose ``UPDATED_NEW`` answer serves as
+the version after the write) more; sending outside a batch checks again.
+
+Two limits. The version item is one hot item: every batch of every instance
+increments it, and DynamoDB takes about 1,000 writes per second on one item
+(then it throttles; an increment that still fails raises
+:class:`~adscore.state.base.StateWriteError` for the whole batch, since its keys
+are written but not announced, and the records are delivered again). And with
+many concurrent instances nearly every batch sees another writer: the cache
+drops everything and reads through, as without it (correct, no saving, plus
+the two requests).
+
+A cached item cannot follow what DynamoDB does on its own, so the store names
+it (:class:`~adscore.state.warm.Forgetful`): a union the 400 KB item-size limit
+cut short (the key is named after the write and dropped from the cache), and any
+item DynamoDB's TTL may have deleted (``expires_at`` within an hour of
+``now - CLEANUP_GRACE``: :meth:`DynamoDBStateStore.purge_horizon`), which the cache
+reads through instead of keeping.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -51,6 +89,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from adscore.errors import ConfigError, StateError
 from adscore.render.escape import clean_text
 from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError
+from adscore.state.warm import Written
 from adscore.windows import epoch
 
 if TYPE_CHECKING:
@@ -60,7 +99,7 @@ if TYPE_CHECKING:
 
     from adscore.state.base import SetUnion, ValuePut, ValuePutIfAbsent, WriteBatch
 
-__all__ = ["TABLE_SCHEMA", "DynamoDBStateStore", "init_from_url", "init_table", "table_name"]
+__all__ = ["TABLE_SCHEMA", "VERSION_PK", "DynamoDBStateStore", "init_from_url", "init_table", "table_name"]
 
 log = logging.getLogger("adscore.state.dynamodb")
 
@@ -82,7 +121,11 @@ TABLE_SCHEMA: Final[dict[str, Any]] = {
 """What :func:`init_table` creates: key schema, attribute definitions, billing mode and the TTL attribute
 (``purge_at = expires_at + TtlGraceSeconds``). The Terraform module mirrors it."""
 
-SET, VALUE, CLAIM = "set", "value", "claim"
+SET, VALUE, CLAIM, VERSION = "set", "value", "claim", "version"
+VERSION_PK: Final = "\x00adscore"
+"""The version item's partition key (sk ``version``): a NUL, which no fitted state key holds."""
+_VERSION_KEY: Final = {"pk": {"S": VERSION_PK}, "sk": {"S": VERSION}}
+_TTL_MARGIN = 3600  # the clock DynamoDB's TTL runs on may be ahead of ours
 _EMPTY = "\x00"  # DynamoDB rejects empty key strings and empty set members
 _GRACE = int(CLEANUP_GRACE.total_seconds())
 _BATCH_GET = 100  # BatchGetItem limit
@@ -261,6 +304,9 @@ class DynamoDBStateStore(StateStoreBase):
     Notes
     -----
     Thread-safe; open one store per process (its writer threads and client do not survive ``fork``).
+    :class:`~adscore.state.warm.Versioned` through the version item (see the module's text); with
+    ``consistent_read=False`` a read may miss a write the version already shows, so :meth:`version`
+    then never repeats itself and a cache in front reads through.
 
     Example
     -------
@@ -288,6 +334,11 @@ class DynamoDBStateStore(StateStoreBase):
         self._attempts = max(1, attempts)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._bump_lock = threading.Lock()  # an increment and the count of this object's increments, together
+        self._bumps = 0  # increments of the version item made through this object
+        self._item_writes = 0  # set and value item writes through this object
+        self._ticks = itertools.count(-1, -1)  # version()'s ever-new "theirs" without consistent reads
+        self._last = threading.local()  # per thread: the Written of its last write()
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -355,34 +406,90 @@ class DynamoDBStateStore(StateStoreBase):
             raise StateError(f"DynamoDB {self.table}: read failed: {_code(exc)}") from exc
         return found
 
-    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+    def read_sets(self, keys: Sequence[str]) -> dict[str, tuple[frozenset[str], int]]:
+        """Each set item as stored (its members, its expiry), expired or not; absent keys left out."""
         if not keys:
             return {}
         items = self._batch_get(keys, SET, "#pk, #m, #e")
-        now = epoch(at)
-        result: dict[str, frozenset[str]] = {}
-        for key in keys:
-            item = items.get(key)
-            if item is None or _num(item, "expires_at") <= now:
-                result[key] = frozenset()
-            else:
-                result[key] = frozenset(_dec(m) for m in item.get("m", {}).get("SS", ()))
-        return result
+        return {
+            key: (frozenset(_dec(m) for m in item.get("m", {}).get("SS", ())), _num(item, "expires_at"))
+            for key, item in items.items()
+        }
 
-    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+    def read_values(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Each value item as stored (its value, its expiry), expired or not; absent keys left out."""
         if not keys:
             return {}
         items = self._batch_get(keys, VALUE, "#pk, #v, #e")
+        return {key: (item["v"]["S"], _num(item, "expires_at")) for key, item in items.items() if "S" in item.get("v", {})}
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        items = self.read_sets(keys)
         now = epoch(at)
-        return {
-            key: item["v"]["S"]
-            for key, item in items.items()
-            if _num(item, "expires_at") > now and "S" in item.get("v", {})
-        }
+        empty = frozenset[str]()
+        return {k: item[0] if (item := items.get(k)) is not None and item[1] > now else empty for k in keys}
+
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        items = self.read_values(keys)
+        now = epoch(at)
+        return {key: value for key, (value, expires_at) in items.items() if expires_at > now}
+
+    # -- the version item (adscore.state.warm.Versioned) ------------------------
+
+    def version(self) -> tuple[int, int]:
+        """``(theirs, ours)``: the version item's count less this object's increments, and this object's
+        item writes (one strongly consistent ``GetItem``; see the module's text)."""
+        with self._bump_lock:  # read before the item: an increment in flight can only make theirs look changed
+            bumps, ours = self._bumps, self._item_writes
+        if not self.consistent_read:
+            return next(self._ticks), ours
+        try:
+            response = self.client.get_item(
+                TableName=self.table,
+                Key=_VERSION_KEY,
+                ConsistentRead=True,
+                ProjectionExpression="#n",
+                ExpressionAttributeNames={"#n": "n"},
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB {self.table}: version read failed: {_code(exc)}") from exc
+        return _num(response.get("Item") or {}, "n") - bumps, ours
+
+    def last_write(self) -> Written:
+        """What this thread's last :meth:`write` left that the version cannot show: the version right
+        after it (from the increment's answer) and the set keys whose union the item-size limit cut."""
+        written: Written = getattr(self._last, "written", Written())
+        self._last.written = Written()
+        return written
+
+    def purge_horizon(self) -> int:
+        """Items whose ``expires_at`` is at or before this (wall clock, epoch seconds) DynamoDB's TTL may
+        have deleted or may delete at any moment (``purge_at`` passed, within an hour)."""
+        return int(time.time()) - _GRACE + _TTL_MARGIN
+
+    def _bump(self, written: int) -> tuple[int, int]:
+        """Increment the version item once, after a write's key writes; return the version it leaves."""
+
+        def add() -> dict[str, Any]:
+            response: dict[str, Any] = self.client.update_item(
+                TableName=self.table,
+                Key=_VERSION_KEY,
+                UpdateExpression="ADD #n :one",
+                ExpressionAttributeNames={"#n": "n"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+            return response
+
+        with self._bump_lock:  # so _bumps counts exactly this object's increments the count includes
+            response = self._retrying()(add)
+            self._bumps += 1
+            self._item_writes += written
+            return _num(response.get("Attributes") or {}, "n") - self._bumps, self._item_writes
 
     # -- writes ---------------------------------------------------------------
 
-    def _union(self, key: str, union: SetUnion) -> None:
+    def _union(self, key: str, union: SetUnion, cut: list[str]) -> None:
         members = {_enc(m) for m in union.members}
         old: dict[str, Any] | None = None  # the item as DynamoDB last showed it, once a condition failed
         for _ in range(_CAS_ATTEMPTS):
@@ -445,6 +552,7 @@ class DynamoDBStateStore(StateStoreBase):
                         "a state set reached DynamoDB's item size limit; new members dropped",
                         extra={"json_fields": {"key": clean_text(key, 120)}},
                     )
+                    cut.append(key)  # which members it holds now, only a read can say
                     return
                 if _code(exc) != "ConditionalCheckFailedException":
                     raise
@@ -510,9 +618,19 @@ class DynamoDBStateStore(StateStoreBase):
         return None
 
     def write(self, batch: WriteBatch) -> None:
+        """Each key's write (in parallel), then one increment of the version item (see the module's text).
+
+        Raises
+        ------
+        StateWriteError
+            Naming the keys not written; every key of the batch when the increment failed (written,
+            but other instances' caches would not know it: delivered again, the batch is rewritten).
+        """
+        self._last.written = Written()
+        cut: list[str] = []  # list.append is atomic: the writer threads share it
         ops: list[tuple[str, Callable[[], None]]] = []
         for key, union in batch.unions.items():
-            ops.append((key, lambda k=key, u=union: self._union(k, u)))  # type: ignore[misc]
+            ops.append((key, lambda k=key, u=union: self._union(k, u, cut)))  # type: ignore[misc]
         for key, put in batch.puts.items():
             ops.append((key, lambda k=key, p=put: self._put(k, p)))  # type: ignore[misc]
         for key, new in batch.put_if_absent.items():
@@ -526,6 +644,16 @@ class DynamoDBStateStore(StateStoreBase):
         failed = [(key, exc) for (key, _), exc in zip(ops, errors, strict=True) if exc is not None]
         with self._lock:
             self.writes += len(ops) - len(failed)
+        try:  # also after a partial failure: the keys that were written must reach other instances' caches
+            after = self._bump(len(ops) - len(failed))
+        except Exception as exc:
+            raise StateWriteError(
+                [key for key, _ in ops],
+                f"DynamoDB {self.table}: {len(ops) - len(failed)} of {len(ops)} key(s) written but the "
+                f"version item not incremented ({_code(exc)})",
+            ) from exc
+        if not failed:
+            self._last.written = Written(after if self.consistent_read else None, frozenset(cut))
         if failed:
             codes = sorted({_code(exc) for _, exc in failed})
             raise StateWriteError(

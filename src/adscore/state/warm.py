@@ -18,12 +18,20 @@ moment (in a batch: at its start, as the batch's own reads would). Other writers
 (each read goes to the store, as without the cache); a single writer, such as ``adscore replay``
 or one function instance on SQLite, reads each item once.
 
-A write through the cache is applied to the cached items only when the versions before and after
-it show that it was the only change (``ours`` grew by the batch's size, ``theirs`` stayed): then
+A write through the cache is applied to the cached items only when the version the cache last saw
+(in a batch: at :meth:`WarmStore.begin`) and the version after the write show that it was the only
+change (``ours`` grew by the batch's size, ``theirs`` stayed): then
 UNION (when the item stays under :data:`~adscore.state.base.MAX_SET_MEMBERS`), PUT and
 PUT_IF_ABSENT are replayed on the cached copy with the store's own rules; an item where that is not
 certain (a union that reaches the cap) is dropped and read again when next needed. Claims are never
 cached. A failed write drops the cache.
+
+A store whose own rules can change an item in a way no version shows is :class:`Forgetful` as well
+(DynamoDB: a union its item-size limit cut short, an item its TTL deleted): after each write it names
+the keys whose cached copy must be dropped, and it gives a horizon below which an item's expiry makes
+it one the store may remove at any moment; such items are read through, never kept. It may also give
+the version right after its write (saving a :meth:`Versioned.version` call). A store that is not
+Forgetful (SQLite) changes items only by writes its version shows.
 
 The race-free rule of concurrent instances is kept as it is: the engine still recounts after each
 flush; with a single writer the recount is answered from memory and finds nothing changed, with
@@ -37,6 +45,7 @@ event time are dropped (closed windows, past days), and at most :data:`MAX_CACHE
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins
@@ -48,7 +57,7 @@ if TYPE_CHECKING:
 
     from adscore.state.base import StateStore, WriteBatch
 
-__all__ = ["MAX_CACHED_ITEMS", "Versioned", "WarmStore", "warm"]
+__all__ = ["MAX_CACHED_ITEMS", "Forgetful", "Versioned", "WarmStore", "Written", "warm"]
 
 #: Items (set and value items together) kept in memory; past it the oldest quarter is dropped.
 MAX_CACHED_ITEMS = 200_000
@@ -80,6 +89,39 @@ class Versioned(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a :class:`Forgetful` store tells of its last successful write that a version cannot.
+
+    Attributes
+    ----------
+    version : tuple[int, int] | None
+        :meth:`Versioned.version` as it stood right after the write, when the write learnt it on the way
+        (None: ask).
+    unsure : frozenset[str]
+        Set keys whose union the store may have applied only in part (its own limits): the cached copy
+        is dropped and the item read again when next needed.
+    """
+
+    version: tuple[int, int] | None = None
+    unsure: frozenset[str] = frozenset()
+
+
+@runtime_checkable
+class Forgetful(Protocol):
+    """Optional, beside :class:`Versioned`: a store whose own rules can change items unseen by its version."""
+
+    def last_write(self) -> Written:
+        """About this thread's last successful :meth:`~adscore.state.base.StateStore.write` (asked once,
+        right after it)."""
+        ...
+
+    def purge_horizon(self) -> int:
+        """Epoch seconds (wall clock): an item whose expiry is at or before it the store may remove on its
+        own at any moment; the cache does not keep such items."""
+        ...
+
+
 class WarmStore(StateStoreBase):
     """A :class:`Versioned` store with a read cache kept across batches (see the module's text).
 
@@ -100,6 +142,7 @@ class WarmStore(StateStoreBase):
             raise TypeError("WarmStore needs a store with version(), read_sets() and read_values()")
         self.store = store
         self._versioned: Versioned = store
+        self._forgetful: Forgetful | None = store if isinstance(store, Forgetful) else None
         self.max_items = max_items
         self.store_reads = 0
         self._sets: dict[str, SetItem | None] = {}
@@ -118,8 +161,8 @@ class WarmStore(StateStoreBase):
 
         A batch treats the store as one instant (see :class:`~adscore.state.base.BatchedState`): between
         :meth:`begin` and :meth:`end` reads trust the cache as checked here, and only writes check the
-        version again (before and after), so the recount after a flush still sees every other writer
-        that committed before it. Outside a batch every read checks first. Sending (leases and send
+        version again (after, against the one last seen), so the recount after a flush still sees every
+        other writer that committed before it. Outside a batch every read checks first. Sending (leases and send
         markers) runs outside, where a stale answer could send an alert twice.
         """
         with self._lock:
@@ -177,7 +220,10 @@ class WarmStore(StateStoreBase):
             if now > self._newest:
                 self._newest = now
             fresh: dict[str, _I | None] = {}
-            missing = [k for k in keys if k not in cache]
+            if self._forgetful is None:
+                missing = [k for k in keys if k not in cache]
+            else:
+                missing = _unkept(keys, cache, self._forgetful.purge_horizon())
             if missing:
                 unique = list(dict.fromkeys(missing))
                 found = read(unique)
@@ -205,7 +251,8 @@ class WarmStore(StateStoreBase):
             self._write_locked(batch)
 
     def _write_locked(self, batch: WriteBatch) -> None:
-        self._check()
+        # The version the cached items stand for (None: nothing is): anything but this write between
+        # it and the version after shows as a difference, and the cache starts over.
         before = self._version
         try:
             self.store.write(batch)
@@ -215,7 +262,8 @@ class WarmStore(StateStoreBase):
             self._version = None
             raise
         self.writes += len(batch)
-        after = self._versioned.version()
+        written = self._forgetful.last_write() if self._forgetful is not None else Written()
+        after = written.version if written.version is not None else self._versioned.version()
         if before is None or after != (before[0], before[1] + len(batch)):
             self._sets.clear()  # someone else wrote meanwhile: nothing cached is known any more
             self._values.clear()
@@ -223,14 +271,24 @@ class WarmStore(StateStoreBase):
             return
         self._version = after
         self._replay(batch)
+        for key in written.unsure:
+            self._sets.pop(key, None)
 
     def _replay(self, batch: WriteBatch) -> None:
-        """Apply a write the store has just made to the cached copies, by the store's rules."""
+        """Apply a write the store has just made to the cached copies, by the store's rules.
+
+        An item a :class:`Forgetful` store may have removed before the write (its expiry at or before
+        the horizon) is dropped instead: whether the write met it is the store's to say.
+        """
         sets, values = self._sets, self._values
+        horizon = self._forgetful.purge_horizon() if self._forgetful is not None else None
         for key, union in batch.unions.items():
             if key not in sets:
                 continue
             old = sets[key]
+            if horizon is not None and old is not None and old[1] <= horizon:
+                del sets[key]
+                continue
             members, expires_at = old if old is not None else (frozenset[str](), 0)
             merged = members | union.members
             if len(merged) > MAX_SET_MEMBERS:  # which members the cap kept is the store's to say
@@ -241,13 +299,17 @@ class WarmStore(StateStoreBase):
             if key not in values:
                 continue
             held = values[key]
-            if held is None or put_wins(put, *held):
+            if horizon is not None and held is not None and held[1] <= horizon:
+                del values[key]
+            elif held is None or put_wins(put, *held):
                 values[key] = (put.value, put.expires_at)
         for key, new in batch.put_if_absent.items():
             if key not in values:
                 continue
             held = values[key]
-            if held is None or held[1] <= new.at:
+            if horizon is not None and held is not None and held[1] <= horizon:
+                del values[key]
+            elif held is None or held[1] <= new.at:
                 values[key] = (new.value, new.expires_at)
 
     # -- claims and lifecycle pass through -----------------------------------
@@ -266,6 +328,18 @@ class WarmStore(StateStoreBase):
             self._sets.clear()
             self._values.clear()
         self.store.close()
+
+
+def _unkept(keys: Sequence[str], cache: dict[str, _I | None], horizon: int) -> list[str]:
+    """The keys to read from the store: not cached, or cached with an expiry at or before ``horizon``."""
+    missing = []
+    for k in keys:
+        if k not in cache:
+            missing.append(k)
+        elif (item := cache[k]) is not None and item[1] <= horizon:
+            del cache[k]  # the store may have removed it: read it again
+            missing.append(k)
+    return missing
 
 
 def warm(store: StateStore) -> StateStore:
