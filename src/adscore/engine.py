@@ -45,7 +45,7 @@ from adscore.events import Event, RecordError, unpark_event
 from adscore.render.escape import clean_text
 from adscore.send import SendBudget, deliver
 from adscore.sources import parse_record, probe_record
-from adscore.state.base import BatchedState, StateWriteError
+from adscore.state.base import BatchedState, StateStoreBase, StateWriteError
 from adscore.state.warm import WarmStore, warm
 from adscore.suppress import Suppressor, principal_names
 
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from adscore.settings import Settings
     from adscore.sinks.base import AlertSink
-    from adscore.state.base import StateStore
+    from adscore.state.base import StateStore, WriteBatch
 
 log = logging.getLogger("adscore.engine")
 
@@ -97,6 +97,8 @@ def _record_failed(report: BatchReport, ref: str, stage: str, event_id: str, exc
     report.failed.setdefault(ref, f"detection failed: {stage}: {type(exc).__name__}")
     report.counts["errors"] += 1
     report.counts["detection_errors"] += 1
+    if isinstance(report, _ScratchReport):  # the prefetch pass: the real evaluation reports it
+        return
     log.error(
         "a detection failed on a record; the record is marked failed",
         extra={
@@ -165,6 +167,36 @@ class BatchReport:
             "state_error": str(self.state_error) if self.state_error else None,
             "sink_error": str(self.sink_error) if self.sink_error else None,
         }
+
+
+class _ScratchReport(BatchReport):
+    """The report of the prefetch pass (see ``Engine._prefetch``): thrown away, logs nothing."""
+
+
+class _KeyRecorder(StateStoreBase):
+    """A store that holds nothing and notes every key read from it (the prefetch pass's store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets: set[str] = set()
+        self.values: set[str] = set()
+
+    def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
+        self.sets.update(keys)
+        return dict.fromkeys(keys, frozenset())
+
+    def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
+        self.values.update(keys)
+        return {}
+
+    def write(self, batch: WriteBatch) -> None:
+        return None
+
+    def claim_item(self, key: str, expires_at: int, now: int) -> bool:
+        return True
+
+    def release_item(self, key: str) -> None:
+        return None
 
 
 @contextmanager
@@ -421,16 +453,67 @@ class Engine:
         if cache is not None:  # the batch's reads trust the cache as checked now; its flush checks again
             cache.begin()
             store_reads = cache.store_reads
+        if cache is not None and cache.remote and events and cache.keeps(events[-1][1].time):
+            self._prefetch(events, cache)
         findings: dict[str, _Merged] = {}
-        suppressor = self.suppressor
-        start = events[0][1].time if events else _EPOCH  # moved to each event's time before use
-        contexts = [
-            Context(params=b.params, settings=self.settings, state=state, now=start) for b in self._bound.values()
-        ]
-        n_routed = n_suppressed = 0
-        uses = state.uses
+        contexts = self._contexts(state, events)
         counted: list[_Counted] = []
         chained: list[tuple[str, Event]] = []
+        n_routed, n_suppressed = self._evaluate_events(events, state, contexts, report, findings, counted, chained)
+        self._complete_chains(chained, contexts, report, findings, state)
+
+        if n_routed:
+            counts["routed"] += n_routed
+        if n_suppressed:
+            counts["suppressed"] += n_suppressed
+        if self._save(state, report, events, unrouted) and counted:
+            self._recount(state, counted, contexts, report, findings, events, unrouted)
+        if cache is not None:  # keys the store was asked for; the rest the process cache answered
+            read = cache.store_reads - store_reads
+            counts["state_reads"] += read
+            counts["state_cached_reads"] += state.reads - read
+            cache.end()  # sending reads send markers fresh
+        else:
+            counts["state_reads"] += state.reads
+        counts["state_writes"] += state.writes
+
+        alerts: list[tuple[Alert, set[str]]] = []
+        for aid, m in findings.items():
+            refs = m.refs
+            try:
+                alert = self._make_alert(aid, m.bound, m.merged_finding(), m.event)
+            except Exception as exc:  # the records behind it are retried, the other alerts go out
+                for r in sorted(refs):
+                    _record_failed(report, r, m.bound.detection.id, m.event.event_id, exc)
+                continue
+            report.alerts.append(alert)
+            report.by_detection[alert.detection] += 1
+            alerts.append((alert, refs))
+        counts["alerts"] += len(alerts)
+        if send:
+            self._deliver(alerts, report, budget)
+        return report
+
+    # ------------------------------------------------------------------ helpers
+    def _contexts(self, state: BatchedState, events: Sequence[tuple[str, Event]]) -> list[Context]:
+        start = events[0][1].time if events else _EPOCH  # moved to each event's time before use
+        return [Context(params=b.params, settings=self.settings, state=state, now=start) for b in self._bound.values()]
+
+    def _evaluate_events(
+        self,
+        events: Sequence[tuple[str, Event]],
+        state: BatchedState,
+        contexts: list[Context],
+        report: BatchReport,
+        findings: dict[str, _Merged],
+        counted: list[_Counted],
+        chained: list[tuple[str, Event]],
+    ) -> tuple[int, int]:
+        """Route, suppress and evaluate the batch's events in time order; return (routed, suppressed)."""
+        routes_of = self._routes
+        suppressor = self.suppressor
+        n_routed = n_suppressed = 0
+        uses = state.uses
         for ref, event in events:
             routes: Sequence[_Bound] = routes_of.get((event.cloud, event.action or ""), ())
             if event.outcome == "denied":
@@ -467,41 +550,27 @@ class Engine:
                 self._evaluate(bound, event, ref, ctx, report, findings, state, chained)
                 if len(uses) != used:
                     counted.append(_Counted(ref, event, bound, used, len(uses)))
-        self._complete_chains(chained, contexts, report, findings, state)
+        return n_routed, n_suppressed
 
-        if n_routed:
-            counts["routed"] += n_routed
-        if n_suppressed:
-            counts["suppressed"] += n_suppressed
-        if self._save(state, report, events, unrouted) and counted:
-            self._recount(state, counted, contexts, report, findings, events, unrouted)
-        if cache is not None:  # keys the store was asked for; the rest the process cache answered
-            read = cache.store_reads - store_reads
-            counts["state_reads"] += read
-            counts["state_cached_reads"] += state.reads - read
-            cache.end()  # sending reads send markers fresh
-        else:
-            counts["state_reads"] += state.reads
-        counts["state_writes"] += state.writes
+    def _prefetch(self, events: Sequence[tuple[str, Event]], cache: WarmStore) -> None:
+        """Read every item the batch will read in one call per kind, before it runs (remote stores).
 
-        alerts: list[tuple[Alert, set[str]]] = []
-        for aid, m in findings.items():
-            refs = m.refs
-            try:
-                alert = self._make_alert(aid, m.bound, m.merged_finding(), m.event)
-            except Exception as exc:  # the records behind it are retried, the other alerts go out
-                for r in sorted(refs):
-                    _record_failed(report, r, m.bound.detection.id, m.event.event_id, exc)
-                continue
-            report.alerts.append(alert)
-            report.by_detection[alert.detection] += 1
-            alerts.append((alert, refs))
-        counts["alerts"] += len(alerts)
-        if send:
-            self._deliver(alerts, report, budget)
-        return report
+        The batch is first evaluated against a store that holds nothing and notes every key asked of
+        it (the findings are thrown away); the keys it noted, with the buckets ahead the recount
+        reads, are read into the process cache at once. The real evaluation then reads them from
+        memory, exactly as it would have from the store (the cache filters each read by its own
+        event time); a key it needs that the first pass did not ask for is read as before. So a
+        batch costs a few store requests instead of one per window, for about the CPU of a second
+        evaluation.
+        """
+        recorder = _KeyRecorder()
+        state = BatchedState(recorder)
+        try:
+            self._evaluate_events(events, state, self._contexts(state, events), _ScratchReport(), {}, [], [])
+        except Exception:  # the real evaluation reports whatever failed here
+            log.debug("the prefetch pass stopped early; the batch reads what it misses lazily", exc_info=True)
+        cache.prefetch(sorted(recorder.sets | state.ahead), sorted(recorder.values))
 
-    # ------------------------------------------------------------------ helpers
     def _dispatch(self, routes: Sequence[_Bound], event: Event) -> Sequence[_Bound]:
         """``routes`` without the dispatched detections that cannot match ``event`` (order kept)."""
         key = (event.cloud, event.action or "", event.outcome == "denied")

@@ -226,3 +226,30 @@ def test_the_engine_raises_the_same_alerts_with_far_fewer_reads(aws_env: MotoSer
     assert sorted(ids) == sorted(plain) and plain
     assert cached > 2 * reads
     engine.store.close()
+
+
+def test_a_batch_reads_its_keys_ahead_in_a_few_requests(aws_env: MotoServer) -> None:
+    """On a remote store a batch first notes the keys its evaluation asks for and reads them in one
+    request per 100 (BatchGetItem), so a cold batch costs a few reads, not one per window; the alerts
+    are those of the uncached memory store, batch by batch."""
+    items = _recent(_records())
+    memory = Engine(load_settings(None, state="memory://"), MemoryStateStore())
+    requests: dict[bool, int] = {}
+    for ahead in (False, True):
+        table = _table(aws_env)
+        store = _store(aws_env, table)
+        calls = count_requests(store)
+        engine = Engine(load_settings(None, state=f"dynamodb://{table}"), store)
+        store.remote = ahead  # type: ignore[misc]  # off: read lazily, window by window, as before
+        for start in range(0, len(items), 25):
+            batch = items[start : start + 25]
+            want = sorted(a.id for a in memory.run(batch, send=False).alerts) if ahead else None
+            got = sorted(a.id for a in engine.run(batch, send=False).alerts)
+            if want is not None:
+                assert got == want
+        requests[ahead] = calls["BatchGetItem"]
+        memory = Engine(load_settings(None, state="memory://"), MemoryStateStore())
+        engine.store.close()
+    batches = -(-len(items) // 25)
+    print(f"BatchGetItem requests over {batches} batches: window by window {requests[False]}, ahead {requests[True]}")
+    assert requests[True] * 3 < requests[False] and requests[True] <= 3 * batches

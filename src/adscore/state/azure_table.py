@@ -455,6 +455,8 @@ class AzureTableStateStore(StateStoreBase):
     >>> store = AzureTableStateStore.from_url("azuretable://adscorestate")  # doctest: +SKIP
     """
 
+    remote = True  # each read is a request
+
     SCHEMA: Final = TABLE_SCHEMA
 
     def __init__(self, client: TableClient, *, max_workers: int = 16, attempts: int = 4) -> None:

@@ -83,7 +83,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from adscore.errors import StateError
 from adscore.windows import (
@@ -515,6 +515,9 @@ class StateStoreBase(ABC):
 
     Subclasses must count every key-write in ``self.writes``.
     """
+
+    remote: ClassVar[bool] = False
+    """Whether each read is a request over the network (then a batch reads its keys ahead in one)."""
 
     def __init__(self) -> None:
         self.writes = 0
@@ -1253,6 +1256,11 @@ class BatchedState:
             self._windows.clear()
             self._by_bucket.clear()
         return changed
+
+    @property
+    def ahead(self) -> frozenset[str]:
+        """The buckets after the windows' own that :meth:`recount` reads (none read before it)."""
+        return frozenset(self._ahead)
 
     def records_for(self, keys: Iterable[str]) -> set[str]:
         """Records whose changes to ``keys`` are not saved (for example ``StateWriteError.failed_keys``)."""

@@ -313,6 +313,8 @@ class DynamoDBStateStore(StateStoreBase):
     >>> store = DynamoDBStateStore.from_url("dynamodb://adscore-state")  # doctest: +SKIP
     """
 
+    remote = True  # each read is a request
+
     def __init__(
         self,
         table: str,

@@ -314,6 +314,8 @@ class FirestoreStateStore(StateStoreBase):
     >>> store = FirestoreStateStore.from_url("firestore://adscore-state")  # no request is made
     """
 
+    remote = True  # each read is a request
+
     def __init__(
         self,
         collection: str,

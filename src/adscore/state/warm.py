@@ -219,21 +219,49 @@ class WarmStore(StateStoreBase):
                 self._check()
             if now > self._newest:
                 self._newest = now
-            fresh: dict[str, _I | None] = {}
-            if self._forgetful is None:
-                missing = [k for k in keys if k not in cache]
-            else:
-                missing = _unkept(keys, cache, self._forgetful.purge_horizon())
-            if missing:
-                unique = list(dict.fromkeys(missing))
-                found = read(unique)
-                self.store_reads += len(unique)
-                fresh = {k: found.get(k) for k in unique}
+            fresh = self._fill(cache, read, keys)
             items = [fresh[k] if k in fresh else cache[k] for k in keys]
-            if fresh:
-                cache.update(fresh)
-                self._bound(len(fresh))
+            self._keep(cache, fresh)
         return items, now
+
+    @property
+    def remote(self) -> bool:  # type: ignore[override]
+        """The store's: whether its reads are requests over the network (see :meth:`prefetch`)."""
+        return self.store.remote
+
+    def keeps(self, at: datetime) -> bool:
+        """Whether items written at event time ``at`` can be kept: not when a store that removes items on
+        its own (TTL) may already have removed them (replays of old logs read through; reading their
+        keys ahead would only add reads)."""
+        return self._forgetful is None or epoch(at) > self._forgetful.purge_horizon()
+
+    def prefetch(self, sets: Sequence[str], values: Sequence[str]) -> None:
+        """Read the items of ``sets`` and ``values`` not cached yet, one call per kind, and keep them."""
+        with self._lock:
+            if not getattr(self._batch, "trusted", False):
+                self._check()
+            self._keep(self._sets, self._fill(self._sets, self._versioned.read_sets, sets))
+            self._keep(self._values, self._fill(self._values, self._versioned.read_values, values))
+
+    def _fill(
+        self, cache: dict[str, _I | None], read: Callable[[Sequence[str]], Mapping[str, _I]], keys: Sequence[str]
+    ) -> dict[str, _I | None]:
+        """The items of the keys not cached (or that the store may have removed), read in one call."""
+        if self._forgetful is None:
+            missing = [k for k in keys if k not in cache]
+        else:
+            missing = _unkept(keys, cache, self._forgetful.purge_horizon())
+        if not missing:
+            return {}
+        unique = list(dict.fromkeys(missing))
+        found = read(unique)
+        self.store_reads += len(unique)
+        return {k: found.get(k) for k in unique}
+
+    def _keep(self, cache: dict[str, _I | None], fresh: dict[str, _I | None]) -> None:
+        if fresh:
+            cache.update(fresh)
+            self._bound(len(fresh))
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
         items, now = self._items(self._sets, self._versioned.read_sets, keys, at)
