@@ -117,6 +117,12 @@ class Context:
 
 
 Evaluate = Callable[["Event", Context], Iterable[Finding]]
+"""A detection's logic: findings for one event, from the event and ``ctx.state`` only.
+
+It must have no other effect (no files, requests or globals that change its answers): the engine may
+run it more than once on an event (the recount after a flush; on a remote store, a first pass that
+notes which state keys the batch reads, whose findings are thrown away).
+"""
 
 
 class Dispatch(Protocol):

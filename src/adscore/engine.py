@@ -14,8 +14,9 @@ Neither concurrency nor delivery order decides what alerts. After the flush the
 batch recounts the sets it counted (:meth:`~adscore.state.base.BatchedState.recount`)
 and judges again the evaluations whose sets other instances changed meanwhile,
 so instances that each hold part of a burst raise it once. Across batches, a store that can tell
-whether anyone else wrote to it (SQLite) sits behind a process-wide read cache
-(:mod:`adscore.state.warm`): a single writer reads each item once, the recount included. A sequence step that
+whether anyone else wrote to it (SQLite, DynamoDB) sits behind a process-wide read cache
+(:mod:`adscore.state.warm`): a single writer reads each item once, the recount included; on a
+remote store a batch reads its keys ahead in one request per kind (``Engine._prefetch``). A sequence step that
 arrives before the alert it follows is parked and completed by that alert
 (:data:`CHAIN_PENDING_KEY`); detections park their own first halves the same way
 and name the parked event as the alert's subject (``Finding.subject``).
@@ -328,7 +329,7 @@ class Engine:
         self.settings = settings
         self.settings_version = settings.version()
         #: The store, behind a process-wide read cache when it can tell whether anyone else wrote to it
-        #: (:mod:`adscore.state.warm`: SQLite); the cache answers exactly what the store would.
+        #: (:mod:`adscore.state.warm`: SQLite, DynamoDB); the cache answers exactly what the store would.
         self.store: StateStore = warm(store)
         self.sink = sink
         self.suppressor = Suppressor(settings)
