@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from adscore.errors import AdscoreError
+from adscore.render.escape import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -219,8 +220,8 @@ class EmulationResult:
 
 
 def _clip(text: Any, n: int = 160) -> str:
-    s = str(text).replace("\n", " ").replace("\r", " ")
-    return s if len(s) <= n else s[: n - 1] + "…"
+    """One line of at most ``n`` characters, with no control character or escape sequence from a log."""
+    return clean_text(text, n)
 
 
 class Reporter:
@@ -253,7 +254,7 @@ class Reporter:
         from rich.markup import escape
 
         with self._lock:
-            self._err.print(f"[dim]adscore emulate:[/dim] {escape(message)}")
+            self._err.print(f"[dim]adscore emulate:[/dim] {escape(clean_text(message, 2000))}")
 
     def alert(self, alert: Mapping[str, Any]) -> None:
         """One alert as it arrives at the far end."""
@@ -263,7 +264,7 @@ class Reporter:
             return
         from rich.markup import escape
 
-        sev = str(alert.get("severity", "?"))
+        sev = _clip(alert.get("severity", "?"), 12)
         color = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}.get(sev, "white")
         principal = alert.get("principal") or {}
         who = principal.get("id") if isinstance(principal, dict) else principal
@@ -299,9 +300,9 @@ class Reporter:
             c = self._console
             c.print(f"[bold]adscore emulate {result.cloud}[/bold]: {len(result.alerts)} alerts in {result.seconds:.1f} s")
             for d in result.deliveries.values():
-                c.print(f"  {escape(d.path)}: {d.invocations} invocations, {d.records} records, {d.failed} failed")
+                c.print(f"  {escape(_clip(d.path))}: {d.invocations} invocations, {d.records} records, {d.failed} failed")
             for det, n in result.alerts_by_detection().items():
-                c.print(f"  {escape(det)}: {n}")
+                c.print(f"  {escape(_clip(det, 120))}: {n}")
             if result.unverified:
                 c.print(f"  [red]{result.unverified} webhook requests failed signature verification[/red]")
             if result.skipped:
