@@ -17,7 +17,8 @@ Two rules:
 - by **shape**, in every string: ``Bearer``/``Basic`` credentials, ``sig=`` query values,
   ``password=…``-style pairs, PEM private keys, JSON Web Tokens, AWS session tokens and strings
   shaped like an AWS secret access key (40 base64 characters mixing upper case, lower case
-  and digits).
+  and digits); in command lines, a URL's user-info password, the value after ``--password``-style
+  flags, a MySQL client's ``-pSECRET``, ``redis-cli -a SECRET`` and curl's or wget's ``-u user:SECRET``.
 
 Every pattern is linear by construction (no nested or adjacent overlapping quantifiers), so
 attacker text cannot make redaction slow. Redaction is idempotent.
@@ -53,6 +54,25 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _SESSION_TOKEN = re.compile(r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)[A-Za-z0-9/+=]{16,}")
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+#: Command lines (a ``kubectl exec`` or ``docker exec`` argv): the password of a URL's user info
+#: (``mongodb://admin:pw@db``), the value after a secret-named flag (``--password pw``), a MySQL client's
+#: attached ``-ppw``, and curl's or wget's ``-u user:pw``. Each bounded, so linear.
+_URL_USERINFO = re.compile(r"(://[^/\s:@]{1,256}:)(?!\[REDACTED\]@)[^/\s@]{1,256}@")
+_SECRET_FLAG = re.compile(
+    r"(?i)(?<![A-Za-z0-9-])(--?(?:password|passwd|pass|secret|client-secret|token|access-token|auth-token|"
+    r"api-?key)\s+)(?!\[REDACTED\])(?!-)[^\s\"']+"
+)
+_MYSQL_PASSWORD = re.compile(
+    r"(?i)(\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlpump|mariadb|mariadb-dump)\b[^\n|;&]{0,200}?\s-p)"
+    r"(?!\[REDACTED\])(?=[^\s-])[^\s\"']+"
+)
+_REDIS_AUTH = re.compile(
+    r"(\bredis-cli\b[^\n|;&]{0,200}?\s(?:-a|--pass)\s+)(?!\[REDACTED\])(?!-)[^\s\"']+"
+)
+_CLIENT_USER = re.compile(
+    r"(?i)(\b(?:curl|wget)\b[^\n|;&]{0,200}?\s(?:-u|--user|--http-user)[\s=]+[^\s:\"']{1,128}:)"
+    r"(?!\[REDACTED\])[^\s\"']+"
+)
 #: Characters that must appear before any shape pattern can match (a quick pre-check).
 _HINTS = ("=", ":", "earer", "asic", "PRIVATE", "eyJ")
 
@@ -110,6 +130,13 @@ def redact_text(text: str) -> str:
         text = _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
         text = _PEM.sub(REDACTED, text)
         text = _JWT.sub(REDACTED, text)
+        if "://" in text:
+            text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+    if " -" in text:
+        text = _SECRET_FLAG.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        text = _MYSQL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        text = _REDIS_AUTH.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        text = _CLIENT_USER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     if len(text) >= 40:
         text = _SESSION_TOKEN.sub(REDACTED, text)
         text = _AWS_SECRET.sub(_aws_secret, text)

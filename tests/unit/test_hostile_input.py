@@ -259,6 +259,49 @@ def test_redaction_by_key_and_by_shape() -> None:
     assert redact_text("sig=[REDACTED]") == "sig=[REDACTED]"
 
 
+@pytest.mark.parametrize(
+    ("command", "secret"),
+    [
+        ("kubectl exec db-0 -- mysqldump -uroot -pS3cret! shop > /backup/shop.sql", "S3cret!"),
+        ("mongodump --uri mongodb://admin:hunter2@db:27017/shop --out /backup", "hunter2"),
+        ("psql postgresql://app:pw-9x@db/shop -c 'copy t to stdout'", "pw-9x"),
+        ("vault login --token s.AbCdEf123 && vault kv get secret/db", "s.AbCdEf123"),
+        ("redis-cli -h cache -a r3d1s --rdb /backup/dump.rdb", "r3d1s"),
+        ("curl -u admin:adm1n https://registry.internal/v2/_catalog", "adm1n"),
+        ("wget --http-user=bob --user bob:b0b https://x.example/backup.tgz", "b0b"),
+    ],
+)
+def test_command_line_credentials_are_redacted(command: str, secret: str) -> None:
+    out = redact_text(command)
+    assert secret not in out and REDACTED in out
+    assert redact_text(out) == out  # idempotent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "mkdir -p /backup && cp -p /data/a /backup/a",
+        "docker run -p 8080:80 -u 1000:1000 nginx",
+        "mysql -h db -u root -p shop",
+        "app --token-file /var/run/secrets/token --password-stdin",
+        "open https://example.com/a:b and ssh -p 22 host",
+    ],
+)
+def test_command_lines_without_credentials_are_left_alone(command: str) -> None:
+    assert redact_text(command) == command
+
+
+def test_command_line_redaction_is_linear_on_crafted_text() -> None:
+    # GIVEN text built to make the command-line patterns rescan: many client names, flags and schemes
+    crafted = ("mysql -x " * 20_000) + ("curl -u " * 20_000) + ("://a:" * 20_000) + ("--password " * 20_000)
+    code = "import sys\nfrom adscore.redact import redact_text\nprint(len(redact_text(sys.stdin.read())))\n"
+    # WHEN it is redacted in a subprocess (a generous bound: a linear scan takes well under a second)
+    out = subprocess.run([sys.executable, "-c", code], input=crafted, cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    # THEN it finishes
+    assert out.returncode == 0, out.stderr
+
+
 def test_the_cli_prints_no_escape_from_unreadable_records_or_ids(tmp_path: Path) -> None:
     # GIVEN a file whose unreadable lines carry OSC/CSI escapes and a CR/LF forging a summary line
     f = tmp_path / "bad\x1b[2J.jsonl"
