@@ -311,11 +311,8 @@ class WarmStore(StateStoreBase):
         sets, values = self._sets, self._values
         horizon = self._forgetful.purge_horizon() if self._forgetful is not None else None
         for key, union in batch.unions.items():
-            if key not in sets:
-                continue
-            old = sets[key]
-            if horizon is not None and old is not None and old[1] <= horizon:
-                del sets[key]
+            kept, old = _cached(sets, key, horizon)
+            if not kept:
                 continue
             members, expires_at = old if old is not None else (frozenset[str](), 0)
             merged = members | union.members
@@ -324,20 +321,12 @@ class WarmStore(StateStoreBase):
                 continue
             sets[key] = (merged, max(expires_at, union.expires_at))
         for key, put in batch.puts.items():
-            if key not in values:
-                continue
-            held = values[key]
-            if horizon is not None and held is not None and held[1] <= horizon:
-                del values[key]
-            elif held is None or put_wins(put, *held):
+            kept, held = _cached(values, key, horizon)
+            if kept and (held is None or put_wins(put, *held)):
                 values[key] = (put.value, put.expires_at)
         for key, new in batch.put_if_absent.items():
-            if key not in values:
-                continue
-            held = values[key]
-            if horizon is not None and held is not None and held[1] <= horizon:
-                del values[key]
-            elif held is None or held[1] <= new.at:
+            kept, held = _cached(values, key, horizon)
+            if kept and (held is None or held[1] <= new.at):
                 values[key] = (new.value, new.expires_at)
 
     # -- claims and lifecycle pass through -----------------------------------
@@ -356,6 +345,18 @@ class WarmStore(StateStoreBase):
             self._sets.clear()
             self._values.clear()
         self.store.close()
+
+
+def _cached(cache: dict[str, _I | None], key: str, horizon: int | None) -> tuple[bool, _I | None]:
+    """Whether ``key`` is cached, and its item (None: no item); an item the store may have removed on its
+    own (expiry at or before ``horizon``) is dropped and counts as not cached."""
+    if key not in cache:
+        return False, None
+    item = cache[key]
+    if horizon is not None and item is not None and item[1] <= horizon:
+        del cache[key]
+        return False, None
+    return True, item
 
 
 def _unkept(keys: Sequence[str], cache: dict[str, _I | None], horizon: int) -> list[str]:
