@@ -179,9 +179,22 @@ class WarmStore(StateStoreBase):
         """Drop everything when the store changed since the cache last looked."""
         now = self._versioned.version()
         if now != self._version:
-            self._sets.clear()
-            self._values.clear()
-            self._version = now
+            self._drop(now)
+
+    def _check_outside_batch(self) -> None:
+        """:meth:`_check`, unless this thread is in a batch (its reads trust the check of :meth:`begin`)."""
+        if not getattr(self._batch, "trusted", False):
+            self._check()
+
+    def _drop(self, version: tuple[int, int] | None) -> None:
+        """Forget every item: they stand for nothing the store is known to hold at ``version``."""
+        self._sets.clear()
+        self._values.clear()
+        self._version = version
+
+    def _horizon(self) -> int | None:
+        """The store's purge horizon (:class:`Forgetful`), or None when it removes nothing on its own."""
+        return self._forgetful.purge_horizon() if self._forgetful is not None else None
 
     def _bound(self, added: int) -> None:
         """Drop the items expired at the newest event time read (a late event that still needs one reads
@@ -215,8 +228,7 @@ class WarmStore(StateStoreBase):
         """
         now = epoch(at)
         with self._lock:
-            if not getattr(self._batch, "trusted", False):
-                self._check()
+            self._check_outside_batch()
             if now > self._newest:
                 self._newest = now
             fresh = self._fill(cache, read, keys)
@@ -233,13 +245,13 @@ class WarmStore(StateStoreBase):
         """Whether items written at event time ``at`` can be kept: not when a store that removes items on
         its own (TTL) may already have removed them (replays of old logs read through; reading their
         keys ahead would only add reads)."""
-        return self._forgetful is None or epoch(at) > self._forgetful.purge_horizon()
+        horizon = self._horizon()
+        return horizon is None or epoch(at) > horizon
 
     def prefetch(self, sets: Sequence[str], values: Sequence[str]) -> None:
         """Read the items of ``sets`` and ``values`` not cached yet, one call per kind, and keep them."""
         with self._lock:
-            if not getattr(self._batch, "trusted", False):
-                self._check()
+            self._check_outside_batch()
             self._keep(self._sets, self._fill(self._sets, self._versioned.read_sets, sets))
             self._keep(self._values, self._fill(self._values, self._versioned.read_values, values))
 
@@ -247,10 +259,8 @@ class WarmStore(StateStoreBase):
         self, cache: dict[str, _I | None], read: Callable[[Sequence[str]], Mapping[str, _I]], keys: Sequence[str]
     ) -> dict[str, _I | None]:
         """The items of the keys not cached (or that the store may have removed), read in one call."""
-        if self._forgetful is None:
-            missing = [k for k in keys if k not in cache]
-        else:
-            missing = _unkept(keys, cache, self._forgetful.purge_horizon())
+        horizon = self._horizon()
+        missing = [k for k in keys if not _cached(cache, k, horizon)[0]]
         if not missing:
             return {}
         unique = list(dict.fromkeys(missing))
@@ -285,17 +295,13 @@ class WarmStore(StateStoreBase):
         try:
             self.store.write(batch)
         except BaseException:
-            self._sets.clear()
-            self._values.clear()
-            self._version = None
+            self._drop(None)
             raise
         self.writes += len(batch)
         written = self._forgetful.last_write() if self._forgetful is not None else Written()
         after = written.version if written.version is not None else self._versioned.version()
         if before is None or after != (before[0], before[1] + len(batch)):
-            self._sets.clear()  # someone else wrote meanwhile: nothing cached is known any more
-            self._values.clear()
-            self._version = after
+            self._drop(after)  # someone else wrote meanwhile: nothing cached is known any more
             return
         self._version = after
         self._replay(batch)
@@ -309,7 +315,7 @@ class WarmStore(StateStoreBase):
         the horizon) is dropped instead: whether the write met it is the store's to say.
         """
         sets, values = self._sets, self._values
-        horizon = self._forgetful.purge_horizon() if self._forgetful is not None else None
+        horizon = self._horizon()
         for key, union in batch.unions.items():
             kept, old = _cached(sets, key, horizon)
             if not kept:
@@ -342,8 +348,7 @@ class WarmStore(StateStoreBase):
 
     def close(self) -> None:
         with self._lock:
-            self._sets.clear()
-            self._values.clear()
+            self._drop(None)
         self.store.close()
 
 
@@ -357,18 +362,6 @@ def _cached(cache: dict[str, _I | None], key: str, horizon: int | None) -> tuple
         del cache[key]
         return False, None
     return True, item
-
-
-def _unkept(keys: Sequence[str], cache: dict[str, _I | None], horizon: int) -> list[str]:
-    """The keys to read from the store: not cached, or cached with an expiry at or before ``horizon``."""
-    missing = []
-    for k in keys:
-        if k not in cache:
-            missing.append(k)
-        elif (item := cache[k]) is not None and item[1] <= horizon:
-            del cache[k]  # the store may have removed it: read it again
-            missing.append(k)
-    return missing
 
 
 def warm(store: StateStore) -> StateStore:
