@@ -958,26 +958,36 @@ class BatchedState:
         else:
             return len(seen) if not self._ahead_held(win) else len(self._widest(win))
         bucket = win.keys[0]
-        remote = self._sets[bucket]
-        wanted = _fit_members(members) - remote
-        if wanted:
-            pending = self._unions.get(bucket)
-            local = pending.members if pending is not None else frozenset[str]()
-            new = wanted - local
-            room = MAX_SET_MEMBERS - len(remote) - len(local)
-            if len(new) > room:
-                new = set(sorted(new)[: max(room, 0)])
-            expires_at = expiry(at, _set_ttl(window, ttl))
-            if pending is not None:
-                expires_at = max(expires_at, pending.expires_at)
-            if new or pending is not None:
-                self._unions[bucket] = SetUnion(local | new, expires_at)
-                self._own(bucket)
-            if new:
-                current.update(new)
-                for other in self._by_bucket.get(bucket, ()):
-                    other.seen.update(new)
+        new = self._pend(bucket, members, expiry(at, _set_ttl(window, ttl)), extend=True)
+        if new:
+            current.update(new)
+            for other in self._by_bucket.get(bucket, ()):
+                other.seen.update(new)
         return len(seen) if not self._ahead_held(win) else len(self._widest(win))
+
+    def _pend(self, item: str, members: Iterable[str], expires_at: int, *, extend: bool) -> set[str]:
+        """Queue, in ``item``'s pending union, the members the store and the union lack, up to the cap.
+
+        Returns the members newly queued. ``extend``: a union already pending takes ``expires_at`` even
+        when no member is new (windows); otherwise nothing changes then.
+        """
+        remote = self._sets[item]
+        wanted = _fit_members(members) - remote
+        if not wanted:
+            return set()
+        pending = self._unions.get(item)
+        local = pending.members if pending is not None else frozenset[str]()
+        new = wanted - local
+        room = MAX_SET_MEMBERS - len(remote) - len(local)
+        if len(new) > room:
+            new = set(sorted(new)[: max(room, 0)])
+        if not new and not (extend and pending is not None):
+            return new  # already pending, or the item is full
+        if pending is not None:
+            expires_at = max(expires_at, pending.expires_at)
+        self._unions[item] = SetUnion(local | new, expires_at)
+        self._own(item)
+        return new
 
     def members(self, key: str, at: datetime, window: timedelta) -> AbstractSet[str]:
         """The distinct members :meth:`add` counts over the window ending at ``at`` (with this batch's adds).
@@ -1005,23 +1015,9 @@ class BatchedState:
                     break
             else:
                 return  # steady traffic: every member already held
-        remote = self._sets[item]
-        wanted = _fit_members(members) - remote
-        if not wanted:
-            return
-        pending = self._unions.get(item)
-        local = pending.members if pending is not None else frozenset[str]()
-        new = wanted - local
-        room = MAX_SET_MEMBERS - len(remote) - len(local)
-        if len(new) > room:
-            new = set(sorted(new)[: max(room, 0)])
+        new = self._pend(item, members, expiry(at, ttl), extend=False)
         if not new:
-            return  # already pending, or the item is full
-        expires_at = expiry(at, ttl)
-        if pending is not None:
-            expires_at = max(expires_at, pending.expires_at)
-        self._unions[item] = SetUnion(local | new, expires_at)
-        self._own(item)
+            return
         if held is not None:
             held.update(new)
         for win in self._by_bucket.get(item, ()):  # a key windows also read (the caller built it so)
