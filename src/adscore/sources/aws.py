@@ -194,6 +194,17 @@ def _outcome(code: str) -> str:
     return "failure"
 
 
+def _record_outcome(rec: dict[str, Any]) -> tuple[str | None, str]:
+    """A CloudTrail record's error code (None without one) and outcome: success, failure or denied."""
+    if "errorCode" not in rec and "errorMessage" not in rec:  # rare: membership tests keep the common path cheap
+        return None, "success"
+    code = rec.get("errorCode")
+    if code:
+        error_code = _s(code)
+        return error_code, _outcome(error_code) if error_code else "failure"
+    return None, "failure" if rec.get("errorMessage") else "success"
+
+
 def _role_arn_from_session_arn(arn: str) -> tuple[str | None, str | None, str | None]:
     """``arn:aws:sts::1:assumed-role/R/s`` -> (``arn:aws:iam::1:role/R``, ``R``, ``s``)."""
     parts = arn.split(":", 5)
@@ -910,15 +921,7 @@ def _normalize(
     elif len(event_id) > MAX_STR:
         event_id = event_id[:MAX_STR]
 
-    error_code = None
-    outcome = "success"
-    if "errorCode" in r or "errorMessage" in r:  # rare: membership tests keep the common path cheap
-        code = r.get("errorCode")
-        if code:
-            error_code = _s(code)
-            outcome = _outcome(error_code) if error_code else "failure"
-        elif r.get("errorMessage"):
-            outcome = "failure"
+    error_code, outcome = _record_outcome(r)
 
     acct = r["recipientAccountId"]
     if type(acct) is not str or not acct or len(acct) > MAX_STR:
@@ -1594,12 +1597,5 @@ def _probe_cloudtrail(rec: dict[str, Any]) -> tuple[str, str | None, str, tuple[
     info = (_OP_CACHE_RO if read_only else _OP_CACHE_RW).get(op) or _op_info(op, read_only)
     if info[1] is not None:
         return None  # an operation whose resources decide its action (and whose extractor may refuse it)
-    outcome = "success"
-    if "errorCode" in rec or "errorMessage" in rec:
-        code = rec.get("errorCode")
-        if code:
-            error_code = _s(code)
-            outcome = _outcome(error_code) if error_code else "failure"
-        elif rec.get("errorMessage"):
-            outcome = "failure"
+    outcome = _record_outcome(rec)[1]
     return "aws", info[0], outcome, (SOURCE, event_id, op, outcome)
