@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from datetime import datetime
 
+    from adscore.engine import BatchReport, Engine
     from adscore.events import RecordError
 
 
@@ -121,6 +122,25 @@ def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
         if not chunk:
             return
         yield chunk
+
+
+def _deliveries(items: Iterator[Any], size: int, engine: Engine, source: str) -> Iterator[BatchReport]:
+    """Run ``items`` through ``engine`` in deliveries of ``size``; yield each report, its unreadable records printed.
+
+    The collector is paused while a chunk is decoded and run: decoding allocates as much as evaluating.
+    """
+    from adscore.engine import paused_gc
+    from adscore.runtime import run_delivery
+
+    chunks = _chunks(items, size)
+    while True:
+        with paused_gc():
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            report = run_delivery(chunk, source=source, engine=engine).report
+        _report_errors(report.errors)
+        yield report
 
 
 class _Progress:
@@ -303,8 +323,7 @@ def replay(
     from collections import Counter
 
     from adscore.deliveries.files import unwrap_files
-    from adscore.engine import paused_gc
-    from adscore.runtime import build_engine, run_delivery
+    from adscore.runtime import build_engine
     from adscore.settings import load_settings
 
     _check_inputs("replay", paths)
@@ -335,14 +354,7 @@ def replay(
             yield item
 
     try:
-        chunks = _chunks(items(), settings.batch_size)
-        while True:
-            with paused_gc():  # decoding a chunk allocates as much as evaluating it
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                report = run_delivery(chunk, source="cli.replay", engine=engine).report
-            _report_errors(report.errors)
+        for report in _deliveries(items(), settings.batch_size, engine, "cli.replay"):
             errors += len(report.errors)
             sent += len(report.sent)
             unprocessed.extend(r for r in report.failed.values() if not r.startswith("unreadable"))
@@ -433,9 +445,8 @@ def tune(
     """
     from adscore.deliveries import Record
     from adscore.deliveries.files import unwrap_files
-    from adscore.engine import Engine, paused_gc
+    from adscore.engine import Engine
     from adscore.events import Event
-    from adscore.runtime import run_delivery
     from adscore.settings import load_settings
     from adscore.sources import parse_record
     from adscore.state import open_store
@@ -477,14 +488,7 @@ def tune(
             yield item
 
     try:
-        chunks = _chunks(items(), settings.batch_size)
-        while True:
-            with paused_gc():
-                chunk = next(chunks, None)
-                if chunk is None:
-                    break
-                report = run_delivery(chunk, source="cli.tune", engine=engine).report
-            _report_errors(report.errors)
+        for report in _deliveries(items(), settings.batch_size, engine, "cli.tune"):
             errors += len(report.errors)
             readable += report.counts.get("records", 0)
             unprocessed.extend(r for r in report.failed.values() if not r.startswith("unreadable"))
