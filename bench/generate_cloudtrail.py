@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 ACCOUNT = "111122223333"
 EXTERNAL_ACCOUNT = "999988887777"
@@ -796,15 +796,22 @@ def write_records(path: Path, records: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--out", type=Path, default=Path("bench/data/cloudtrail-200k.jsonl"))
-    ap.add_argument("--seed", type=int, default=7)
+def run_cli(
+    write_fn: Callable[[Path, int, int], int], doc: str, argv: list[str] | None, *, records: int, out: str, seed: int
+) -> int:
+    """A generator's command line: ``--records``, ``--out``, ``--seed``, then ``write_fn(out, records, seed)``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--records", type=int, default=records)
+    ap.add_argument("--out", type=Path, default=Path(out))
+    ap.add_argument("--seed", type=int, default=seed)
     args = ap.parse_args(argv)
-    n = write(args.out, args.records, args.seed)
+    n = write_fn(args.out, args.records, args.seed)
     print(f"wrote {n} records to {args.out}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(write, __doc__ or "", argv, records=200_000, out="bench/data/cloudtrail-200k.jsonl", seed=7)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from datetime import timedelta
@@ -215,14 +214,7 @@ def write(path: Path, records: int = 1_000_000, seed: int = 22) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--out", type=Path, default=Path("bench/data/mix-1m.jsonl"))
-    ap.add_argument("--seed", type=int, default=22)
-    args = ap.parse_args(argv)
-    n = write(args.out, args.records, args.seed)
-    print(f"wrote {n} records to {args.out}", file=sys.stderr)
-    return 0
+    return gc.run_cli(write, __doc__ or "", argv, records=1_000_000, out="bench/data/mix-1m.jsonl", seed=22)
 
 
 if __name__ == "__main__":
