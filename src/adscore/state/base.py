@@ -98,7 +98,7 @@ from adscore.windows import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from collections.abc import Set as AbstractSet
     from types import TracebackType
     from typing import Self
@@ -128,6 +128,8 @@ __all__ = [
     "fit_value",
     "make_key",
     "put_wins",
+    "sets_alive",
+    "values_alive",
 ]
 
 MAX_SET_MEMBERS = 512
@@ -474,6 +476,23 @@ class StateStore(StateView, Protocol):
 
 
 # --------------------------------------------------------------------------- base class
+
+
+def sets_alive(
+    items: Mapping[str, tuple[frozenset[str], int] | None], keys: Sequence[str], at: datetime
+) -> dict[str, frozenset[str]]:
+    """Each key's members as a read at event time ``at`` sees them, from set items as stored (members,
+    expiry; a key absent or None: no item): empty when there is no item or it expired."""
+    now = epoch(at)
+    empty = frozenset[str]()
+    return {k: item[0] if (item := items.get(k)) is not None and item[1] > now else empty for k in keys}
+
+
+def values_alive(items: Mapping[str, tuple[str, int] | None], at: datetime) -> dict[str, str]:
+    """The values a read at event time ``at`` sees, from value items as stored (value, expiry): those
+    not expired; no item (None) and expired ones left out."""
+    now = epoch(at)
+    return {k: item[0] for k, item in items.items() if item is not None and item[1] > now}
 
 
 def _set_ttl(window: timedelta, ttl: timedelta | None) -> timedelta:

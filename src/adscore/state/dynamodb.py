@@ -88,9 +88,15 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from adscore.errors import ConfigError, StateError
 from adscore.render.escape import clean_text
-from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError
+from adscore.state.base import (
+    CLEANUP_GRACE,
+    MAX_SET_MEMBERS,
+    StateStoreBase,
+    StateWriteError,
+    sets_alive,
+    values_alive,
+)
 from adscore.state.warm import Written
-from adscore.windows import epoch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -426,15 +432,10 @@ class DynamoDBStateStore(StateStoreBase):
         return {key: (item["v"]["S"], _num(item, "expires_at")) for key, item in items.items() if "S" in item.get("v", {})}
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
-        items = self.read_sets(keys)
-        now = epoch(at)
-        empty = frozenset[str]()
-        return {k: item[0] if (item := items.get(k)) is not None and item[1] > now else empty for k in keys}
+        return sets_alive(self.read_sets(keys), keys, at)
 
     def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
-        items = self.read_values(keys)
-        now = epoch(at)
-        return {key: value for key, (value, expires_at) in items.items() if expires_at > now}
+        return values_alive(self.read_values(keys), at)
 
     # -- the version item (adscore.state.warm.Versioned) ------------------------
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from adscore.errors import ConfigError, StateError
-from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError
+from adscore.state.base import CLEANUP_GRACE, MAX_SET_MEMBERS, StateStoreBase, StateWriteError, sets_alive
 from adscore.windows import epoch
 
 if TYPE_CHECKING:
@@ -311,10 +311,7 @@ class SqliteStateStore(StateStoreBase):
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
-        items = self.read_sets(keys)
-        now = epoch(at)
-        empty = frozenset[str]()
-        return {k: item[0] if (item := items.get(k)) is not None and item[1] > now else empty for k in keys}
+        return sets_alive(self.read_sets(keys), keys, at)
 
     def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
         sql = "SELECT key, value FROM state_values WHERE key IN ({marks}) AND expires_at > ?"

@@ -48,7 +48,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
-from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins
+from adscore.state.base import MAX_SET_MEMBERS, StateStoreBase, put_wins, sets_alive, values_alive
 from adscore.windows import epoch
 
 if TYPE_CHECKING:
@@ -221,8 +221,8 @@ class WarmStore(StateStoreBase):
         read: Callable[[Sequence[str]], Mapping[str, _I]],
         keys: Sequence[str],
         at: datetime,
-    ) -> tuple[list[_I | None], float]:
-        """The item of each key as stored (None: no item), the missing ones read in one call; and ``at``.
+    ) -> dict[str, _I | None]:
+        """The item of each key as stored (None: no item), the missing ones read in one call.
 
         Under the lock: a read and its caching are one step, no write of another thread comes between.
         """
@@ -232,9 +232,9 @@ class WarmStore(StateStoreBase):
             if now > self._newest:
                 self._newest = now
             fresh = self._fill(cache, read, keys)
-            items = [fresh[k] if k in fresh else cache[k] for k in keys]
+            items = {k: fresh[k] if k in fresh else cache[k] for k in keys}
             self._keep(cache, fresh)
-        return items, now
+        return items
 
     @property
     def remote(self) -> bool:  # type: ignore[override]
@@ -274,13 +274,10 @@ class WarmStore(StateStoreBase):
             self._bound(len(fresh))
 
     def get_sets(self, keys: Sequence[str], at: datetime) -> dict[str, frozenset[str]]:
-        items, now = self._items(self._sets, self._versioned.read_sets, keys, at)
-        empty = frozenset[str]()
-        return {k: i[0] if i is not None and i[1] > now else empty for k, i in zip(keys, items, strict=True)}
+        return sets_alive(self._items(self._sets, self._versioned.read_sets, keys, at), keys, at)
 
     def get_values(self, keys: Sequence[str], at: datetime) -> dict[str, str]:
-        items, now = self._items(self._values, self._versioned.read_values, keys, at)
-        return {k: i[0] for k, i in zip(keys, items, strict=True) if i is not None and i[1] > now}
+        return values_alive(self._items(self._values, self._versioned.read_values, keys, at), at)
 
     def write(self, batch: WriteBatch) -> None:
         if not batch:
